@@ -1,0 +1,188 @@
+/** Sort specifications and find projections, with MongoDB's array and missing-field rules. */
+import { Aggregator } from 'mingo';
+import { compareValues, deepClone, isNumeric, isPlainObject, toNumber, toPlain, type Doc } from './bson-values.js';
+import { badValue, MongoError } from './errors.js';
+import { compileFilter, lookupValues } from './matcher.js';
+
+export type Comparator = (a: Doc, b: Doc) => number;
+
+/** The value a document sorts by: the smallest (ascending) or largest (descending) array element. */
+function sortKey(doc: Doc, parts: string[], dir: number): unknown {
+  const flat: unknown[] = [];
+  for (const v of lookupValues(doc, parts)) {
+    if (Array.isArray(v)) flat.push(...(v.length === 0 ? [undefined] : v));
+    else flat.push(v);
+  }
+  let best = flat[0];
+  for (let i = 1; i < flat.length; i++) {
+    const c = compareValues(flat[i], best);
+    if ((dir > 0 && c < 0) || (dir < 0 && c > 0)) best = flat[i];
+  }
+  return best ?? null;
+}
+
+export function compileSort(spec: unknown): Comparator | undefined {
+  if (spec === undefined || spec === null) return undefined;
+  if (!isPlainObject(spec)) throw badValue('sort must be an object');
+  const keys = Object.keys(spec);
+  if (keys.length === 0) return undefined;
+  const fields = keys.map((k) => {
+    const d = spec[k];
+    if (isPlainObject(d)) throw new MongoError(17312, `$meta sort is not supported by the embedded store (field ${k})`);
+    const dir = isNumeric(d) ? toNumber(d) : Number.NaN;
+    if (dir !== 1 && dir !== -1) throw badValue(`bad sort specification for field ${k}: ${String(d)}`);
+    return { parts: k.split('.'), dir, natural: k === '$natural' };
+  });
+  return (a, b) => {
+    for (const f of fields) {
+      if (f.natural) continue;
+      const c = compareValues(sortKey(a, f.parts, f.dir), sortKey(b, f.parts, f.dir));
+      if (c !== 0) return c * f.dir;
+    }
+    return 0;
+  };
+}
+
+type Tree = { [k: string]: Tree | true };
+
+function addPath(tree: Tree, path: string): void {
+  const parts = path.split('.');
+  let node = tree;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const next = node[parts[i]!];
+    if (next === true) return;
+    node = (node[parts[i]!] = next ?? {}) as Tree;
+  }
+  node[parts[parts.length - 1]!] = true;
+}
+
+function include(v: unknown, tree: Tree): unknown {
+  if (Array.isArray(v)) return v.filter((el) => isPlainObject(el) || Array.isArray(el)).map((el) => include(el, tree));
+  if (!isPlainObject(v)) return undefined;
+  const out: Doc = {};
+  for (const k of Object.keys(v)) {
+    const t = tree[k];
+    if (t === undefined) continue;
+    if (t === true) out[k] = v[k];
+    else {
+      const sub = include(v[k], t);
+      if (sub !== undefined) out[k] = sub;
+    }
+  }
+  return out;
+}
+
+function exclude(v: unknown, tree: Tree): unknown {
+  if (Array.isArray(v)) return v.map((el) => (isPlainObject(el) || Array.isArray(el) ? exclude(el, tree) : el));
+  if (!isPlainObject(v)) return v;
+  const out: Doc = {};
+  for (const k of Object.keys(v)) {
+    const t = tree[k];
+    if (t === true) continue;
+    out[k] = t === undefined ? v[k] : exclude(v[k], t);
+  }
+  return out;
+}
+
+function sliceArray(arr: unknown[], arg: unknown): unknown[] {
+  if (isNumeric(arg)) {
+    const n = toNumber(arg);
+    return n >= 0 ? arr.slice(0, n) : arr.slice(Math.max(arr.length + n, 0));
+  }
+  if (Array.isArray(arg) && arg.length === 2 && isNumeric(arg[0]) && isNumeric(arg[1])) {
+    const skip = toNumber(arg[0]);
+    const limit = toNumber(arg[1]);
+    if (limit <= 0) throw badValue('$slice limit must be positive');
+    const start = skip >= 0 ? skip : Math.max(arr.length + skip, 0);
+    return arr.slice(start, start + limit);
+  }
+  throw badValue('$slice only supports numbers and [skip, limit] arrays');
+}
+
+/** Compiles a find projection; returns undefined for "whole document". */
+export function compileProjection(proj: unknown): ((doc: Doc) => Doc) | undefined {
+  if (proj === undefined || proj === null) return undefined;
+  if (!isPlainObject(proj)) throw badValue('projection must be an object');
+  const keys = Object.keys(proj);
+  if (keys.length === 0) return undefined;
+
+  const incl: Tree = {};
+  const excl: Tree = {};
+  const post: Array<(src: Doc, out: Doc) => void> = [];
+  let idMode: boolean | undefined;
+  let needsAggregation = false;
+  let inclusion = false;
+  let exclusion = false;
+  const slicePaths: string[] = [];
+
+  for (const k of keys) {
+    const v = proj[k];
+    const path = k.endsWith('.$') ? k.slice(0, -2) : k;
+    if (isPlainObject(v)) {
+      if ('$slice' in v) {
+        slicePaths.push(path);
+        post.push((src, out) => {
+          const arr = src[path];
+          if (Array.isArray(arr) && path in out) out[path] = sliceArray(arr, v.$slice);
+        });
+        continue;
+      }
+      if ('$elemMatch' in v) {
+        const p = compileFilter(v.$elemMatch as Doc);
+        inclusion = true;
+        post.push((src, out) => {
+          const arr = src[path];
+          const hit = Array.isArray(arr) ? arr.find((el) => isPlainObject(el) && p(el)) : undefined;
+          if (hit !== undefined) out[path] = [hit];
+          else delete out[path];
+        });
+        continue;
+      }
+      needsAggregation = true;
+      continue;
+    }
+    const on = isNumeric(v) ? toNumber(v) !== 0 : Boolean(v);
+    if (k === '_id') {
+      idMode = on;
+      continue;
+    }
+    if (typeof v === 'string' && v.startsWith('$')) {
+      needsAggregation = true;
+      continue;
+    }
+    if (on) {
+      inclusion = true;
+      addPath(incl, path);
+    } else {
+      exclusion = true;
+      addPath(excl, path);
+    }
+  }
+  if (inclusion && exclusion) {
+    const field = keys.find((k) => k !== '_id' && !proj[k]) ?? '';
+    throw new MongoError(31254, `Cannot do exclusion on field ${field} in inclusion projection`);
+  }
+  // A $slice in an inclusion projection also includes its field.
+  if (inclusion) for (const p of slicePaths) addPath(incl, p);
+  if (needsAggregation) {
+    if (exclusion) throw new MongoError(31252, 'Cannot use an expression in an exclusion projection');
+    // Computed fields: let mingo's $project evaluate them (numeric types come back as JS numbers).
+    const agg = new Aggregator([{ $project: toPlain(proj) as Doc }]);
+    return (doc) => agg.run([toPlain(doc) as Doc])[0] as Doc;
+  }
+  return (doc) => {
+    let out: Doc;
+    if (inclusion) {
+      out = include(doc, incl) as Doc;
+      if (idMode !== false && doc._id !== undefined) out = { _id: doc._id, ...out };
+    } else {
+      out = exclude(doc, excl) as Doc;
+      if (idMode === false) delete out._id;
+    }
+    if (post.length > 0) {
+      out = deepClone(out);
+      for (const p of post) p(doc, out);
+    }
+    return out;
+  };
+}
