@@ -1,0 +1,74 @@
+/**
+ * The only reader of process.env. Every variable is validated once at start-up; a bad value
+ * stops the bot with one line naming the variable and what is wrong with it.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Empty strings count as unset, so `FOO=` in a .env file means "use the default". */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+function urlWithScheme(schemes: string[]) {
+  return optionalString.refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return schemes.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${schemes.map((s) => s + '//').join(' or ')}` },
+  );
+}
+
+function prefixed(prefix: string) {
+  return optionalString.refine((v) => v === undefined || v.startsWith(prefix), { message: `must start with "${prefix}"` });
+}
+
+const schema = z.object({
+  PORT: optionalString
+    .transform((v) => (v === undefined ? 3000 : Number(v)))
+    .refine((n) => Number.isInteger(n) && n >= 0 && n <= 65535, { message: 'must be a whole number from 0 to 65535' }),
+  DATA_DIR: optionalString.transform((v) => path.resolve(v ?? './data')),
+  MONGODB_URI: urlWithScheme(['mongodb:', 'mongodb+srv:']),
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_BOT_TOKEN: prefixed('xoxb-'),
+  SLACK_APP_TOKEN: prefixed('xapp-'),
+  SLACK_API_URL: urlWithScheme(['http:', 'https:']).transform((v) => (v === undefined || v.endsWith('/') ? v : v + '/')),
+  SMTP_URL: urlWithScheme(['smtp:', 'smtps:']),
+  MAIL_FROM: optionalString.refine((v) => v === undefined || /^[^\s@<>]+@[^\s@<>]+$|^.+<[^\s@<>]+@[^\s@<>]+>$/.test(v), {
+    message: 'must be an address such as opsgate@example.com or "opsgate <opsgate@example.com>"',
+  }),
+  LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; throws ConfigError with one line per bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const picked: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) picked[key] = env[key];
+  const result = schema.safeParse(picked);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '?');
+    const got = picked[name];
+    return `${name}: ${issue.message}${got === undefined ? '' : ` (got ${JSON.stringify(redactValue(name, got))})`}`;
+  });
+  throw new ConfigError(lines.join('\n'));
+}
+
+/** Secrets are never echoed back, not even in a configuration error. */
+function redactValue(name: string, value: string): string {
+  if (/SECRET|TOKEN/.test(name)) return value.slice(0, 5) + '…';
+  if (name === 'MONGODB_URI' || name === 'SMTP_URL') return value.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  return value;
+}

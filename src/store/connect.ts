@@ -1,0 +1,68 @@
+/**
+ * Opens the store the bot runs on: the real MongoDB named by MONGODB_URI, or else the embedded
+ * server started in-process on a loopback port with its data under DATA_DIR/db.
+ */
+import path from 'node:path';
+import mongoose from 'mongoose';
+import type { Logger } from '../logger.js';
+import { EmbeddedMongoServer } from './embedded/server.js';
+
+export interface Store {
+  uri: string;
+  connection: mongoose.Connection;
+  embedded?: EmbeddedMongoServer;
+  /** True when the server answers a ping. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface StoreConfig {
+  MONGODB_URI?: string;
+  DATA_DIR: string;
+}
+
+const DEFAULT_DB = 'opsgate';
+
+export async function openStore(cfg: StoreConfig, logger: Logger): Promise<Store> {
+  let embedded: EmbeddedMongoServer | undefined;
+  let uri = cfg.MONGODB_URI;
+  if (!uri) {
+    embedded = await EmbeddedMongoServer.start({ dbpath: path.join(cfg.DATA_DIR, 'db'), logger: logger.child({ component: 'store' }) });
+    uri = embedded.uri;
+  }
+  const connection = mongoose.createConnection(uri, { dbName: dbNameOf(uri), serverSelectionTimeoutMS: 10_000 });
+  try {
+    await connection.asPromise();
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+  logger.info({ store: embedded ? 'embedded' : 'mongodb', uri: redactUri(uri) }, 'store connected');
+  return {
+    uri,
+    connection,
+    embedded,
+    async ping() {
+      try {
+        await connection.db!.admin().ping();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await connection.close();
+      await embedded?.stop();
+    },
+  };
+}
+
+/** The database named in the URI's path, or "opsgate". */
+export function dbNameOf(uri: string): string {
+  const m = /^mongodb(?:\+srv)?:\/\/[^/]+\/([^?]+)/.exec(uri);
+  return m?.[1] ? decodeURIComponent(m[1]) : DEFAULT_DB;
+}
+
+export function redactUri(uri: string): string {
+  return uri.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
