@@ -10,6 +10,12 @@ import type { JournalRecord } from './journal.js';
 
 export type LogFn = (rec: JournalRecord) => void;
 
+/** Counters serverStatus reports under `metrics.queryExecutor`, as mongod does. */
+export interface StoreMetrics {
+  /** Documents examined by queries: shows whether a lookup used an index or scanned. */
+  scannedObjects: number;
+}
+
 export const ID_INDEX: IndexSpec = { v: 2, key: { _id: 1 }, name: '_id_' };
 
 export class Collection {
@@ -21,6 +27,7 @@ export class Collection {
     readonly name: string,
     readonly options: Doc,
     private readonly log: LogFn,
+    readonly metrics: StoreMetrics = { scannedObjects: 0 },
   ) {}
 
   get ns(): string {
@@ -145,7 +152,10 @@ export class Collection {
   match(filter: Doc | undefined, variables?: Doc): Doc[] {
     const pred = compileFilter(filter, variables);
     const out: Doc[] = [];
-    for (const d of this.candidates(filter)) if (pred(d)) out.push(d);
+    for (const d of this.candidates(filter)) {
+      this.metrics.scannedObjects++;
+      if (pred(d)) out.push(d);
+    }
     return out;
   }
 }

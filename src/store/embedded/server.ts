@@ -93,17 +93,22 @@ export class EmbeddedMongoServer {
     return `mongodb://${h}:${this.ctx.port}/`;
   }
 
+  /**
+   * The TTL monitor ticks every second and runs a pass once ttlMonitorSleepSecs have passed
+   * since the last one, so a setParameter change takes effect without a restart.
+   */
   private scheduleTtl(): void {
-    this.ttlTimer = setTimeout(() => {
-      if (this.stopped) return;
+    let lastPass = Date.now();
+    this.ttlTimer = setInterval(() => {
+      if (this.stopped || Date.now() - lastPass < this.ctx.ttlMonitorSleepSecs.value * 1000) return;
+      lastPass = Date.now();
       try {
         const n = this.storage.expireTtl();
         if (n > 0) void this.storage.commit().catch((err) => this.log.warn({ err }, 'TTL pass could not be journaled'));
       } catch (err) {
         this.log.warn({ err }, 'TTL pass failed');
       }
-      this.scheduleTtl();
-    }, this.ctx.ttlMonitorSleepSecs.value * 1000);
+    }, 1000);
     this.ttlTimer.unref();
   }
 
@@ -191,7 +196,7 @@ export class EmbeddedMongoServer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.ttlTimer);
+    clearInterval(this.ttlTimer);
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.storage.close();

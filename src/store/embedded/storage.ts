@@ -3,7 +3,7 @@
  * folder (or purely in memory when none is given).
  */
 import { lookupValues } from './matcher.js';
-import { Collection, ID_INDEX } from './collection.js';
+import { Collection, ID_INDEX, type StoreMetrics } from './collection.js';
 import { type Doc } from './bson-values.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { ErrorCodes, MongoError } from './errors.js';
@@ -38,6 +38,7 @@ export class Storage {
   private journal?: Journal;
   private unlock?: () => void;
   private readonly log = (rec: JournalRecord): void => this.journal?.append(rec);
+  readonly metrics: StoreMetrics = { scannedObjects: 0 };
 
   private constructor() {}
 
@@ -97,7 +98,7 @@ export class Storage {
     if (this.get(db, name)) throw new MongoError(ErrorCodes.NamespaceExists, `Collection ${db}.${name} already exists.`);
     let colls = this.dbs.get(db);
     if (!colls) this.dbs.set(db, (colls = new Map()));
-    const c = new Collection(db, name, opts, this.log);
+    const c = new Collection(db, name, opts, this.log, this.metrics);
     colls.set(name, c);
     if (journal) this.log({ o: 'cc', ns: c.ns, opts });
     return c;

@@ -93,7 +93,10 @@ const serverStatus: Handler = (_cmd, _db, ctx) => {
     connections: { current: ctx.connections.current, available: 1000, totalCreated: ctx.connections.totalCreated },
     mem: { bits: 64, resident: Math.round(process.memoryUsage().rss / 1048576) },
     storageEngine: { name: 'opsgate-embedded', persistent: true },
-    metrics: { cursor: { open: { total: ctx.cursors.size } } },
+    metrics: {
+      cursor: { open: { total: ctx.cursors.size } },
+      queryExecutor: { scannedObjects: Long.fromNumber(ctx.storage.metrics.scannedObjects) },
+    },
     ok: 1,
   };
 };

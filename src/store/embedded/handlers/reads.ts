@@ -37,13 +37,17 @@ export function selectDocuments(
   if (!cmp) {
     // Without a sort the scan can stop as soon as skip + limit documents matched.
     for (const d of c.candidates(opts.filter)) {
+      c.metrics.scannedObjects++;
       if (!pred(d)) continue;
       out.push(d);
       if (out.length >= skip + limit) break;
     }
     return out.slice(skip);
   }
-  for (const d of c.candidates(opts.filter)) if (pred(d)) out.push(d);
+  for (const d of c.candidates(opts.filter)) {
+    c.metrics.scannedObjects++;
+    if (pred(d)) out.push(d);
+  }
   out.sort(cmp);
   return out.slice(skip, skip + limit);
 }
