@@ -149,6 +149,18 @@ describe.runIf(onEmbeddedStore)('embedded store durability', () => {
     expect(await (await connect(again.uri)).db('admin').command({ ping: 1 })).toMatchObject({ ok: 1 });
   });
 
+  it('replays a journal of 200,000 records', async () => {
+    const dir = tempDir('long-journal');
+    const s = Storage.open({ dbpath: dir, compactBytes: 1024 * 1024 * 1024 });
+    const c = s.getOrCreate('d', 'many');
+    for (let i = 0; i < 200_000; i++) c.insert({ _id: i, v: i });
+    await s.commit();
+    await s.close();
+    const reopened = Storage.open({ dbpath: dir, compactBytes: 1024 * 1024 * 1024 });
+    expect(reopened.get('d', 'many')!.docs.size).toBe(200_000);
+    await reopened.close();
+  });
+
   it('compacts the journal into a snapshot and restores from it', async () => {
     const dir = tempDir('compact');
     const s = Storage.open({ dbpath: dir, compactBytes: 64 * 1024 });

@@ -82,7 +82,7 @@ function indexValues(doc: Doc, parts: string[]): unknown[] {
   for (const v of lookupValues(doc, parts)) {
     if (Array.isArray(v)) {
       if (v.length === 0) out.push(undefined);
-      else out.push(...v);
+      else for (const el of v) out.push(el);
     } else out.push(v);
   }
   return out.length === 0 ? [undefined] : out;

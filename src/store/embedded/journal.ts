@@ -135,7 +135,7 @@ export class Journal {
       if (snap.goodBytes !== snap.totalBytes) {
         throw new Error(`snapshot.${gen} in ${opts.dir} is damaged at byte ${snap.goodBytes}; restore it from a backup`);
       }
-      records.push(...snap.records);
+      for (const r of snap.records) records.push(r); // no spread: a folder may hold millions
     }
     const journalFile = path.join(opts.dir, `journal.${gen}`);
     const j = readRecords(journalFile);
@@ -143,7 +143,7 @@ export class Journal {
       opts.onWarning(`journal.${gen}: dropped a torn or corrupt tail of ${j.totalBytes - j.goodBytes} bytes after ${j.records.length} whole records`);
       fs.truncateSync(journalFile, j.goodBytes);
     }
-    records.push(...j.records);
+    for (const r of j.records) records.push(r);
     // Leftovers of an interrupted compaction belong to older generations.
     for (const n of names) {
       const m = /^(snapshot|journal)\.(\d+)$/.exec(n);

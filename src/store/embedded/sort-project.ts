@@ -10,8 +10,10 @@ export type Comparator = (a: Doc, b: Doc) => number;
 function sortKey(doc: Doc, parts: string[], dir: number): unknown {
   const flat: unknown[] = [];
   for (const v of lookupValues(doc, parts)) {
-    if (Array.isArray(v)) flat.push(...(v.length === 0 ? [undefined] : v));
-    else flat.push(v);
+    if (Array.isArray(v)) {
+      if (v.length === 0) flat.push(undefined);
+      for (const el of v) flat.push(el);
+    } else flat.push(v);
   }
   let best = flat[0];
   for (let i = 1; i < flat.length; i++) {

@@ -378,7 +378,7 @@ function applyOperator(doc: Doc, op: string, path: string, arg: unknown, w: Walk
             const n = toNumber(mods.$slice);
             const sliced = n >= 0 ? arr.slice(0, n) : arr.slice(Math.max(arr.length + n, 0));
             arr.length = 0;
-            arr.push(...sliced);
+            for (const el of sliced) arr.push(el);
           }
         }
         setIn(parent, key, arr);

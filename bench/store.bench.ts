@@ -1,0 +1,104 @@
+/**
+ * `npm run bench:store`: the embedded store's figures on this machine. The store runs in its
+ * own process (as `npm run db` does) with the journal on, so client and server do not share
+ * an event loop.
+ *   - acknowledged inserts per second from 8 concurrent clients
+ *   - indexed point-find latency (median, p99) on a 100,000-document collection
+ *   - findAndModify per second from 8 concurrent clients
+ *   - start-up time of a data folder holding those 100,000 documents
+ */
+import { performance } from 'node:perf_hooks';
+import { MongoClient } from 'mongodb';
+import { spawnStore } from '../test/helpers/store-process.js';
+import { tempDir } from '../test/helpers/store.js';
+import { fmt, line, summarize } from './stats.js';
+
+const CLIENTS = 8;
+const INSERT_SECONDS = 5;
+const FIND_SAMPLES = 20_000;
+const FAM_SECONDS = 5;
+const COLLECTION_SIZE = 100_000;
+
+async function clients(uri: string, n: number): Promise<MongoClient[]> {
+  return Promise.all(Array.from({ length: n }, () => MongoClient.connect(uri, { maxPoolSize: 1 })));
+}
+
+async function forSeconds(seconds: number, each: (worker: number, i: number) => Promise<void>, workers: number): Promise<number> {
+  const end = performance.now() + seconds * 1000;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; performance.now() < end; i++) {
+        await each(w, i);
+        done++;
+      }
+    }),
+  );
+  return done;
+}
+
+export async function benchStore(): Promise<void> {
+  const dir = tempDir('bench-store');
+  let proc = await spawnStore(dir);
+  const cs = await clients(proc.uri, CLIENTS);
+  process.stdout.write(`\n== embedded store (journal on, data in ${dir}) ==\n`);
+
+  // 1. Acknowledged inserts: each insertOne returns only after its journal record is synced.
+  const t0 = performance.now();
+  const inserted = await forSeconds(
+    INSERT_SECONDS,
+    async (w, i) => {
+      await cs[w]!.db('bench').collection('inserts').insertOne({ w, i, at: new Date(), pad: 'x'.repeat(100) });
+    },
+    CLIENTS,
+  );
+  const insertRate = inserted / ((performance.now() - t0) / 1000);
+  line(`acknowledged inserts/s (${CLIENTS} clients, ${INSERT_SECONDS} s)`, `${Math.round(insertRate)}  (target >= 5000)`);
+
+  // 2. Point finds on an indexed field of a 100,000-document collection.
+  const docs = cs[0]!.db('bench').collection('docs');
+  for (let b = 0; b < COLLECTION_SIZE; b += 10_000) {
+    await docs.insertMany(Array.from({ length: 10_000 }, (_, i) => ({ key: `k${b + i}`, n: b + i, pad: 'y'.repeat(64) })));
+  }
+  await docs.createIndex({ key: 1 }, { unique: true });
+  const samples: number[] = [];
+  for (let i = 0; i < FIND_SAMPLES; i++) {
+    const k = `k${(i * 7919) % COLLECTION_SIZE}`;
+    const s = performance.now();
+    const d = await docs.findOne({ key: k });
+    samples.push(performance.now() - s);
+    if (!d) throw new Error(`missing ${k}`);
+  }
+  const f = summarize(samples);
+  line(`indexed point find on ${COLLECTION_SIZE} docs, median ms`, `${fmt(f.median)}  (target <= 0.5)`);
+  line(`indexed point find on ${COLLECTION_SIZE} docs, p99 ms`, fmt(f.p99));
+
+  // 3. findAndModify: the approval pattern, filter on _id and expected state.
+  const t1 = performance.now();
+  const fams = await forSeconds(
+    FAM_SECONDS,
+    async (w, i) => {
+      await cs[w]!.db('bench').collection('docs').findOneAndUpdate({ key: `k${(w * 100_003 + i * 31) % COLLECTION_SIZE}` }, { $inc: { n: 1 } });
+    },
+    CLIENTS,
+  );
+  line(`findAndModify/s (${CLIENTS} clients, ${FAM_SECONDS} s)`, String(Math.round(fams / ((performance.now() - t1) / 1000))));
+
+  await Promise.all(cs.map((c) => c.close()));
+
+  // 4. Restart on the same folder: replay (or snapshot load) time for everything written above.
+  proc.child.kill('SIGTERM');
+  await proc.exited;
+  const s = performance.now();
+  proc = await spawnStore(dir);
+  const c = await MongoClient.connect(proc.uri);
+  const count = await c.db('bench').collection('docs').estimatedDocumentCount();
+  line(`restart with ${count + inserted} docs until first answer, ms`, fmt(performance.now() - s, 0));
+  await c.close();
+  proc.child.kill('SIGTERM');
+  await proc.exited;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await benchStore();
+}
