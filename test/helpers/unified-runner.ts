@@ -438,6 +438,8 @@ function assertMatches(expected: unknown, actual: unknown, what: string, root: b
  */
 function toResultValue(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(toResultValue);
+  // The driver keeps a command's sort as a Map (key order matters); BSON writes it as a document.
+  if (v instanceof Map) return Object.fromEntries([...v.entries()].map(([k, x]) => [String(k), toResultValue(x)]));
   if (v !== null && typeof v === 'object' && bsonType(v) === undefined && !(v instanceof Date) && !(v instanceof RegExp) && !Buffer.isBuffer(v)) {
     const out: Doc = {};
     for (const k of Object.keys(v)) out[k] = toResultValue((v as Doc)[k]);
@@ -584,6 +586,13 @@ class Entities {
 // ---------------------------------------------------------------------------------------------
 // Operations
 
+/** An Int32 / Double / small Long as the plain JS number the driver's option checks expect. */
+function driverNumber(v: unknown): unknown {
+  const n = numericOf(v);
+  const t = bsonType(v);
+  return n !== undefined && (t === 'Int32' || t === 'Double' || (t === 'Long' && Number.isSafeInteger(n.n))) ? n.n : v;
+}
+
 /** Splits `args` into the named positional parameters and the rest (the options object). */
 function take(args: Doc, ...names: string[]): [unknown[], Doc] {
   const rest: Doc = { ...args };
@@ -592,6 +601,11 @@ function take(args: Doc, ...names: string[]): [unknown[], Doc] {
     delete rest[n];
     return v;
   });
+  // Option values are the driver's, not documents for the server: the driver tests
+  // `typeof limit === 'number'`, so an Int32 from the canonical parse would be ignored.
+  // The same holds for sort directions, which the driver rewrites (an Int32 1 became `{}`).
+  for (const k of Object.keys(rest)) rest[k] = driverNumber(rest[k]);
+  if (isDocument(rest.sort)) rest.sort = Object.fromEntries(Object.entries(rest.sort).map(([k, v]) => [k, driverNumber(v)]));
   if (isDocument(rest.readPreference)) rest.readPreference = readPreferenceOf(rest.readPreference);
   if ('session' in rest) throw new Error('the session argument is not implemented by this runner');
   return [values, rest];
