@@ -1,0 +1,65 @@
+/**
+ * opsgate's coded errors, with the seed's codes (seed 001). Every refusal a person sees
+ * carries its code; services throw AppError, listeners turn it into one safe message.
+ */
+export const ErrorCode = {
+  OK: 1000,
+  BadParameter: 1100,
+  ExpectedObject: 1101,
+  MissingField: 1102,
+  Permission: 1200,
+  NeedPermission: 1201,
+  NotInTeam: 1202,
+  Internal: 1300,
+  NotImplemented: 1301,
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const TITLES: Record<ErrorCodeValue, string> = {
+  1000: 'OK',
+  1100: 'Bad parameter',
+  1101: 'Expected an object',
+  1102: 'Missing field',
+  1200: 'Permission error',
+  1201: 'You need permission to do this',
+  1202: 'You are not in any team',
+  1300: 'Internal error',
+  1301: 'Not implemented',
+};
+
+export class AppError extends Error {
+  readonly code: ErrorCodeValue;
+  /** Structured details for logs and tests; never shown raw to a user. */
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCodeValue, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get title(): string {
+    return TITLES[this.code];
+  }
+
+  /** The one line a person reads: `[1201] You need permission to do this: <why>`. */
+  toUserText(): string {
+    return `[${this.code}] ${this.title}: ${this.message}`;
+  }
+}
+
+export const badParameter = (message: string, details?: Record<string, unknown>): AppError => new AppError(ErrorCode.BadParameter, message, details);
+export const missingField = (field: string): AppError => new AppError(ErrorCode.MissingField, `${field} is required`, { field });
+export const needPermission = (message: string, details?: Record<string, unknown>): AppError => new AppError(ErrorCode.NeedPermission, message, details);
+export const notInTeam = (message = 'ask an admin to add you to a team'): AppError => new AppError(ErrorCode.NotInTeam, message);
+export const notImplemented = (what: string): AppError => new AppError(ErrorCode.NotImplemented, `${what} is not implemented yet`);
+
+/** Wraps anything thrown into an AppError; the original message stays out of user text. */
+export function asAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  return new AppError(ErrorCode.Internal, 'something went wrong on our side; the error was logged', {
+    cause: err instanceof Error ? err.message : String(err),
+  });
+}

@@ -1,0 +1,42 @@
+/** Writes and queries the audit log; every service that changes state records it here. */
+import type { Clock } from '../clock.js';
+import type { AuditEntry, AuditModel } from '../models/audit.js';
+
+export interface AuditRecord {
+  actor: string;
+  action: string;
+  target: string;
+  from?: unknown;
+  to?: unknown;
+  note?: string;
+}
+
+export interface AuditQuery {
+  actor?: string;
+  action?: string;
+  /** Matches targets starting with this text, e.g. `host:` or `host:web-01`. */
+  target?: string;
+  since?: Date;
+  limit?: number;
+}
+
+export class AuditLog {
+  constructor(private readonly deps: { model: AuditModel; clock: Clock }) {}
+
+  async record(rec: AuditRecord): Promise<void> {
+    await this.deps.model.create({ at: this.deps.clock.now(), from: null, to: null, ...rec });
+  }
+
+  async query(q: AuditQuery = {}): Promise<AuditEntry[]> {
+    const filter: Record<string, unknown> = {};
+    if (q.actor) filter.actor = q.actor;
+    if (q.action) filter.action = q.action;
+    if (q.target) filter.target = { $regex: '^' + q.target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') };
+    if (q.since) filter.at = { $gte: q.since };
+    return this.deps.model
+      .find(filter)
+      .sort({ at: -1, _id: -1 })
+      .limit(Math.min(q.limit ?? 20, 200))
+      .lean<AuditEntry[]>();
+  }
+}
