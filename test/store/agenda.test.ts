@@ -5,14 +5,16 @@
  * matching and Date comparison exactly as a standalone MongoDB 7 provides them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agenda, type Job } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { MongoClient, ObjectId, type Db } from 'mongodb';
-import { startTestStore, type TestStore } from '../helpers/store.js';
+import { startTestStore, tempDir, type TestStore } from '../helpers/store.js';
 
 let store: TestStore;
+let dbpath: string;
 let client: MongoClient;
 let db: Db;
 /** Every Agenda created here, stopped in afterAll even when a test failed half-way. */
@@ -20,7 +22,9 @@ const agendas: Agenda[] = [];
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  store = await startTestStore();
+  // A journaled store, as the bot runs it: every acknowledged lock is on disk.
+  dbpath = tempDir('agenda');
+  store = await startTestStore({ dbpath });
   client = await MongoClient.connect(store.uri, { serverSelectionTimeoutMS: 5000 });
   db = client.db(store.dbName);
 });
@@ -31,6 +35,7 @@ afterAll(async () => {
   await db?.dropDatabase().catch(() => undefined);
   await client?.close();
   await store?.stop();
+  if (dbpath) fs.rmSync(dbpath, { recursive: true, force: true });
 });
 
 function makeAgenda(collection: string, opts: { name: string; lockLifetime?: number }): Agenda {
@@ -135,6 +140,7 @@ describe('Agenda on the embedded store', () => {
       .aggregate<{ _id: string; n: number }>([{ $group: { _id: '$by', n: { $sum: 1 } } }, { $sort: { _id: 1 } }])
       .toArray();
     expect(perInstance.reduce((n, r) => n + r.n, 0)).toBe(N);
+    expect(perInstance.map((r) => r._id)).toEqual(['worker-a', 'worker-b']); // both took a share
     expect(await db.collection('jobsShared').countDocuments({ name: 'rotate-key', lastFinishedAt: { $ne: null } })).toBe(N);
     expect(await db.collection('jobsShared').countDocuments({ lockedAt: { $ne: null } })).toBe(0);
   });

@@ -2,18 +2,21 @@
  * mongoose 9 against the store: the features the bot's models rely on must behave as they do
  * on a standalone MongoDB 7 (run with MONGODB_URI set to check the same file against one).
  */
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mongoose, { type Connection } from 'mongoose';
 // The driver's own BSON classes (the CommonJS copy of bson that mongodb loads), so that
 // instanceof works on what it returns.
 import { Decimal128, Int32, Long } from 'mongodb';
-import { startTestStore, type TestStore } from '../helpers/store.js';
+import { startTestStore, tempDir, type TestStore } from '../helpers/store.js';
 
 let store: TestStore;
+let dbpath: string;
 let conn: Connection;
 
 beforeAll(async () => {
-  store = await startTestStore();
+  dbpath = tempDir('mongoose'); // journaled, as the bot runs the store
+  store = await startTestStore({ dbpath });
   conn = mongoose.createConnection(store.uri, { dbName: store.dbName, serverSelectionTimeoutMS: 5000 });
   await conn.asPromise();
 });
@@ -22,6 +25,7 @@ afterAll(async () => {
   await conn?.dropDatabase().catch(() => undefined);
   await conn?.close();
   await store?.stop();
+  if (dbpath) fs.rmSync(dbpath, { recursive: true, force: true });
 });
 
 describe('mongoose on the embedded store', () => {
@@ -159,6 +163,23 @@ describe('mongoose on the embedded store', () => {
       n++;
     }
     expect(n).toBe(1000);
+
+    // Closing a cursor early kills it on the server (killCursors), as MongoDB's open count shows.
+    const openCursors = async (): Promise<number> => {
+      const status = await conn.db!.admin().serverStatus();
+      return Number(status.metrics?.cursor?.open?.total ?? Number.NaN);
+    };
+    const openBefore = await openCursors();
+    const cursor = Row.find().sort({ i: 1 }).batchSize(10).cursor();
+    const firstTen: number[] = [];
+    for await (const d of cursor) {
+      firstTen.push(d.i as number);
+      if (firstTen.length === 10) break;
+    }
+    expect(firstTen).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(await openCursors()).toBe(openBefore + 1);
+    await cursor.close();
+    expect(await openCursors()).toBe(openBefore);
   });
 
   it('counts with countDocuments and a filter', async () => {
