@@ -6,9 +6,10 @@ import { ErrorCodes, MongoError } from '../errors.js';
 import { validateIndexSpec } from '../indexes.js';
 import { compileFilter } from '../matcher.js';
 import { validateCollectionName } from '../storage.js';
+import { assertNotView, isView, viewOptions } from '../views.js';
 import { collectionArg, cursorReply, optionalDoc, type Handler } from './context.js';
 
-const SUPPORTED_CREATE_OPTIONS = new Set(['create', 'writeConcern', 'comment', 'idIndex', 'collation']);
+const SUPPORTED_CREATE_OPTIONS = new Set(['create', 'writeConcern', 'comment', 'idIndex', 'collation', 'viewOn', 'pipeline']);
 
 const create: Handler = async (cmd, db, ctx) => {
   const name = collectionArg(cmd, 'create');
@@ -16,7 +17,8 @@ const create: Handler = async (cmd, db, ctx) => {
     if (!SUPPORTED_CREATE_OPTIONS.has(k)) throw new MongoError(ErrorCodes.NotImplemented, `create option '${k}' is not supported by the embedded store`);
   }
   validateCollectionName(name);
-  ctx.storage.create(db, name, {});
+  // A view is a namespace whose options name its source and pipeline (see views.ts).
+  ctx.storage.create(db, name, viewOptions(cmd) ?? {});
   await ctx.storage.commit();
   return { ok: 1 };
 };
@@ -48,11 +50,12 @@ const listCollections: Handler = (cmd, db, ctx) => {
   const nameOnly = cmd.nameOnly === true;
   const infos: Doc[] = ctx.storage
     .collections(db)
-    .map((c) =>
-      nameOnly
+    .map((c): Doc => {
+      if (isView(c)) return nameOnly ? { name: c.name, type: 'view' } : { name: c.name, type: 'view', options: c.options, info: { readOnly: true } };
+      return nameOnly
         ? { name: c.name, type: 'collection' }
-        : { name: c.name, type: 'collection', options: c.options, info: { readOnly: false, uuid: uuidFor(c.ns) }, idIndex: ID_INDEX },
-    )
+        : { name: c.name, type: 'collection', options: c.options, info: { readOnly: false, uuid: uuidFor(c.ns) }, idIndex: ID_INDEX };
+    })
     .filter((d) => pred(d));
   const batch = ctx.cursors.first(`${db}.$cmd.listCollections`, infos, undefined);
   return cursorReply(batch.ns, batch.id, batch.docs, true);
@@ -74,6 +77,7 @@ const createIndexes: Handler = async (cmd, db, ctx) => {
     throw new MongoError(ErrorCodes.BadValue, "Must specify at least one index to create in 'indexes'");
   }
   const specs = cmd.indexes.map(validateIndexSpec);
+  assertNotView(ctx.storage.get(db, name));
   const createdCollectionAutomatically = !ctx.storage.get(db, name);
   const c = ctx.storage.getOrCreate(db, name);
   const before = c.indexes.length + 1;

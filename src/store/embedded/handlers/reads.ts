@@ -5,6 +5,7 @@ import type { Collection } from '../collection.js';
 import { ErrorCodes, MongoError } from '../errors.js';
 import { compileFilter, lookupValues } from '../matcher.js';
 import { compileProjection, compileSort } from '../sort-project.js';
+import { isView, resolveView } from '../views.js';
 import { collectionArg, cursorReply, optionalDoc, optionalNumber, type CommandContext, type Handler } from './context.js';
 
 function checkHint(c: Collection | undefined, hint: unknown): void {
@@ -18,16 +19,26 @@ function checkHint(c: Collection | undefined, hint: unknown): void {
   throw new MongoError(ErrorCodes.BadValue, 'error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index');
 }
 
+interface SelectOptions {
+  filter?: Doc;
+  sort?: unknown;
+  skip?: number;
+  limit?: number;
+  variables?: Doc;
+}
+
 /** Matching documents after sort, skip and limit: the shared core of find and count. */
-export function selectDocuments(
-  c: Collection | undefined,
-  opts: { filter?: Doc; sort?: unknown; skip?: number; limit?: number; variables?: Doc },
-): Doc[] {
+export function selectDocuments(c: Collection | undefined, opts: SelectOptions): Doc[] {
   if (!c) {
     compileFilter(opts.filter);
     compileSort(opts.sort);
     return [];
   }
+  return selectFrom(c.candidates(opts.filter), opts, () => c.metrics.scannedObjects++);
+}
+
+/** The filter / sort / skip / limit step over any candidate documents (a collection's or a view's). */
+function selectFrom(candidates: Iterable<Doc>, opts: SelectOptions, scanned: () => void = () => undefined): Doc[] {
   const skip = opts.skip ?? 0;
   const limit = opts.limit && opts.limit !== 0 ? Math.abs(opts.limit) : Number.POSITIVE_INFINITY;
   if (skip < 0) throw new MongoError(ErrorCodes.BadValue, 'skip value must be non-negative');
@@ -36,20 +47,31 @@ export function selectDocuments(
   const out: Doc[] = [];
   if (!cmp) {
     // Without a sort the scan can stop as soon as skip + limit documents matched.
-    for (const d of c.candidates(opts.filter)) {
-      c.metrics.scannedObjects++;
+    for (const d of candidates) {
+      scanned();
       if (!pred(d)) continue;
       out.push(d);
       if (out.length >= skip + limit) break;
     }
     return out.slice(skip);
   }
-  for (const d of c.candidates(opts.filter)) {
-    c.metrics.scannedObjects++;
+  for (const d of candidates) {
+    scanned();
     if (pred(d)) out.push(d);
   }
   out.sort(cmp);
   return out.slice(skip, skip + limit);
+}
+
+/**
+ * selectDocuments for a read command's namespace, which may be a view: a view's documents are
+ * its pipeline's output, and the read's filter, sort, skip and limit apply to those (as MongoDB
+ * turns a find or count on a view into an aggregation).
+ */
+function selectForRead(ctx: CommandContext, c: Collection | undefined, opts: SelectOptions): Doc[] {
+  if (!c || !isView(c)) return selectDocuments(c, opts);
+  const view = resolveView(ctx.storage, c);
+  return selectFrom(aggregateCollection(ctx, c.db, view.source, view.pipeline, undefined), opts);
 }
 
 const find: Handler = (cmd, db, ctx) => {
@@ -60,7 +82,7 @@ const find: Handler = (cmd, db, ctx) => {
   if (limit !== undefined && limit < 0) throw new MongoError(ErrorCodes.BadValue, 'limit value must be non-negative');
   const batchSize = optionalNumber(cmd, 'batchSize');
   if (batchSize !== undefined && batchSize < 0) throw new MongoError(ErrorCodes.BadValue, 'batchSize value must be non-negative');
-  const docs = selectDocuments(c, {
+  const docs = selectForRead(ctx, c, {
     filter: optionalDoc(cmd, 'filter'),
     sort: optionalDoc(cmd, 'sort'),
     skip: optionalNumber(cmd, 'skip'),
@@ -90,7 +112,7 @@ const count: Handler = (cmd, db, ctx) => {
   const name = collectionArg(cmd, 'count');
   const c = ctx.storage.get(db, name);
   checkHint(c, cmd.hint);
-  const docs = selectDocuments(c, {
+  const docs = selectForRead(ctx, c, {
     filter: optionalDoc(cmd, 'query'),
     skip: optionalNumber(cmd, 'skip'),
     limit: optionalNumber(cmd, 'limit'),
@@ -102,7 +124,7 @@ const distinct: Handler = (cmd, db, ctx) => {
   const name = collectionArg(cmd, 'distinct');
   if (typeof cmd.key !== 'string') throw new MongoError(ErrorCodes.TypeMismatch, "distinct needs a string 'key'");
   const c = ctx.storage.get(db, name);
-  const docs = selectDocuments(c, { filter: optionalDoc(cmd, 'query') });
+  const docs = selectForRead(ctx, c, { filter: optionalDoc(cmd, 'query') });
   const parts = cmd.key.split('.');
   const seen = new Map<string, unknown>();
   for (const d of docs) {
@@ -116,6 +138,42 @@ const distinct: Handler = (cmd, db, ctx) => {
   }
   return { values: [...seen.values()], ok: 1 };
 };
+
+/** A pipeline over a collection's documents (none when it does not exist). */
+function aggregateCollection(ctx: CommandContext, db: string, c: Collection | undefined, stages: Doc[], variables: Doc | undefined): Doc[] {
+  const pipeline = [...stages];
+  let source: Doc[];
+  // A leading $match runs on the store's own matcher (BSON types, indexes) before mingo.
+  const first = pipeline[0];
+  if (first && isPlainObject(first.$match)) {
+    source = selectDocuments(c, { filter: first.$match, variables });
+    pipeline.shift();
+  } else {
+    source = c ? [...c.docs.values()] : [];
+  }
+  return runPipeline(ctx, db, source, pipeline, variables);
+}
+
+/** Runs `pipeline` over `source` with mingo; mingo's errors become MongoDB-style errors. */
+function runPipeline(ctx: CommandContext, db: string, source: Doc[], pipeline: Doc[], variables: Doc | undefined): Doc[] {
+  if (pipeline.length === 0) return source;
+  try {
+    const agg = new Aggregator(toPlain(pipeline) as Doc[], {
+      // $lookup / $unionWith may name a view: it reads as the view's pipeline output.
+      collectionResolver: (name: string) => {
+        const c = ctx.storage.get(db, name);
+        const docs = isView(c) ? selectForRead(ctx, c, {}) : [...(c?.docs.values() ?? [])];
+        return docs.map((d) => toPlain(d) as Doc);
+      },
+      variables: toPlain(variables ?? {}) as Doc,
+    });
+    return agg.run(source.map((d) => toPlain(d) as Doc)) as Doc[];
+  } catch (err) {
+    if (err instanceof MongoError) throw err;
+    const msg = (err as Error).message;
+    throw new MongoError(/operator|stage/i.test(msg) ? 40324 : ErrorCodes.BadValue, msg);
+  }
+}
 
 const UNSUPPORTED_STAGES = new Set(['$out', '$merge', '$changeStream', '$collStats', '$indexStats', '$currentOp', '$listSessions', '$search', '$geoNear']);
 
@@ -131,43 +189,29 @@ const aggregate: Handler = (cmd, db, ctx) => {
     const op = Object.keys(stage)[0]!;
     if (UNSUPPORTED_STAGES.has(op)) throw new MongoError(ErrorCodes.NotImplemented, `${op} is not supported by the embedded store`);
   }
-  let source: Doc[];
+  const variables = optionalDoc(cmd, 'let');
+  let out: Doc[];
   let ns: string;
   if (typeof target === 'string') {
-    const c = ctx.storage.get(db, target);
+    let c = ctx.storage.get(db, target);
     checkHint(c, cmd.hint);
     ns = `${db}.${target}`;
-    // A leading $match runs on the store's own matcher (BSON types, indexes) before mingo.
-    const first = pipeline[0];
-    if (first && isPlainObject(first.$match)) {
-      source = selectDocuments(c, { filter: first.$match, variables: optionalDoc(cmd, 'let') });
-      pipeline.shift();
-    } else {
-      source = c ? [...c.docs.values()] : [];
+    if (c && isView(c)) {
+      // Aggregating a view runs the view's pipeline first, on the collection it is defined on.
+      const view = resolveView(ctx.storage, c);
+      c = view.source;
+      pipeline.unshift(...view.pipeline);
     }
+    out = aggregateCollection(ctx, db, c, pipeline, variables);
   } else if (target === 1 || (typeof target === 'object' && target !== null && Number(target.valueOf()) === 1)) {
     const first = pipeline[0];
-    if (!first || !isPlainObject(first.$documents)) throw new MongoError(ErrorCodes.NotImplemented, 'aggregate: 1 is only supported with a leading $documents stage');
-    source = first.$documents as unknown as Doc[];
+    // $documents holds an array of documents.
+    if (!first || !Array.isArray(first.$documents)) throw new MongoError(ErrorCodes.NotImplemented, 'aggregate: 1 is only supported with a leading $documents stage');
     pipeline.shift();
+    out = runPipeline(ctx, db, first.$documents as unknown as Doc[], pipeline, variables);
     ns = `${db}.$cmd.aggregate`;
   } else {
     throw new MongoError(ErrorCodes.TypeMismatch, "'aggregate' must be a collection name or 1");
-  }
-  let out: Doc[];
-  if (pipeline.length === 0) out = source;
-  else {
-    try {
-      const agg = new Aggregator(toPlain(pipeline) as Doc[], {
-        collectionResolver: (name: string) => [...(ctx.storage.get(db, name)?.docs.values() ?? [])].map((d) => toPlain(d) as Doc),
-        variables: toPlain(optionalDoc(cmd, 'let') ?? {}) as Doc,
-      });
-      out = agg.run(source.map((d) => toPlain(d) as Doc)) as Doc[];
-    } catch (err) {
-      if (err instanceof MongoError) throw err;
-      const msg = (err as Error).message;
-      throw new MongoError(/operator|stage/i.test(msg) ? 40324 : ErrorCodes.BadValue, msg);
-    }
   }
   const batch = ctx.cursors.first(ns, out, optionalNumber(cursorOpt ?? {}, 'batchSize'));
   return cursorReply(batch.ns, batch.id, batch.docs, true);

@@ -9,6 +9,7 @@ import type { Collection } from '../collection.js';
 import { asMongoError, ErrorCodes, MongoError } from '../errors.js';
 import { compileProjection } from '../sort-project.js';
 import { applyUpdate, documentsDiffer, isOperatorUpdate, isPipelineUpdate, upsertSeed, validateReplacement } from '../update.js';
+import { assertNotView } from '../views.js';
 import { collectionArg, optionalDoc, type Handler } from './context.js';
 import { selectDocuments } from './reads.js';
 
@@ -67,6 +68,7 @@ function withErrors(reply: Doc, errors: Doc[]): Doc {
 
 const insert: Handler = async (cmd, db, ctx) => {
   const name = collectionArg(cmd, 'insert');
+  assertNotView(ctx.storage.get(db, name)); // views are read-only
   const docs = batchOf(cmd, 'documents');
   const c = ctx.storage.getOrCreate(db, name);
   const { n, errors } = runBatch(docs, cmd.ordered !== false, (raw) => {
@@ -135,6 +137,7 @@ function checkUpdateShape(u: unknown, multi: boolean): asserts u is Doc | Doc[] 
 
 const update: Handler = async (cmd, db, ctx) => {
   const name = collectionArg(cmd, 'update');
+  assertNotView(ctx.storage.get(db, name)); // views are read-only
   const stmts = batchOf(cmd, 'updates');
   const upserted: Doc[] = [];
   let nModified = 0;
@@ -164,6 +167,7 @@ const update: Handler = async (cmd, db, ctx) => {
 
 const del: Handler = async (cmd, db, ctx) => {
   const name = collectionArg(cmd, 'delete');
+  assertNotView(ctx.storage.get(db, name)); // views are read-only
   const stmts = batchOf(cmd, 'deletes');
   const c = ctx.storage.get(db, name);
   const { n, errors } = runBatch(stmts, cmd.ordered !== false, (stmt) => {
@@ -181,6 +185,7 @@ const del: Handler = async (cmd, db, ctx) => {
 
 const findAndModify: Handler = async (cmd, db, ctx) => {
   const name = collectionArg(cmd, 'findAndModify' in cmd ? 'findAndModify' : 'findandmodify');
+  assertNotView(ctx.storage.get(db, name)); // views are read-only
   const q = optionalDoc(cmd, 'query') ?? {};
   const remove = cmd.remove === true;
   const wantNew = cmd.new === true;
