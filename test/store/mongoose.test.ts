@@ -269,5 +269,21 @@ describe('mongoose on the embedded store', () => {
     expect(await Meter.countDocuments({ small: 42 })).toBe(1);
     expect(await Meter.countDocuments({ price: { $gt: mongoose.Types.Decimal128.fromString('9.5') } })).toBe(1);
     expect(await Meter.countDocuments({ price: { $lt: mongoose.Types.Decimal128.fromString('100') } })).toBe(1);
+
+    // An aggregate that only filters, sorts and pages hands the stored values back untouched:
+    // the Long past 2^53 stays an exact Long (the driver does not promote it), Decimal128 stays.
+    const page = await Meter.aggregate<{ name: string; bytes: unknown; price: unknown; small: unknown }>([
+      { $match: { bytes: { $exists: true } } },
+      { $sort: { bytes: -1 } },
+      { $skip: 0 },
+      { $limit: 2 },
+    ]);
+    expect(page.map((d) => d.name)).toEqual(['m1', 'ten']);
+    expect(page[0]!.bytes).toBeInstanceOf(Long);
+    expect((page[0]!.bytes as Long).toBigInt()).toBe(big + 13n);
+    expect(page[0]!.price).toBeInstanceOf(Decimal128);
+    expect(String(page[0]!.price)).toBe('19.99');
+    expect(page[0]!.small).toBe(42);
+    expect(page[1]!.bytes).toBe(10); // a Long that fits a double is promoted to a number
   });
 });

@@ -5,6 +5,7 @@ import type { Collection } from '../collection.js';
 import { ErrorCodes, MongoError } from '../errors.js';
 import { compileFilter, lookupValues } from '../matcher.js';
 import { compileProjection, compileSort } from '../sort-project.js';
+import { runNativePrefix } from '../native-stages.js';
 import { isView, resolveView } from '../views.js';
 import { collectionArg, cursorReply, optionalDoc, optionalNumber, type CommandContext, type Handler } from './context.js';
 
@@ -89,7 +90,7 @@ const find: Handler = (cmd, db, ctx) => {
     limit,
     variables: optionalDoc(cmd, 'let'),
   });
-  const project = compileProjection(optionalDoc(cmd, 'projection'));
+  const project = compileProjection(optionalDoc(cmd, 'projection'), optionalDoc(cmd, 'filter'));
   const shown = project ? docs.map(project) : docs;
   const batch = ctx.cursors.first(`${db}.${name}`, shown, batchSize, cmd.singleBatch === true);
   return cursorReply(batch.ns, batch.id, batch.docs, true);
@@ -155,7 +156,10 @@ function aggregateCollection(ctx: CommandContext, db: string, c: Collection | un
 }
 
 /** Runs `pipeline` over `source` with mingo; mingo's errors become MongoDB-style errors. */
-function runPipeline(ctx: CommandContext, db: string, source: Doc[], pipeline: Doc[], variables: Doc | undefined): Doc[] {
+function runPipeline(ctx: CommandContext, db: string, stored: Doc[], stages: Doc[], variables: Doc | undefined): Doc[] {
+  // Leading filter / sort / page / field-pick stages run natively, so the documents they pass
+  // on keep their BSON types (mingo would hand back a Long or Decimal128 as a lossy double).
+  const { docs: source, rest: pipeline } = runNativePrefix(stored, stages, variables);
   if (pipeline.length === 0) return source;
   try {
     const agg = new Aggregator(toPlain(pipeline) as Doc[], {
