@@ -275,6 +275,12 @@ export function typeNumber(v: unknown): number {
   return 3;
 }
 
+/** MongoDB's name for a value's BSON type, as its error messages spell it ("int", "string", ...). */
+export function typeName(v: unknown): string {
+  const n = typeNumber(v);
+  return Object.keys(TYPE_ALIASES).find((k) => TYPE_ALIASES[k] === n) ?? 'unknown';
+}
+
 export function typeAliasToNumbers(alias: unknown): number[] | undefined {
   if (alias === 'number') return [1, 16, 18, 19];
   if (typeof alias === 'string') return TYPE_ALIASES[alias] === undefined ? undefined : [TYPE_ALIASES[alias]!];

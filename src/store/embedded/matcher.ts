@@ -86,12 +86,19 @@ function equalityTest(q: unknown): (v: unknown) => boolean {
   return (v) => valuesEqual(v, q);
 }
 
+function isNaNValue(v: unknown): boolean {
+  return isNumeric(v) && Number.isNaN(toNumber(v));
+}
+
 function comparisonTest(op: string, q: unknown): (v: unknown) => boolean {
+  // As in MongoDB, NaN equals NaN ($gte / $lte match it) and every other comparison that
+  // involves NaN is false, although NaN sorts below all numbers.
+  if (isNaNValue(q)) return (v) => (op === '$gte' || op === '$lte') && isNaNValue(v);
   const rank = typeRank(q);
   const ok = (c: number): boolean =>
     op === '$gt' ? c > 0 : op === '$gte' ? c >= 0 : op === '$lt' ? c < 0 : c <= 0;
   return (v) => {
-    if (typeRank(v) !== rank) return false;
+    if (typeRank(v) !== rank || isNaNValue(v)) return false;
     if (v === undefined && (op === '$gt' || op === '$lt')) return false;
     return ok(compareValues(v, q));
   };
@@ -143,6 +150,8 @@ function compileOperator(op: string, arg: unknown, ops: Doc): ValuePredicate {
     case '$size': {
       if (!isNumeric(arg)) throw badValue('$size needs a number');
       const n = toNumber(arg);
+      if (!Number.isInteger(n)) throw badValue('$size must be a whole number');
+      if (n < 0) throw badValue('$size may not be negative');
       return (vs) => vs.some((v) => Array.isArray(v) && v.length === n);
     }
     case '$all': {
@@ -178,6 +187,7 @@ function compileOperator(op: string, arg: unknown, ops: Doc): ValuePredicate {
       return (vs) => !inner(vs);
     }
     case '$regex': {
+      if (!isRegex(arg) && typeof arg !== 'string') throw badValue('$regex has to be a string');
       const options = typeof ops.$options === 'string' ? ops.$options : '';
       const re = isRegex(arg) ? toJsRegExp(arg, options) : toJsRegExp(new BSONRegExp(String(arg), ''), options);
       return (vs) => anyValue(vs, (v) => typeof v === 'string' && re.test(v));
@@ -263,6 +273,37 @@ export function compileFilter(filter: Doc | undefined | null, variables?: Doc): 
   }
   if (preds.length === 1) return preds[0]!;
   return (doc) => preds.every((p) => p(doc));
+}
+
+/**
+ * What the positional `$` (in an update path or a find projection) refers to: the index of the
+ * first element of the array at `arrayPath` that satisfies the filter's conditions on that
+ * array (top-level and `$and` conditions), or -1 when none does or the filter has none.
+ */
+export function positionalIndex(doc: Doc, arrayPath: string, filter: Doc | undefined): number {
+  const conds: Doc[] = [];
+  const collect = (f: Doc): void => {
+    for (const k of Object.keys(f)) {
+      if (k === '$and' && Array.isArray(f.$and)) for (const sub of f.$and) if (isPlainObject(sub)) collect(sub);
+      if (k === arrayPath || k.startsWith(arrayPath + '.')) conds.push({ [k]: f[k] });
+    }
+  };
+  if (filter) collect(filter);
+  const head = arrayPath.split('.');
+  const arr = head.reduce<unknown>((n, k) => (isPlainObject(n) ? n[k] : undefined), doc);
+  if (conds.length === 0 || !Array.isArray(arr)) return -1;
+  const pred = compileFilter(conds.length === 1 ? conds[0] : { $and: conds });
+  for (let i = 0; i < arr.length; i++) {
+    // The element alone, at the same path, in a one-element array: does it satisfy them?
+    const probe: Doc = {};
+    let n = probe;
+    head.forEach((k, j) => {
+      if (j === head.length - 1) n[k] = [arr[i]];
+      else n = n[k] = {} as Doc;
+    });
+    if (pred(probe)) return i;
+  }
+  return -1;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { Aggregator } from 'mingo';
 import { compareValues, deepClone, isNumeric, isPlainObject, toNumber, toPlain, type Doc } from './bson-values.js';
 import { badValue, MongoError } from './errors.js';
-import { compileFilter, lookupValues } from './matcher.js';
+import { compileFilter, lookupValues, positionalIndex } from './matcher.js';
 
 export type Comparator = (a: Doc, b: Doc) => number;
 
@@ -86,6 +86,32 @@ function exclude(v: unknown, tree: Tree): unknown {
   return out;
 }
 
+/** Adds computed fields to a projected document; sub-documents of both are merged. */
+function mergeInto(out: Doc, add: Doc): void {
+  for (const k of Object.keys(add)) {
+    const cur = out[k];
+    const v = add[k];
+    if (isPlainObject(cur) && isPlainObject(v)) {
+      const copy = { ...cur };
+      mergeInto(copy, v);
+      out[k] = copy;
+    } else {
+      out[k] = v;
+    }
+  }
+}
+
+/** Sets a dotted path in a projected document, creating plain sub-documents on the way. */
+function setPath(out: Doc, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = out;
+  for (const k of parts.slice(0, -1)) {
+    if (!isPlainObject(node[k])) node[k] = {};
+    node = node[k] as Doc;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
 function sliceArray(arr: unknown[], arg: unknown): unknown[] {
   if (isNumeric(arg)) {
     const n = toNumber(arg);
@@ -101,8 +127,11 @@ function sliceArray(arr: unknown[], arg: unknown): unknown[] {
   throw badValue('$slice only supports numbers and [skip, limit] arrays');
 }
 
-/** Compiles a find projection; returns undefined for "whole document". */
-export function compileProjection(proj: unknown): ((doc: Doc) => Doc) | undefined {
+/**
+ * Compiles a find projection; returns undefined for "whole document". `filter` is the query
+ * the documents matched, which a positional projection (`'a.$': 1`) refers to.
+ */
+export function compileProjection(proj: unknown, filter?: Doc): ((doc: Doc) => Doc) | undefined {
   if (proj === undefined || proj === null) return undefined;
   if (!isPlainObject(proj)) throw badValue('projection must be an object');
   const keys = Object.keys(proj);
@@ -112,7 +141,8 @@ export function compileProjection(proj: unknown): ((doc: Doc) => Doc) | undefine
   const excl: Tree = {};
   const post: Array<(src: Doc, out: Doc) => void> = [];
   let idMode: boolean | undefined;
-  let needsAggregation = false;
+  /** Fields computed by an expression (or a nested spec), evaluated by mingo. */
+  const computed: Doc = {};
   let inclusion = false;
   let exclusion = false;
   const slicePaths: string[] = [];
@@ -120,6 +150,18 @@ export function compileProjection(proj: unknown): ((doc: Doc) => Doc) | undefine
   for (const k of keys) {
     const v = proj[k];
     const path = k.endsWith('.$') ? k.slice(0, -2) : k;
+    if (k.endsWith('.$')) {
+      // Only the first element of the array that satisfied the query is returned.
+      post.push((src, out) => {
+        const arr = lookupValues(src, path.split('.'))[0];
+        if (!Array.isArray(arr)) return;
+        const at = positionalIndex(src, path, filter);
+        if (at < 0) {
+          throw new MongoError(51246, "Executor error during find command :: caused by :: positional operator '.$' couldn't find a matching element in the array");
+        }
+        setPath(out, path, [arr[at]]);
+      });
+    }
     if (isPlainObject(v)) {
       if ('$slice' in v) {
         slicePaths.push(path);
@@ -140,7 +182,7 @@ export function compileProjection(proj: unknown): ((doc: Doc) => Doc) | undefine
         });
         continue;
       }
-      needsAggregation = true;
+      computed[k] = v;
       continue;
     }
     const on = isNumeric(v) ? toNumber(v) !== 0 : Boolean(v);
@@ -149,7 +191,7 @@ export function compileProjection(proj: unknown): ((doc: Doc) => Doc) | undefine
       continue;
     }
     if (typeof v === 'string' && v.startsWith('$')) {
-      needsAggregation = true;
+      computed[k] = v;
       continue;
     }
     if (on) {
@@ -166,17 +208,22 @@ export function compileProjection(proj: unknown): ((doc: Doc) => Doc) | undefine
   }
   // A $slice in an inclusion projection also includes its field.
   if (inclusion) for (const p of slicePaths) addPath(incl, p);
-  if (needsAggregation) {
+  // Computed fields make it an inclusion projection. Only they go through mingo (which hands
+  // numbers back as JS numbers); included fields keep their stored BSON values and order, and
+  // computed fields follow them in the order the projection lists them.
+  let compute: ((doc: Doc) => Doc) | undefined;
+  if (Object.keys(computed).length > 0) {
     if (exclusion) throw new MongoError(31252, 'Cannot use an expression in an exclusion projection');
-    // Computed fields: let mingo's $project evaluate them (numeric types come back as JS numbers).
-    const agg = new Aggregator([{ $project: toPlain(proj) as Doc }]);
-    return (doc) => agg.run([toPlain(doc) as Doc])[0] as Doc;
+    inclusion = true;
+    const agg = new Aggregator([{ $project: { _id: 0, ...(toPlain(computed) as Doc) } }]);
+    compute = (doc) => (agg.run([toPlain(doc) as Doc])[0] ?? {}) as Doc;
   }
   return (doc) => {
     let out: Doc;
     if (inclusion) {
       out = include(doc, incl) as Doc;
       if (idMode !== false && doc._id !== undefined) out = { _id: doc._id, ...out };
+      if (compute) mergeInto(out, compute(doc));
     } else {
       out = exclude(doc, excl) as Doc;
       if (idMode === false) delete out._id;

@@ -12,11 +12,12 @@ import {
   isPlainObject,
   toNumber,
   toPlain,
+  typeName,
   valuesEqual,
   type Doc,
 } from './bson-values.js';
 import { ErrorCodes, MongoError } from './errors.js';
-import { compileFilter, type Predicate } from './matcher.js';
+import { compileFilter, positionalIndex, type Predicate } from './matcher.js';
 import { compileSort } from './sort-project.js';
 
 export interface UpdateContext {
@@ -85,13 +86,54 @@ function fromBigInt(n: bigint, kind: NumKind): unknown {
   return new Double(Number(n));
 }
 
+/**
+ * A finite value as an exact decimal, coefficient × 10^exp; undefined for NaN and ±Infinity.
+ * A double becomes decimal rounded to 15 significant digits, as MongoDB converts it
+ * (0.5 becomes 0.500000000000000, so Decimal 1 + 0.5 is 1.500000000000000 there too).
+ */
+function decimalParts(v: unknown): { coef: bigint; exp: number } | undefined {
+  let text: string;
+  if (v instanceof Decimal128) text = v.toString();
+  else if (numKind(v) <= 1) return { coef: toBig(v), exp: 0 };
+  else text = toNumber(v).toPrecision(15);
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return undefined;
+  const frac = m[3] ?? '';
+  return { coef: BigInt(m[2]! + frac) * (m[1] ? -1n : 1n), exp: Number(m[4] ?? 0) - frac.length };
+}
+
+/**
+ * Decimal128 arithmetic done exactly (0.1 + 0.2 is 0.3, as in MongoDB), with IEEE 754-2008's
+ * exponent rules: a sum keeps the smaller exponent, a product adds them. Only NaN and the
+ * infinities go through JS numbers.
+ */
+function decimalArith(a: unknown, b: unknown, op: '+' | '*'): Decimal128 {
+  const x = decimalParts(a);
+  const y = decimalParts(b);
+  if (x && y) {
+    let coef: bigint;
+    let exp: number;
+    if (op === '*') {
+      coef = x.coef * y.coef;
+      exp = x.exp + y.exp;
+    } else {
+      exp = Math.min(x.exp, y.exp);
+      coef = x.coef * 10n ** BigInt(x.exp - exp) + y.coef * 10n ** BigInt(y.exp - exp);
+    }
+    try {
+      // More than 34 digits are rounded (half to even), as Decimal128 arithmetic does.
+      return Decimal128.fromStringWithRounding(`${coef}E${exp}`);
+    } catch {
+      // Exponent out of Decimal128's range: fall through to the approximate result.
+    }
+  }
+  const r = op === '+' ? toNumber(a) + toNumber(b) : toNumber(a) * toNumber(b);
+  return Decimal128.fromString(String(r));
+}
+
 function arith(a: unknown, b: unknown, op: '+' | '*'): unknown {
   const kind = Math.max(numKind(a), numKind(b)) as NumKind;
-  if (kind === 3) {
-    const x = toNumber(a);
-    const y = toNumber(b);
-    return Decimal128.fromString(String(op === '+' ? x + y : x * y));
-  }
+  if (kind === 3) return decimalArith(a, b, op);
   if (kind === 2) {
     const x = toNumber(a);
     const y = toNumber(b);
@@ -143,6 +185,12 @@ function walk(node: Doc | unknown[], parts: string[], i: number, w: Walk, leaf: 
     }
     return;
   }
+  // Update paths do not fan out over arrays: below an array only a numeric index names
+  // something. Creating a field there is an error in MongoDB; removing one is a no-op.
+  if (Array.isArray(node) && !/^\d+$/.test(key)) {
+    if (!w.createMissing) return;
+    throw new MongoError(ErrorCodes.PathNotViable, `Cannot create field '${key}' in element {${parts[i - 1] ?? ''}: ${describe(node)}}`);
+  }
   if (isLast) {
     leaf(node, key, path);
     return;
@@ -151,15 +199,8 @@ function walk(node: Doc | unknown[], parts: string[], i: number, w: Walk, leaf: 
 }
 
 function step(node: Doc | unknown[], key: string, parts: string[], i: number, w: Walk, leaf: Leaf, path: string): void {
-  let child: unknown;
-  if (Array.isArray(node)) {
-    if (!/^\d+$/.test(key)) {
-      throw new MongoError(ErrorCodes.PathNotViable, `Cannot create field '${key}' in element {${parts[i - 1] ?? ''}: ${describe(node)}}`);
-    }
-    child = node[Number(key)];
-  } else {
-    child = node[key];
-  }
+  // walk() has already refused non-numeric keys below arrays.
+  let child = Array.isArray(node) ? node[Number(key)] : node[key];
   if (child === undefined || child === null) {
     if (!w.createMissing) return;
     if (child === null && !Array.isArray(node)) {
@@ -204,32 +245,10 @@ function resolvePositional(doc: Doc, path: string, filter: Doc | undefined): str
   const parts = path.split('.');
   const at = parts.indexOf('$');
   if (at < 0) return path;
-  const arrayPath = parts.slice(0, at).join('.');
-  const conds: Doc = {};
-  for (const k of Object.keys(filter ?? {})) {
-    if (k === arrayPath || k.startsWith(arrayPath + '.')) conds[k] = filter![k];
-  }
-  if (Object.keys(conds).length === 0) {
-    throw new MongoError(2, 'The positional operator did not find the match needed from the query.');
-  }
-  const arr = parts.slice(0, at).reduce<unknown>((n, k) => (isPlainObject(n) ? n[k] : undefined), doc);
-  if (Array.isArray(arr)) {
-    const pred = compileFilter(conds);
-    for (let i = 0; i < arr.length; i++) {
-      const probe: Doc = {};
-      let n = probe;
-      const head = parts.slice(0, at);
-      head.forEach((k, j) => {
-        if (j === head.length - 1) n[k] = [arr[i]];
-        else n = n[k] = {} as Doc;
-      });
-      if (pred(probe)) {
-        parts[at] = String(i);
-        return parts.join('.');
-      }
-    }
-  }
-  throw new MongoError(2, 'The positional operator did not find the match needed from the query.');
+  const index = positionalIndex(doc, parts.slice(0, at).join('.'), filter);
+  if (index < 0) throw new MongoError(2, 'The positional operator did not find the match needed from the query.');
+  parts[at] = String(index);
+  return parts.join('.');
 }
 
 function checkConflicts(paths: string[]): void {
@@ -299,7 +318,7 @@ function applyOperator(doc: Doc, op: string, path: string, arg: unknown, w: Walk
         if (!isNumeric(cur)) {
           throw new MongoError(
             ErrorCodes.TypeMismatch,
-            `Cannot apply ${op} to a value of non-numeric type. {_id: ${describe(doc._id)}} has the field '${key}' of non-numeric type ${typeof cur === 'string' ? 'string' : describe(cur)}`,
+            `Cannot apply ${op} to a value of non-numeric type. {_id: ${describe(doc._id)}} has the field '${key}' of non-numeric type ${typeName(cur)}`,
           );
         }
         setIn(parent, key, arith(cur, arg, op === '$inc' ? '+' : '*'));
@@ -314,6 +333,16 @@ function applyOperator(doc: Doc, op: string, path: string, arg: unknown, w: Walk
       });
       return;
     case '$currentDate':
+      if (isPlainObject(arg)) {
+        if (Object.keys(arg).length !== 1 || (arg.$type !== 'date' && arg.$type !== 'timestamp')) {
+          throw new MongoError(ErrorCodes.BadValue, "The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}");
+        }
+      } else if (typeof arg !== 'boolean') {
+        throw new MongoError(
+          ErrorCodes.BadValue,
+          `${path} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'}).`,
+        );
+      }
       run((parent, key) => {
         const wantTs = isPlainObject(arg) && arg.$type === 'timestamp';
         setIn(parent, key, wantTs ? new Timestamp({ t: Math.floor(Date.now() / 1000), i: 1 }) : new Date());
@@ -351,7 +380,7 @@ function applyOperator(doc: Doc, op: string, path: string, arg: unknown, w: Walk
         if (cur !== undefined && !Array.isArray(cur)) {
           throw new MongoError(
             ErrorCodes.BadValue,
-            `The field '${key}' must be an array but is of type ${typeof cur === 'string' ? 'string' : typeof cur} in document {_id: ${describe(doc._id)}}`,
+            `The field '${key}' must be an array but is of type ${typeName(cur)} in document {_id: ${describe(doc._id)}}`,
           );
         }
         const arr = cur === undefined ? [] : [...cur];
@@ -386,10 +415,13 @@ function applyOperator(doc: Doc, op: string, path: string, arg: unknown, w: Walk
       return;
     }
     case '$pop':
+      if (!isNumeric(arg) || (toNumber(arg) !== 1 && toNumber(arg) !== -1)) {
+        throw failedToParse(`$pop expects 1 or -1, found: ${describe(arg)}`);
+      }
       run((parent, key) => {
         const cur = getIn(parent, key);
         if (cur === undefined) return;
-        if (!Array.isArray(cur)) throw new MongoError(ErrorCodes.TypeMismatch, `Path '${path}' contains an element of non-array type '${typeof cur}'`);
+        if (!Array.isArray(cur)) throw new MongoError(ErrorCodes.TypeMismatch, `Path '${path}' contains an element of non-array type '${typeName(cur)}'`);
         setIn(parent, key, toNumber(arg) < 0 ? cur.slice(1) : cur.slice(0, -1));
       });
       return;

@@ -194,7 +194,7 @@ const findAndModify: Handler = async (cmd, db, ctx) => {
   if (!remove && !hasUpdate) throw new MongoError(ErrorCodes.FailedToParse, 'Either an update or remove=true must be specified');
   if (remove && cmd.upsert === true) throw new MongoError(ErrorCodes.FailedToParse, 'Cannot specify both upsert=true and remove=true');
   if (remove && wantNew) throw new MongoError(ErrorCodes.FailedToParse, 'Cannot specify both new=true and remove=true; \'remove\' always returns the deleted document');
-  const project = compileProjection(optionalDoc(cmd, 'fields'));
+  const project = compileProjection(optionalDoc(cmd, 'fields'), q);
   const shown = (d: Doc | undefined): Doc | null => (d ? (project ? project(d) : d) : null);
 
   const existing = ctx.storage.get(db, name);
