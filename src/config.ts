@@ -45,6 +45,12 @@ const schema = z.object({
   MAIL_FROM: optionalString.refine((v) => v === undefined || /^[^\s@<>]+@[^\s@<>]+$|^.+<[^\s@<>]+@[^\s@<>]+>$/.test(v), {
     message: 'must be an address such as opsgate@example.com or "opsgate <opsgate@example.com>"',
   }),
+  CATALOG_DIR: optionalString.transform((v) => path.resolve(v ?? './catalog')),
+  DIRECTORY_SOURCE: optionalString
+    .transform((v) => v ?? './catalog/directory.yaml')
+    .refine((v) => /^https?:\/\//.test(v) || /\.(ya?ml|json)$/.test(v), { message: 'must be a .yaml/.yml/.json file or an http(s) URL' })
+    .transform((v) => (/^https?:\/\//.test(v) ? v : path.resolve(v))),
+  ADMIN_CHANNEL: optionalString.refine((v) => v === undefined || /^[CGD][A-Z0-9]{2,}$/.test(v), { message: 'must be a Slack channel id such as C012ABCDEF' }),
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
 });
 

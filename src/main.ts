@@ -1,11 +1,10 @@
 /**
- * Composition root: config -> logger -> store -> HTTP -> start. The only module that wires
- * things together; everything else takes its dependencies as arguments.
+ * Entry point of `npm start`: read the configuration, build opsgate, stop cleanly on
+ * SIGINT/SIGTERM. Wiring lives in src/app.ts.
  */
-import http from 'node:http';
+import { createOpsgate } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { openStore } from './store/connect.js';
 
 function readConfig(): Config {
   try {
@@ -22,30 +21,17 @@ function readConfig(): Config {
 const config = readConfig();
 const logger = createLogger(config.LOG_LEVEL);
 
-const store = await openStore(config, logger).catch((err: Error) => {
-  process.stderr.write(`opsgate: cannot open the store: ${err.message}\n`);
+const opsgate = await createOpsgate(config, { logger }).catch((err: Error) => {
+  process.stderr.write(`opsgate: cannot start: ${err.message}\n`);
   process.exit(1);
 });
-
-const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/healthz') {
-    void store.ping().then((ok) => {
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok, store: ok ? 'up' : 'down' }));
-    });
-    return;
-  }
-  res.writeHead(404).end();
-});
-server.listen(config.PORT, () => logger.info({ port: config.PORT }, 'opsgate listening'));
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'opsgate stopping');
-  server.close();
-  await store.close();
+  await opsgate.stop();
   process.exit(0);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));

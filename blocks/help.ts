@@ -1,0 +1,35 @@
+/** `/opsgate help`: every command with one line each. */
+import { Commands } from '../commands/ids.js';
+import { context, header, section, type Message } from './kit.js';
+
+export interface HelpEntry {
+  usage: string;
+  summary: string;
+  adminOnly?: boolean;
+}
+
+/** The single list of commands: help text and the README are written from it. */
+export const HELP: HelpEntry[] = [
+  { usage: `${Commands.opsgate} help`, summary: 'this list' },
+  { usage: `${Commands.opsgate} whoami`, summary: 'your directory record, groups, teams and roles' },
+  { usage: `${Commands.opsgate} hosts [filter]`, summary: 'hosts in the inventory; filter by name words or env:/project:/app:/label:value' },
+  { usage: `${Commands.opsgate} projects`, summary: 'projects with their hosts, people and contacts' },
+  { usage: `${Commands.opsgate} products`, summary: 'the products collection (prod_name, init_sls, templates)' },
+  { usage: `${Commands.opsgate} teams`, summary: 'teams and their members' },
+  { usage: `${Commands.opsgate} sync`, summary: 'sync the people directory now', adminOnly: true },
+  { usage: `${Commands.opsgate} reload`, summary: 'reload the catalog (hosts, projects, products)', adminOnly: true },
+  { usage: `${Commands.opsgate} audit [actor:x] [action:x] [target:x] [limit:n]`, summary: 'the audit log, newest first', adminOnly: true },
+  { usage: `${Commands.opsgate} grant <use|admin> <resource> <who>`, summary: 'give a role; resource: global, organization:x, inventory:<env>, project:x, template:x; who: @user, person:<id>, team:<name>', adminOnly: true },
+  { usage: `${Commands.opsgate} revoke <use|admin> <resource> <who>`, summary: 'take a role back', adminOnly: true },
+  { usage: `${Commands.opsgate} team create <name> [org:<organization>]`, summary: 'create a team', adminOnly: true },
+  { usage: `${Commands.opsgate} team add|remove <team> <who>`, summary: 'change team membership', adminOnly: true },
+  { usage: `${Commands.opsgate} org create <name>`, summary: 'create an organization', adminOnly: true },
+];
+
+export function helpMessage(): Message {
+  const lines = HELP.map((h) => `\`${h.usage}\` — ${h.summary}${h.adminOnly ? ' _(admins)_' : ''}`);
+  return {
+    text: 'opsgate commands',
+    blocks: [header('opsgate commands'), section(lines.join('\n')), context('Every refusal carries a code: 1100 bad parameter, 1200 permission (1201 need permission, 1202 not in a team), 1300 internal.')],
+  };
+}

@@ -1,0 +1,50 @@
+/** Small Block Kit constructors; everything in blocks/ is pure data in, data out. */
+import type { KnownBlock } from '@slack/types';
+
+export type Block = KnownBlock;
+
+export interface Message {
+  text: string;
+  blocks: Block[];
+}
+
+/** Slack limits a section's text to 3000 characters; longer text is cut with a marker. */
+export function mrkdwn(text: string): { type: 'mrkdwn'; text: string } {
+  return { type: 'mrkdwn', text: text.length > 3000 ? text.slice(0, 2980) + '\n…(cut)' : text };
+}
+
+export function plain(text: string): { type: 'plain_text'; text: string; emoji: boolean } {
+  return { type: 'plain_text', text: text.slice(0, 150), emoji: true };
+}
+
+export function section(text: string): Block {
+  return { type: 'section', text: mrkdwn(text) };
+}
+
+export function header(text: string): Block {
+  return { type: 'header', text: plain(text) };
+}
+
+export function context(text: string): Block {
+  return { type: 'context', elements: [mrkdwn(text)] };
+}
+
+export function divider(): Block {
+  return { type: 'divider' };
+}
+
+/** Escapes text for mrkdwn so user-supplied values cannot inject mentions or links. */
+export function esc(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function code(text: string): string {
+  return '`' + esc(text).replace(/`/g, "'") + '`';
+}
+
+/** Splits rows into sections of at most `size` lines (a section holds 3000 characters). */
+export function rowsToSections(rows: string[], size = 20): Block[] {
+  const out: Block[] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(section(rows.slice(i, i + size).join('\n')));
+  return out;
+}

@@ -1,0 +1,16 @@
+/** Turning a service's outcome into a reply: coded errors shown safely, the rest logged. */
+import type { Logger } from '../src/logger.js';
+import { asAppError, ErrorCode } from '../src/errors.js';
+import { errorMessage } from '../blocks/errors.js';
+import type { Message } from '../blocks/kit.js';
+
+/** Runs `work`; a thrown error becomes the one safe message for the person. */
+export async function safely(logger: Logger, what: string, work: () => Promise<Message>): Promise<Message> {
+  try {
+    return await work();
+  } catch (err) {
+    const appErr = asAppError(err);
+    if (appErr.code === ErrorCode.Internal) logger.error({ err, what }, 'listener failed');
+    return errorMessage(appErr);
+  }
+}

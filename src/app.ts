@@ -1,0 +1,149 @@
+/**
+ * Builds a running opsgate from a Config: store -> models -> services -> scheduler/jobs ->
+ * Slack listeners -> HTTP. `src/main.ts` calls it for real; tests call it with a test store,
+ * the fake Slack API and short intervals.
+ */
+import type { Agenda } from 'agenda';
+import { WebClient } from '@slack/web-api';
+import { placeholderSection } from '../blocks/home.js';
+import { registerHome, type HomeSectionProvider } from '../commands/home.js';
+import { registerOpsgateCommand } from '../commands/opsgate.js';
+import { defineDirectoryJobs } from '../jobs/directory.js';
+import { createScheduler } from './adapters/scheduler.js';
+import { createSlackApp, startHealthServer, type Health, type RunningHttp } from './adapters/slack/bolt-app.js';
+import { slackPeople } from './adapters/slack/people.js';
+import { responseUrlPoster } from './adapters/slack/response-url.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import { asAppError } from './errors.js';
+import type { Logger } from './logger.js';
+import { auditModel } from './models/audit.js';
+import { inventoryModels } from './models/inventory.js';
+import { personModel } from './models/person.js';
+import { rbacModels } from './models/rbac.js';
+import { AuditLog } from './services/audit.js';
+import { ConsoleService } from './services/console.js';
+import { DirectoryService, type SlackPeople } from './services/directory/directory.js';
+import { InventoryService } from './services/inventory.js';
+import { RbacService } from './services/rbac.js';
+import { openStore, type Store } from './store/connect.js';
+
+export interface OpsgateOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** Web API retries; tests pass 0. */
+  slackRetries?: number;
+  /** How often the scheduler looks for due jobs. */
+  processEveryMs?: number;
+}
+
+export interface Services {
+  audit: AuditLog;
+  directory: DirectoryService;
+  rbac: RbacService;
+  inventory: InventoryService;
+  console: ConsoleService;
+}
+
+export interface Opsgate {
+  port: number;
+  store: Store;
+  agenda: Agenda;
+  services: Services;
+  stop(): Promise<void>;
+}
+
+/** Without a bot token nobody can be looked up in Slack; the directory still works by stored ids. */
+const noSlackPeople: SlackPeople = { emailOf: async () => undefined, idByEmail: async () => undefined };
+
+export async function createOpsgate(config: Config, opts: OpsgateOptions): Promise<Opsgate> {
+  const { logger } = opts;
+  const clock = opts.clock ?? systemClock;
+  const store = await openStore(config, logger);
+  const conn = store.connection;
+  let schedulerUp = false;
+
+  const slackEnabled = Boolean(config.SLACK_BOT_TOKEN && (config.SLACK_SIGNING_SECRET || config.SLACK_APP_TOKEN));
+  const health = async (): Promise<Health> => {
+    const storeUp = await store.ping();
+    return { ok: storeUp && schedulerUp, store: storeUp ? 'up' : 'down', scheduler: schedulerUp ? 'up' : 'down', slack: slackEnabled ? 'configured' : 'not configured' };
+  };
+  const slack = slackEnabled
+    ? createSlackApp({
+        botToken: config.SLACK_BOT_TOKEN!,
+        signingSecret: config.SLACK_SIGNING_SECRET,
+        appToken: config.SLACK_APP_TOKEN,
+        apiUrl: config.SLACK_API_URL,
+        port: config.PORT,
+        logger,
+        health,
+        retries: opts.slackRetries,
+      })
+    : undefined;
+  const client = slack?.app.client ?? new WebClient(undefined, config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {});
+
+  const audit = new AuditLog({ model: auditModel(conn), clock });
+  const directory = new DirectoryService({ model: personModel(conn), audit, clock, slack: slackEnabled ? slackPeople(client) : noSlackPeople, source: config.DIRECTORY_SOURCE });
+  const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR });
+  const rbacM = rbacModels(conn);
+  const rbac = new RbacService({
+    models: rbacM,
+    audit,
+    clock,
+    personExists: async (id) => (await directory.byPersonId(id)) !== null,
+    resourceExists: async (r) => {
+      if (r.type === 'organization') return (await rbacM.Organization.exists({ name: r.id, archived: false })) !== null;
+      if (r.type === 'project') return inventory.projectExists(r.id);
+      if (r.type === 'inventory') return inventory.envExists(r.id);
+      // Templates arrive with ops tickets; until then none exists.
+      return false;
+    },
+  });
+
+  const agenda = createScheduler({ db: conn.db!, logger, processEveryMs: opts.processEveryMs });
+  const directoryJobs = defineDirectoryJobs(agenda, { directory, poster: responseUrlPoster(config.SLACK_API_URL), logger });
+  const consoleService = new ConsoleService({ directory, rbac, inventory, audit, enqueueSync: directoryJobs.enqueue });
+  const services: Services = { audit, directory, rbac, inventory, console: consoleService };
+
+  // The catalog is local files: load it before serving, so the first request sees hosts.
+  await inventory.reload('system:start').catch((err: unknown) => logger.error({ err: asAppError(err).message }, 'catalog not loaded at start; fix it and /opsgate reload'));
+
+  await agenda.start();
+  schedulerUp = true;
+  await directoryJobs.scheduleDaily();
+  await directoryJobs.enqueue({ actor: 'system:start' });
+
+  if (slack) {
+    const homeSections: HomeSectionProvider[] = [
+      async () => placeholderSection('Host access', 'Your hosts, pending requests and approvals appear here once host access requests (`/access`) are enabled.'),
+      async () => placeholderSection('Ops tickets', 'Tickets you filed and tickets waiting for your approval appear here once ops tickets are enabled.'),
+      async () => placeholderSection('Module runs', 'Running and recent module runs appear here once module runs are enabled.'),
+    ];
+    registerOpsgateCommand(slack.app, { console: consoleService, logger });
+    registerHome(slack.app, { directory, sections: homeSections, logger });
+  } else {
+    logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');
+  }
+  let http: RunningHttp;
+  try {
+    http = slack ? await slack.start() : await startHealthServer(config.PORT, health);
+  } catch (err) {
+    await agenda.stop();
+    await store.close();
+    throw err;
+  }
+  logger.info({ port: http.port, slack: slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket mode' : 'http') : 'off' }, 'opsgate listening');
+
+  return {
+    port: http.port,
+    store,
+    agenda,
+    services,
+    async stop() {
+      await http.close();
+      schedulerUp = false;
+      await agenda.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * What `/opsgate` does, as plain data: each method identifies the caller, checks permission
+ * through RbacService and returns what the listener renders. No Slack types here.
+ */
+import type { AuditEntry } from '../models/audit.js';
+import type { Host, Product, Project } from '../models/inventory.js';
+import type { Person } from '../models/person.js';
+import type { RoleGrant, RoleName, Team } from '../models/rbac.js';
+import { badParameter } from '../errors.js';
+import type { AuditLog, AuditQuery } from './audit.js';
+import type { DirectoryService } from './directory/directory.js';
+import type { InventoryService, ReloadResult } from './inventory.js';
+import type { RbacService, Resource, Subject } from './rbac.js';
+
+export type Who = { kind: 'slack'; slackUserId: string } | Subject;
+
+export interface WhoAmIData {
+  slackUserId: string;
+  person: Person | null;
+  globalAdmin: boolean;
+  teams: Team[];
+  grants: RoleGrant[];
+}
+
+export interface ConsoleDeps {
+  directory: DirectoryService;
+  rbac: RbacService;
+  inventory: InventoryService;
+  audit: AuditLog;
+  /** Queues a directory sync; its result is posted to `responseUrl` when given. */
+  enqueueSync: (req: { actor: string; responseUrl?: string }) => Promise<void>;
+}
+
+export const HOST_LIST_LIMIT = 100;
+
+export class ConsoleService {
+  constructor(private readonly deps: ConsoleDeps) {}
+
+  private async member(slackUserId: string): Promise<Person> {
+    const person = await this.deps.directory.requireBySlackUser(slackUserId);
+    await this.deps.rbac.requireMember(person);
+    return person;
+  }
+
+  private async admin(slackUserId: string): Promise<Person> {
+    const person = await this.deps.directory.requireBySlackUser(slackUserId);
+    await this.deps.rbac.requireAdmin(person);
+    return person;
+  }
+
+  async whoami(slackUserId: string): Promise<WhoAmIData> {
+    const person = await this.deps.directory.findBySlackUser(slackUserId);
+    if (!person) return { slackUserId, person: null, globalAdmin: false, teams: [], grants: [] };
+    const s = await this.deps.rbac.standing(person);
+    return { slackUserId, person, globalAdmin: s.globalAdmin, teams: s.teams, grants: s.grants };
+  }
+
+  async hosts(slackUserId: string, filter: string): Promise<Host[]> {
+    await this.member(slackUserId);
+    return this.deps.inventory.hosts(filter, HOST_LIST_LIMIT);
+  }
+
+  async projects(slackUserId: string): Promise<Project[]> {
+    await this.member(slackUserId);
+    return this.deps.inventory.projects();
+  }
+
+  async products(slackUserId: string): Promise<Product[]> {
+    await this.member(slackUserId);
+    return this.deps.inventory.products();
+  }
+
+  async teams(slackUserId: string): Promise<Team[]> {
+    await this.member(slackUserId);
+    return this.deps.rbac.teams();
+  }
+
+  async requestSync(slackUserId: string, responseUrl?: string): Promise<void> {
+    const person = await this.admin(slackUserId);
+    await this.deps.enqueueSync({ actor: person.personId, responseUrl });
+  }
+
+  async reload(slackUserId: string): Promise<ReloadResult> {
+    const person = await this.admin(slackUserId);
+    return this.deps.inventory.reload(person.personId);
+  }
+
+  async audit(slackUserId: string, q: AuditQuery): Promise<AuditEntry[]> {
+    await this.admin(slackUserId);
+    return this.deps.audit.query(q);
+  }
+
+  private async subject(who: Who): Promise<Subject> {
+    if (who.kind !== 'slack') return who;
+    const p = await this.deps.directory.findBySlackUser(who.slackUserId);
+    if (!p) throw badParameter(`<@${who.slackUserId}> is not in the opsgate directory`);
+    return { kind: 'person', id: p.personId };
+  }
+
+  async grant(slackUserId: string, role: RoleName, resource: Resource, who: Who): Promise<'granted' | 'already'> {
+    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    return this.deps.rbac.grant(actor, await this.subject(who), resource, role);
+  }
+
+  async revoke(slackUserId: string, role: RoleName, resource: Resource, who: Who): Promise<'revoked' | 'absent'> {
+    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    return this.deps.rbac.revoke(actor, await this.subject(who), resource, role);
+  }
+
+  async createTeam(slackUserId: string, name: string, organization: string | null): Promise<void> {
+    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    await this.deps.rbac.createTeam(actor, name, organization);
+  }
+
+  async changeTeam(slackUserId: string, op: 'add' | 'remove', team: string, who: Who): Promise<string> {
+    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    const subject = await this.subject(who);
+    if (subject.kind !== 'person') throw badParameter('only people can be team members');
+    return op === 'add' ? this.deps.rbac.addMember(actor, team, subject.id) : this.deps.rbac.removeMember(actor, team, subject.id);
+  }
+
+  async createOrganization(slackUserId: string, name: string): Promise<void> {
+    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    await this.deps.rbac.createOrganization(actor, name);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Hosts, projects and products: reloaded from the catalog (all or nothing), listed and
+ * filtered for people, and marked active/inactive by the daily reachability check.
+ */
+import type { Clock } from '../clock.js';
+import type { Host, InventoryModels, Product, Project } from '../models/inventory.js';
+import type { AuditLog } from './audit.js';
+import { loadCatalog } from './catalog/load.js';
+import type { HostEntry } from './catalog/schema.js';
+
+export interface ReloadResult {
+  hosts: { added: number; updated: number; archived: number };
+  projects: { added: number; updated: number; archived: number };
+  products: number;
+}
+
+export interface InventoryDeps {
+  models: InventoryModels;
+  audit: AuditLog;
+  clock: Clock;
+  catalogDir: string;
+}
+
+/**
+ * A host filter as people type it: words match the name (substring); `key:value` matches
+ * env, project, app or a label.
+ */
+export function parseHostFilter(text: string): Record<string, unknown> {
+  const filter: Record<string, unknown> = { archived: false };
+  const and: Record<string, unknown>[] = [];
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const m = /^([A-Za-z0-9_-]+):(.+)$/.exec(word);
+    const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    if (!m) {
+      and.push({ name: { $regex: escaped(word), $options: 'i' } });
+      continue;
+    }
+    const [, key, value] = m as unknown as [string, string, string];
+    if (['env', 'project', 'app'].includes(key)) and.push({ [key]: value });
+    else if (key === 'active') and.push({ active: value === 'true' || value === 'yes' });
+    else and.push({ [`labels.${key}`]: value });
+  }
+  if (and.length > 0) filter.$and = and;
+  return filter;
+}
+
+export class InventoryService {
+  constructor(private readonly deps: InventoryDeps) {}
+
+  /** Validates the whole catalog folder, then applies it; a bad file changes nothing. */
+  async reload(actor: string): Promise<ReloadResult> {
+    const catalog = await loadCatalog(this.deps.catalogDir);
+    const { Host, Project, Product } = this.deps.models;
+    const result: ReloadResult = { hosts: { added: 0, updated: 0, archived: 0 }, projects: { added: 0, updated: 0, archived: 0 }, products: 0 };
+
+    for (const h of catalog.hosts) {
+      const old = await Host.findOne({ name: h.name }).lean<Host>();
+      const fields = hostFields(h, old);
+      await Host.updateOne({ name: h.name }, { $set: fields }, { upsert: true });
+      if (old) result.hosts.updated++;
+      else result.hosts.added++;
+    }
+    const hostNames = catalog.hosts.map((h) => h.name);
+    result.hosts.archived = (await Host.updateMany({ name: { $nin: hostNames }, archived: false }, { $set: { archived: true, active: false, inactiveReason: 'removed from the catalog' } })).modifiedCount;
+
+    for (const p of catalog.projects) {
+      const res = await Project.updateOne({ name: p.name }, { $set: { ...p, archived: false } }, { upsert: true });
+      if (res.upsertedCount > 0) result.projects.added++;
+      else result.projects.updated++;
+    }
+    result.projects.archived = (await Project.updateMany({ name: { $nin: catalog.projects.map((p) => p.name) }, archived: false }, { $set: { archived: true } })).modifiedCount;
+
+    for (const p of catalog.products) await Product.updateOne({ prod_name: p.prod_name }, { $set: p }, { upsert: true });
+    result.products = catalog.products.length;
+
+    await this.deps.audit.record({ actor, action: 'catalog.reload', target: `catalog:${this.deps.catalogDir}`, to: result });
+    return result;
+  }
+
+  async hosts(filterText = '', limit = 200): Promise<Host[]> {
+    return this.deps.models.Host.find(parseHostFilter(filterText)).sort({ name: 1 }).limit(limit).lean<Host[]>();
+  }
+
+  async hostByName(name: string): Promise<Host | null> {
+    return this.deps.models.Host.findOne({ name, archived: false }).lean<Host>();
+  }
+
+  async activeHosts(): Promise<Host[]> {
+    return this.deps.models.Host.find({ archived: false, enabled: true }).sort({ name: 1 }).lean<Host[]>();
+  }
+
+  async projects(): Promise<Project[]> {
+    return this.deps.models.Project.find({ archived: false }).sort({ name: 1 }).lean<Project[]>();
+  }
+
+  async products(): Promise<Product[]> {
+    return this.deps.models.Product.find({}).sort({ prod_name: 1 }).lean<Product[]>();
+  }
+
+  async projectExists(name: string): Promise<boolean> {
+    return (await this.deps.models.Project.exists({ name, archived: false })) !== null;
+  }
+
+  async envExists(env: string): Promise<boolean> {
+    return (await this.deps.models.Host.exists({ env, archived: false })) !== null;
+  }
+
+  /** Records a reachability check; returns true when the host's active flag changed. */
+  async recordCheck(name: string, ok: boolean, reason: string | null): Promise<boolean> {
+    const now = this.deps.clock.now();
+    const res = await this.deps.models.Host.findOneAndUpdate(
+      { name, archived: false, active: !ok },
+      { $set: { active: ok, inactiveReason: ok ? null : reason, checkedAt: now } },
+    ).lean<Host>();
+    if (!res) {
+      await this.deps.models.Host.updateOne({ name }, { $set: { checkedAt: now, ...(ok ? {} : { inactiveReason: reason }) } });
+      return false;
+    }
+    await this.deps.audit.record({ actor: 'system:host-check', action: ok ? 'host.active' : 'host.inactive', target: `host:${name}`, from: { active: !ok }, to: { active: ok, reason } });
+    return true;
+  }
+}
+
+/** The stored fields of a catalog host; a disabled host is inactive, an enabled one keeps its check result. */
+function hostFields(h: HostEntry, old: Host | null): Record<string, unknown> {
+  const wasChecked = old && !old.archived && old.enabled;
+  const active = h.enabled ? (wasChecked ? old.active : true) : false;
+  return {
+    address: h.address,
+    port: h.port,
+    hostKey: h.hostKey,
+    project: h.project,
+    app: h.app,
+    env: h.env,
+    labels: h.labels,
+    enabled: h.enabled,
+    active,
+    inactiveReason: h.enabled ? (active ? null : (old?.inactiveReason ?? null)) : 'disabled in the catalog',
+    archived: false,
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * A fake Slack Web API on loopback. The app's WebClient is pointed at it with SLACK_API_URL;
+ * it records every call (method, arguments, time) and answers like Slack does for the
+ * methods opsgate uses. `response_url` posts land here too, under /response/<id>.
+ *
+ * Kept free of test-framework imports so it can also back a local workspace for people without
+ * a Slack workspace.
+ */
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+
+export interface RecordedCall {
+  method: string;
+  args: Record<string, unknown>;
+  token?: string;
+  at: number;
+}
+
+export interface FakeUser {
+  id: string;
+  email?: string;
+  name?: string;
+  realName?: string;
+  isBot?: boolean;
+}
+
+function parseBody(raw: string, contentType: string): Record<string, unknown> {
+  if (raw === '') return {};
+  if (contentType.includes('application/json')) return JSON.parse(raw) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of new URLSearchParams(raw)) {
+    // WebClient sends nested values (blocks, view, attachments) as JSON strings.
+    if ((v.startsWith('{') || v.startsWith('[')) && v.length > 1) {
+      try {
+        out[k] = JSON.parse(v);
+        continue;
+      } catch {
+        /* a plain string that happens to start with a brace */
+      }
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+export class FakeSlack {
+  readonly calls: RecordedCall[] = [];
+  readonly users = new Map<string, FakeUser>();
+  /** Methods forced to fail with the given Slack error code, e.g. { 'chat.postMessage': 'channel_not_found' }. */
+  readonly failures = new Map<string, string>();
+  private server?: http.Server;
+  private tsCounter = 0;
+  private viewCounter = 0;
+  private waiters: Array<() => void> = [];
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c: Buffer) => (raw += c.toString()));
+      req.on('end', () => {
+        const path = (req.url ?? '/').split('?')[0]!.replace(/^\/+/, '');
+        let args: Record<string, unknown>;
+        try {
+          args = parseBody(raw, String(req.headers['content-type'] ?? ''));
+        } catch {
+          res.writeHead(400).end();
+          return;
+        }
+        const auth = String(req.headers.authorization ?? '');
+        const method = path.startsWith('response/') ? 'response_url' : path.replace(/^api\//, '');
+        const call: RecordedCall = { method, args, at: Date.now(), token: auth.startsWith('Bearer ') ? auth.slice(7) : undefined };
+        if (method === 'response_url') call.args = { ...args, response_id: path.slice('response/'.length) };
+        this.calls.push(call);
+        const reply = this.answer(method, args);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(reply));
+        for (const w of this.waiters.splice(0)) w();
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const { port } = this.server.address() as { port: number };
+    this.url = `http://127.0.0.1:${port}/api/`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  addUser(u: FakeUser): void {
+    this.users.set(u.id, u);
+  }
+
+  /** A response_url that posts back here. */
+  responseUrl(id = randomBytes(4).toString('hex')): string {
+    return this.url.replace(/api\/$/, '') + `response/${id}`;
+  }
+
+  callsTo(method: string): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  reset(): void {
+    this.calls.length = 0;
+    this.failures.clear();
+  }
+
+  /** Resolves when a call matching `pred` has been recorded (or rejects after `timeoutMs`). */
+  async waitFor(method: string, pred: (c: RecordedCall) => boolean = () => true, timeoutMs = 10_000): Promise<RecordedCall> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.calls.find((c) => c.method === method && pred(c));
+      if (hit) return hit;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${method} call matched within ${timeoutMs} ms; calls so far: ${this.calls.map((c) => c.method).join(', ')}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 200));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private nextTs(): string {
+    this.tsCounter++;
+    return `1700000000.${String(this.tsCounter).padStart(6, '0')}`;
+  }
+
+  private userJson(u: FakeUser): Record<string, unknown> {
+    return {
+      id: u.id,
+      name: u.name ?? u.id.toLowerCase(),
+      real_name: u.realName ?? u.name ?? u.id,
+      is_bot: u.isBot ?? false,
+      deleted: false,
+      profile: { email: u.email, real_name: u.realName ?? u.name ?? u.id, display_name: u.name ?? '' },
+    };
+  }
+
+  private answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
+    const forced = this.failures.get(method);
+    if (forced) return { ok: false, error: forced };
+    switch (method) {
+      case 'auth.test':
+        return { ok: true, url: 'https://opsgate-test.slack.com/', team: 'opsgate test', user: 'opsgate', team_id: 'T0TEST', user_id: 'UBOT', bot_id: 'BBOT' };
+      case 'chat.postMessage': {
+        const ts = this.nextTs();
+        return { ok: true, channel: args.channel, ts, message: { text: args.text, blocks: args.blocks, ts, bot_id: 'BBOT' } };
+      }
+      case 'chat.update':
+        return { ok: true, channel: args.channel, ts: args.ts, text: args.text };
+      case 'chat.postEphemeral':
+        return { ok: true, message_ts: this.nextTs() };
+      case 'views.open':
+      case 'views.push':
+      case 'views.update':
+      case 'views.publish': {
+        const view = (args.view ?? {}) as Record<string, unknown>;
+        const id = typeof args.view_id === 'string' ? args.view_id : `V${String(++this.viewCounter).padStart(8, '0')}`;
+        return { ok: true, view: { ...view, id, hash: `h${this.viewCounter}` } };
+      }
+      case 'conversations.open': {
+        const users = String(args.users ?? '');
+        return { ok: true, channel: { id: `D${users.replace(/,/g, '')}` } };
+      }
+      case 'users.info': {
+        const u = this.users.get(String(args.user));
+        return u ? { ok: true, user: this.userJson(u) } : { ok: false, error: 'user_not_found' };
+      }
+      case 'users.lookupByEmail': {
+        const email = String(args.email ?? '').toLowerCase();
+        const u = [...this.users.values()].find((x) => x.email?.toLowerCase() === email);
+        return u ? { ok: true, user: this.userJson(u) } : { ok: false, error: 'users_not_found' };
+      }
+      case 'response_url':
+        return { ok: true };
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+}
