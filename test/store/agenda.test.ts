@@ -111,6 +111,28 @@ describe('Agenda on the embedded store', () => {
     expect(stored[0]?.nextRunAt).toBeInstanceOf(Date);
   });
 
+  it('keeps one repeating job per entity with unique() and runs each of them', async () => {
+    const agenda = makeAgenda('jobsPerHost', { name: 'per-host-1' });
+    const runs: string[] = [];
+    agenda.define('check-host', async (job: Job<{ id: string }>) => {
+      runs.push(job.attrs.data.id);
+    });
+    await agenda.ready;
+    // Saved twice for h1 (as after a restart): the upsert on {name, 'data.id'} keeps one job.
+    for (const id of ['h1', 'h2', 'h1']) {
+      await agenda.create('check-host', { id }).repeatEvery('1 hour').unique({ 'data.id': id }).save();
+    }
+    const stored = await db.collection('jobsPerHost').find({ name: 'check-host' }, { sort: { 'data.id': 1 } }).toArray();
+    expect(stored.map((j) => j.data)).toEqual([{ id: 'h1' }, { id: 'h2' }]);
+    await agenda.start();
+    await waitFor('both per-host jobs to run', () => runs.length >= 2);
+    await sleep(500);
+    await stopAgenda(agenda);
+    expect(runs.sort()).toEqual(['h1', 'h2']); // once each: the next run is an hour away
+    const after = await db.collection('jobsPerHost').find({ name: 'check-host', nextRunAt: { $gt: new Date(Date.now() + 30 * 60 * 1000) } }).toArray();
+    expect(after).toHaveLength(2);
+  });
+
   it('shares N jobs between two instances so that each runs exactly once', async () => {
     const N = 40;
     const runs: Array<{ i: number; by: string }> = [];

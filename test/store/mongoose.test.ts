@@ -58,6 +58,31 @@ describe('mongoose on the embedded store', () => {
     expect(await User.countDocuments({ email: 'b@example.com' })).toBe(1);
   });
 
+  it('enforces a compound unique index (as the role grants use) on the whole key', async () => {
+    const schema = new mongoose.Schema({ kind: String, subject: String, resource: String, role: Number });
+    schema.index({ kind: 1, subject: 1, resource: 1, role: 1 }, { unique: true });
+    const Grant = conn.model('UniqGrant', schema);
+    await Grant.init();
+    await Grant.create({ kind: 'person', subject: 'ann', resource: 'web-1', role: 1 });
+    // Any one field different is a different key.
+    await Grant.create({ kind: 'person', subject: 'ann', resource: 'web-1', role: 2 });
+    await Grant.create({ kind: 'team', subject: 'ann', resource: 'web-1', role: 1 });
+    const dup = (await Grant.create({ kind: 'person', subject: 'ann', resource: 'web-1', role: 1 }).catch((e: unknown) => e)) as {
+      code?: number;
+      keyValue?: unknown;
+      keyPattern?: unknown;
+    };
+    expect(dup.code).toBe(11000);
+    expect(dup.keyPattern).toEqual({ kind: 1, subject: 1, resource: 1, role: 1 });
+    expect(dup.keyValue).toEqual({ kind: 'person', subject: 'ann', resource: 'web-1', role: 1 });
+    // A missing field is indexed as null, so two documents both lacking it collide.
+    await Grant.create({ kind: 'person', subject: 'bob', role: 1 });
+    const missing = (await Grant.create({ kind: 'person', subject: 'bob', role: 1 }).catch((e: unknown) => e)) as { code?: number; keyValue?: unknown };
+    expect(missing.code).toBe(11000);
+    expect(missing.keyValue).toEqual({ kind: 'person', subject: 'bob', resource: null, role: 1 });
+    expect(await Grant.countDocuments()).toBe(4);
+  });
+
   it('sets createdAt/updatedAt with schema timestamps and moves updatedAt on change', async () => {
     const Note = conn.model('TsNote', new mongoose.Schema({ text: String }, { timestamps: true }));
     const created = await Note.create({ text: 'one' });
