@@ -310,5 +310,15 @@ describe('mongoose on the embedded store', () => {
     expect(String(page[0]!.price)).toBe('19.99');
     expect(page[0]!.small).toBe(42);
     expect(page[1]!.bytes).toBe(10); // a Long that fits a double is promoted to a number
+
+    // A pipeline-style update leaves the fields it does not touch exactly as stored.
+    await Meter.collection.updateOne({ _id: m._id }, [{ $set: { name: { $concat: ['$name', '-renamed'] } } }]);
+    const piped = await Meter.collection.findOne({ _id: m._id }, { promoteLongs: false, promoteValues: false });
+    expect(String(piped?.name)).toBe('m1-renamed');
+    expect(piped?.bytes).toBeInstanceOf(Long);
+    expect((piped?.bytes as Long).toBigInt()).toBe(big + 13n);
+    expect(piped?.small).toBeInstanceOf(Int32);
+    expect(piped?.price).toBeInstanceOf(Decimal128);
+    expect(String(piped?.price)).toBe('19.99');
   });
 });

@@ -468,7 +468,26 @@ function applyPipeline(doc: Doc, pipeline: Doc[]): Doc {
     if (!allowed.includes(name)) throw new MongoError(ErrorCodes.InvalidOptions, `${name} is not allowed to be used within an update`);
   }
   const out = new Aggregator(toPlain(pipeline) as Doc[]).run([toPlain(doc) as Doc])[0];
-  return out as Doc;
+  return keepStoredNumbers(doc, out) as Doc;
+}
+
+/**
+ * mingo ran the pipeline on a plain copy, where every Int32, Long, Double and Decimal128 is a
+ * JS number. Where the result still holds the number a stored value became, the stored value
+ * goes back: an update that sets one field must not turn the document's other Longs and
+ * Decimal128s into lossy doubles (nor a Double 2.0 into an Int32), as MongoDB leaves them.
+ */
+function keepStoredNumbers(stored: unknown, computed: unknown): unknown {
+  if (isPlainObject(computed)) {
+    const src = isPlainObject(stored) ? stored : {};
+    for (const k of Object.keys(computed)) computed[k] = keepStoredNumbers(src[k], computed[k]);
+    return computed;
+  }
+  if (Array.isArray(computed)) {
+    const src = Array.isArray(stored) ? stored : [];
+    return computed.map((v, i) => keepStoredNumbers(src[i], v));
+  }
+  return isNumeric(stored) && typeof computed === 'number' && toNumber(stored) === computed ? stored : computed;
 }
 
 /**
