@@ -1,0 +1,162 @@
+/**
+ * Command templates: each quoting context renders values as data. Rendered scripts are run by
+ * the real shells on this machine (dash as /bin/sh, and bash), which must print every value
+ * verbatim and create nothing. The same check over SSH is in ssh-engine.test.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import { parseTemplate, renderTemplate } from '../../src/services/command-template.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-template-'));
+const pwned = path.join(dir, 'pwned');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Values that would run `touch` if any of them were read as shell syntax. */
+export const HOSTILE_VALUES = [
+  `'; touch ${pwned} #`,
+  `$(touch ${pwned})`,
+  `\`touch ${pwned}\``,
+  `"; touch ${pwned}; echo "`,
+  `\\"; touch ${pwned}; echo \\"`,
+  `a\ntouch ${pwned}\nb`,
+  `x' ; touch ${pwned}; echo 'y`,
+  `\${IFS}$(touch${'${IFS}'}${pwned})`,
+  `*`,
+  `-n`,
+  `$HOME \\ \\\\ \\$ {} {x} {{y}} ~ !! %s`,
+  `EOF\ntouch ${pwned}\nEOF`,
+];
+
+/** Templates that put {v} in each supported spot, and what the shell should print. */
+const SHAPES: { name: string; template: string; expect: (v: string) => string }[] = [
+  { name: 'plain word', template: `printf '%s\\n' {v}`, expect: (v) => v + '\n' },
+  { name: 'inside "..." (the seed style)', template: `printf '%s\\n' "{v}"`, expect: (v) => v + '\n' },
+  { name: 'inside "..." with text around', template: `printf '%s\\n' "pre-{v}-post"`, expect: (v) => `pre-${v}-post\n` },
+  { name: "inside '...'", template: `printf '%s\\n' 'pre-{v}-post'`, expect: (v) => `pre-${v}-post\n` },
+  { name: 'inside $(...)', template: `x=$(printf '%s' {v}); printf '%s\\n' "$x"`, expect: (v) => v + '\n' },
+  { name: 'inside "$(... "...")"', template: `printf '%s\\n' "$(printf '%s' "{v}")"`, expect: (v) => v + '\n' },
+  { name: 'here-document body', template: `cat <<EOF\nvalue: {v}\nEOF\n`, expect: (v) => `value: ${v}\n` },
+  { name: 'here-document with <<-', template: `cat <<-END\n\tvalue: {v}\n\tEND\n`, expect: (v) => `value: ${v}\n` },
+  { name: 'comment, then code', template: `# deploying {v}\nprintf 'ok\\n'`, expect: () => 'ok\n' },
+  { name: 'case subject inside $(...)', template: `r=$(case {v} in *) printf '%s' {v};; esac); printf '%s\\n' "$r"`, expect: (v) => v + '\n' },
+];
+
+function runShell(shell: string, script: string): string {
+  return execFileSync(shell, ['-c', script], { encoding: 'utf8', cwd: dir });
+}
+
+describe('rendered values are data in every supported spot', () => {
+  for (const shell of ['/bin/sh', '/bin/bash']) {
+    for (const shape of SHAPES) {
+      it(`${shape.name} (${shell})`, () => {
+        const parsed = parseTemplate(shape.template);
+        for (const v of HOSTILE_VALUES) {
+          // Here-documents refuse values with a line starting with their delimiter (tested below).
+          if (shape.template.includes('<<') && /\n\t*(EOF|END)/.test(v)) continue;
+          const script = renderTemplate(parsed, { v });
+          const out = runShell(shell, script);
+          // $(...) drops trailing newlines of what it captures; none of the values has one.
+          expect(out, `value ${JSON.stringify(v)} rendered as ${script}`).toBe(shape.expect(v));
+          expect(fs.existsSync(pwned), `value ${JSON.stringify(v)} created a file`).toBe(false);
+        }
+      });
+    }
+  }
+});
+
+describe('quoting', () => {
+  it('single-quotes a value in a plain word', () => {
+    expect(renderTemplate('deploy -g {app}', { app: "it's" })).toBe(`deploy -g 'it'\\''s'`);
+  });
+
+  it('escapes \\ $ ` " inside double quotes', () => {
+    expect(renderTemplate('echo "{v}"', { v: 'a"$b`c\\' })).toBe('echo "a\\"\\$b\\`c\\\\"');
+  });
+
+  it('renders numbers and booleans as text', () => {
+    expect(renderTemplate('scale {n} {flag}', { n: 3, flag: true })).toBe(`scale '3' 'true'`);
+  });
+
+  it('turns line breaks in a comment into spaces, so a value cannot end the comment', () => {
+    expect(renderTemplate('# {v}\ntrue', { v: 'a\nrm -rf /' })).toBe(`# 'a rm -rf /'\ntrue`);
+  });
+});
+
+describe('literal braces', () => {
+  it('keeps braces that are not a {name} placeholder', () => {
+    const t = `awk '{print $1}' f; echo {a,b} {1..3}; f() { :; }`;
+    expect(renderTemplate(t, {})).toBe(t);
+  });
+
+  it('writes {{name}} as the text {name}', () => {
+    expect(renderTemplate('echo ${{HOME}} {{v}} {v}', { v: 'x' })).toBe(`echo \${HOME} {v} 'x'`);
+  });
+});
+
+describe('errors', () => {
+  function codeOf(fn: () => unknown): { code: number; message: string; details?: Record<string, unknown> } {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof AppError) return { code: err.code, message: err.message, details: err.details };
+      throw err;
+    }
+    throw new Error('expected an AppError');
+  }
+
+  it('names a placeholder without a value (1102)', () => {
+    const e = codeOf(() => renderTemplate('deploy {app} {env}', { app: 'x' }));
+    expect(e.code).toBe(1102);
+    expect(e.message).toContain('{env}');
+    expect(e.details).toEqual({ field: 'env' });
+  });
+
+  it('does not take a value from the prototype chain', () => {
+    expect(codeOf(() => renderTemplate('echo {constructor}', {})).code).toBe(1102);
+  });
+
+  it.each([
+    ['inside backticks', 'echo `echo {v}`'],
+    ['inside ${...}', 'echo ${x:-{v}}'],
+    ['inside $((...))', 'echo $(( {v} + 1 ))'],
+    ["inside $'...'", "echo $'a{v}'"],
+    ['in a quoted here-document', "cat <<'EOF'\n{v}\nEOF\n"],
+    ["in a here-document's delimiter", 'cat <<{v}\nx\n'],
+    ['right after a backslash', 'echo \\{v}'],
+    ['right after a backslash inside "..."', 'echo "\\{v}"'],
+  ])('refuses a placeholder %s (1100)', (_where, template) => {
+    const e = codeOf(() => parseTemplate(template));
+    expect(e.code).toBe(1100);
+    expect(e.message).toContain('{v}');
+  });
+
+  it('refuses a here-document value with a line starting with the delimiter (1100)', () => {
+    const e = codeOf(() => renderTemplate('cat <<EOF\n{v}\nEOF\n', { v: `x\nEOF\ntouch ${pwned}` }));
+    expect(e.code).toBe(1100);
+  });
+
+  it('refuses a NUL byte in a value (1100)', () => {
+    expect(codeOf(() => renderTemplate('echo {v}', { v: 'a\0b' })).code).toBe(1100);
+  });
+});
+
+describe('parseTemplate', () => {
+  it('lists the variables once, in order, with the spot each lands in', () => {
+    const p = parseTemplate(`run -e {sk__env} -g "{GitProjName}" '{x}' {sk__env} # {note}`);
+    expect(p.variables).toEqual(['sk__env', 'GitProjName', 'x', 'note']);
+    const contexts = p.parts.flatMap((part) => ('variable' in part ? [part.context] : []));
+    expect(contexts).toEqual(['word', 'double', 'single', 'word', 'comment']);
+  });
+
+  it('tracks quotes across lines and after a closed $(...)', () => {
+    const p = parseTemplate(`a="$(date)
+{x}"; b='
+{y}'; c=$(echo ")") {z}`);
+    const contexts = p.parts.flatMap((part) => ('variable' in part ? [part.context] : []));
+    expect(contexts).toEqual(['double', 'single', 'word']);
+  });
+});
