@@ -80,8 +80,8 @@ function checkReferences(records: DirectoryRecord[], origin: string): void {
   }
 }
 
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+function redactUrl(text: string): string {
+  return text.replace(/\/\/([^:@/\s]+):[^@/\s]*@/g, '//$1:***@');
 }
 
 /** Reads and validates the source: a path to .yaml/.yml/.json, or an http(s) URL serving JSON. */
@@ -89,12 +89,20 @@ export async function loadDirectory(source: string, opts: { fetchTimeoutMs?: num
   if (/^https?:\/\//.test(source)) {
     const shown = redactUrl(source);
     let body: unknown;
+    // Credentials in the URL become a Basic authorization header (fetch refuses them inline).
+    const url = new URL(source);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (url.username || url.password) {
+      headers.authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+      url.username = '';
+      url.password = '';
+    }
     try {
-      const res = await fetch(source, { signal: AbortSignal.timeout(opts.fetchTimeoutMs ?? 10_000), headers: { accept: 'application/json' } });
+      const res = await fetch(url, { signal: AbortSignal.timeout(opts.fetchTimeoutMs ?? 10_000), headers });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       body = await res.json();
     } catch (err) {
-      throw badParameter(`directory source ${shown} could not be read: ${(err as Error).message}`);
+      throw badParameter(`directory source ${shown} could not be read: ${redactUrl((err as Error).message)}`);
     }
     return validateDirectory(body, shown);
   }
