@@ -33,7 +33,10 @@ describe('catalog', () => {
     ['products.yaml', (t: string) => t.replace('prod_name: jm-php', 'prod_name: ""'), /products\.yaml:(\d+): products\[1\]\.prod_name: must not be empty/],
   ])('refuses a bad %s with file, line and field', async (file, edit, message) => {
     const dir = catalogWith(file, edit);
-    const err = await loadCatalog(dir).catch((e: Error & { code?: number }) => e);
+    const err = (await loadCatalog(dir).then(
+      () => new Error('loaded without complaint'),
+      (e: Error) => e,
+    )) as Error;
     expect(err).toMatchObject({ code: 1100 });
     expect(err.message).toMatch(message);
     const line = /\.yaml:(\d+)/.exec(err.message)?.[1];

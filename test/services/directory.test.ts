@@ -99,7 +99,12 @@ describe('directory import', () => {
       expect(await service(url).sync('test')).toMatchObject({ added: 0, unchanged: 4, deactivated: 1 });
       expect(await personModel(h.conn).findOne({ personId: 'dave' }).lean()).toMatchObject({ active: false });
       served = '<html>oops</html>';
-      const err = await service(url).sync('test').catch((e: Error) => e);
+      const err = (await service(url)
+        .sync('test')
+        .then(
+          () => new Error('synced without complaint'),
+          (e: Error) => e,
+        )) as Error;
       expect(err).toMatchObject({ code: 1100 });
       expect(err.message).not.toContain('secret');
     } finally {
