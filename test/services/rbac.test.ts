@@ -85,7 +85,7 @@ describe('rbac', () => {
       { name: 'leads', organization: 'shop', members: ['dev-lead'] },
       { name: 'old', members: ['loner'], archived: true },
     ]);
-    const grant = (subjectKind: string, subjectId: string, type: keyof typeof ResourceType, id: string, role: keyof typeof Role) =>
+    const grant = (subjectKind: 'person' | 'team', subjectId: string, type: keyof typeof ResourceType, id: string, role: keyof typeof Role) =>
       models.RoleGrant.create({ subjectKind, subjectId, resourceType: ResourceType[type], resourceId: id, role: Role[role], grantedBy: 'setup' });
     await grant('person', 'shop-admin', 'organization', 'shop', 'admin');
     await grant('team', 'devs', 'project', 'storefront', 'use');
