@@ -1,0 +1,88 @@
+/**
+ * Runs a command on the bot's own machine (the seed's default "config center") as a child
+ * process that leads its own process group, so signals and timeouts reach everything it
+ * started.
+ */
+import { spawn } from 'node:child_process';
+import { OutputBuffer } from './output-buffer.js';
+import { STOP_SIGNALS } from './signals.js';
+import type { HostError, HostResult, LocalTarget, RunCommandOptions, RunningCommand, SignalName, Transport } from './types.js';
+
+export interface LocalTransportOptions {
+  shell?: string;
+  /** Working folder for commands; the bot's own by default. */
+  cwd?: string;
+}
+
+export class LocalTransport implements Transport<LocalTarget> {
+  constructor(private readonly opts: LocalTransportOptions = {}) {}
+
+  run(target: LocalTarget, opts: RunCommandOptions): RunningCommand {
+    const started = performance.now();
+    const stdout = new OutputBuffer(opts.maxOutputBytes);
+    const stderr = new OutputBuffer(opts.maxOutputBytes);
+    const timers: NodeJS.Timeout[] = [];
+    let error: HostError | undefined;
+    let stoppedBy: SignalName | undefined;
+    let done = false;
+
+    // detached: the child calls setsid(), so its pid is also its process group's id.
+    const child = spawn(this.opts.shell ?? '/bin/sh', ['-c', opts.command], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: this.opts.cwd,
+    });
+    child.stdout.on('data', (c: Buffer) => stdout.push(c));
+    child.stderr.on('data', (c: Buffer) => stderr.push(c));
+
+    const signalGroup = (name: SignalName): void => {
+      if (done || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, `SIG${name}` as NodeJS.Signals);
+      } catch {
+        // ESRCH: the group is already gone.
+      }
+    };
+
+    const result = new Promise<HostResult>((resolve) => {
+      const settle = (code: number | null, signal: string | null) => {
+        if (done) return;
+        done = true;
+        for (const t of timers) clearTimeout(t);
+        if (!error && stoppedBy && code !== 0) error = { kind: 'cancelled', message: `stopped by SIG${stoppedBy}` };
+        resolve({
+          host: target.name,
+          stdout: stdout.text(),
+          stderr: stderr.text(),
+          code,
+          signal,
+          durationMs: Math.round(performance.now() - started),
+          truncated: stdout.overflowed || stderr.overflowed,
+          ...(error ? { error } : {}),
+        });
+      };
+      child.on('error', (err) => {
+        error = { kind: 'connect', message: `cannot start ${this.opts.shell ?? '/bin/sh'}: ${err.message}` };
+        settle(null, null);
+      });
+      // 'close' comes after the output pipes are drained, unlike 'exit'.
+      child.on('close', (code, signal) => settle(code, signal));
+    });
+
+    timers.push(
+      setTimeout(() => {
+        error = { kind: 'timeout', message: `command did not finish within ${opts.timeoutMs} ms; its process group was terminated` };
+        signalGroup('TERM');
+        timers.push(setTimeout(() => signalGroup('KILL'), opts.killGraceMs));
+      }, opts.timeoutMs),
+    );
+
+    return {
+      result,
+      signal: (name) => {
+        if (STOP_SIGNALS.has(name)) stoppedBy ??= name;
+        signalGroup(name);
+      },
+    };
+  }
+}
