@@ -12,6 +12,12 @@ import path from 'node:path';
 
 const SSHD = '/usr/sbin/sshd';
 
+/** sshd processes still running; killed if the test process exits without afterAll. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 export interface ClientKey {
   /** Path of the private key file (OpenSSH format, no passphrase). */
   path: string;
@@ -145,9 +151,11 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
     let log = '';
     child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
     let gone = false;
+    live.add(child);
     const exited = new Promise<void>((resolve) =>
       child.once('exit', () => {
         gone = true;
+        live.delete(child);
         resolve();
       }),
     );
