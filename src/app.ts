@@ -9,6 +9,10 @@ import { placeholderSection } from '../blocks/home.js';
 import { registerHome, type HomeSectionProvider } from '../commands/home.js';
 import { registerOpsgateCommand } from '../commands/opsgate.js';
 import { defineDirectoryJobs } from '../jobs/directory.js';
+import { defineMailJobs, mailDrainKick } from '../jobs/mail.js';
+import { createMailTransport } from './adapters/mail-transport.js';
+import { mailModel } from './models/mail.js';
+import { MailService } from './services/mail.js';
 import { createScheduler } from './adapters/scheduler.js';
 import { createSlackApp, startHealthServer, type Health, type RunningHttp } from './adapters/slack/bolt-app.js';
 import { slackPeople } from './adapters/slack/people.js';
@@ -43,6 +47,7 @@ export interface Services {
   rbac: RbacService;
   inventory: InventoryService;
   console: ConsoleService;
+  mail: MailService;
 }
 
 export interface Opsgate {
@@ -103,7 +108,12 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const agenda = createScheduler({ db: conn.db!, logger, processEveryMs: opts.processEveryMs });
   const directoryJobs = defineDirectoryJobs(agenda, { directory, poster: responseUrlPoster(config.SLACK_API_URL), logger });
   const consoleService = new ConsoleService({ directory, rbac, inventory, audit, enqueueSync: directoryJobs.enqueue });
-  const services: Services = { audit, directory, rbac, inventory, console: consoleService };
+  const mailTransport = createMailTransport({ smtpUrl: config.SMTP_URL, dataDir: config.DATA_DIR });
+  const mail = new MailService(
+    { model: mailModel(conn), transport: mailTransport, audit, clock, logger, kick: mailDrainKick(agenda) },
+    { from: config.MAIL_FROM, maxAttempts: config.MAIL_MAX_ATTEMPTS, backoffBaseMs: config.MAIL_BACKOFF_BASE_MS, backoffMaxMs: config.MAIL_BACKOFF_MAX_MS },
+  );
+  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail };
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
   await inventory.reload('system:start').catch((err: unknown) => logger.error({ err: asAppError(err).message }, 'catalog not loaded at start; fix it and /opsgate reload'));
@@ -111,6 +121,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   await agenda.start();
   schedulerUp = true;
   await directoryJobs.scheduleDaily();
+  await defineMailJobs(agenda, { mail });
   await directoryJobs.enqueue({ actor: 'system:start' });
 
   if (slack) {
@@ -143,6 +154,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       await http.close();
       schedulerUp = false;
       await agenda.stop();
+      mailTransport.close();
       await store.close();
     },
   };

@@ -31,6 +31,12 @@ function prefixed(prefix: string) {
   return optionalString.refine((v) => v === undefined || v.startsWith(prefix), { message: `must start with "${prefix}"` });
 }
 
+function positiveInt(fallback: number, min: number, max: number) {
+  return optionalString
+    .transform((v) => (v === undefined ? fallback : Number(v)))
+    .refine((n) => Number.isInteger(n) && n >= min && n <= max, { message: `must be a whole number from ${min} to ${max}` });
+}
+
 const schema = z.object({
   PORT: optionalString
     .transform((v) => (v === undefined ? 3000 : Number(v)))
@@ -51,6 +57,9 @@ const schema = z.object({
     .refine((v) => /^https?:\/\//.test(v) || /\.(ya?ml|json)$/.test(v), { message: 'must be a .yaml/.yml/.json file or an http(s) URL' })
     .transform((v) => (/^https?:\/\//.test(v) ? v : path.resolve(v))),
   ADMIN_CHANNEL: optionalString.refine((v) => v === undefined || /^[CGD][A-Z0-9]{2,}$/.test(v), { message: 'must be a Slack channel id such as C012ABCDEF' }),
+  MAIL_MAX_ATTEMPTS: positiveInt(8, 1, 100),
+  MAIL_BACKOFF_BASE_MS: positiveInt(60_000, 100, 86_400_000),
+  MAIL_BACKOFF_MAX_MS: positiveInt(6 * 3_600_000, 1000, 7 * 86_400_000),
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
 });
 

@@ -2,7 +2,7 @@
  * Agenda 6 on the store, shared by every job. Several bot instances may run against one
  * MongoDB: Agenda's findAndModify locks make each job run once.
  */
-import { Agenda } from 'agenda';
+import { Agenda, InMemoryNotificationChannel } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import type { Db } from 'mongodb';
 import type { Logger } from '../logger.js';
@@ -25,6 +25,9 @@ export function createScheduler(opts: SchedulerOptions): Agenda {
     processEvery: opts.processEveryMs ?? 5_000,
     maxConcurrency: 20,
     defaultLockLifetime: opts.lockLifetimeMs ?? 10 * 60 * 1000,
+    // A job queued with now() runs at once in this instance instead of at the next poll;
+    // other instances still find due jobs by polling.
+    notificationChannel: new InMemoryNotificationChannel(),
   });
   const log = opts.logger.child({ component: 'scheduler' });
   agenda.on('fail', (err: Error, job: { attrs: { name: string } }) => log.warn({ job: job.attrs.name, err: err.message }, 'job failed'));

@@ -119,7 +119,7 @@ export class DirectoryService {
     const byEmail = await model.findOneAndUpdate(
       { email: email.toLowerCase(), active: true },
       { $set: { slackId: slackUserId } },
-      { new: true },
+      { returnDocument: 'after' },
     ).lean<Person>();
     return byEmail;
   }
