@@ -43,6 +43,16 @@ function parseBody(raw: string, contentType: string): Record<string, unknown> {
   return out;
 }
 
+/** The bot scope each Web API method needs (none listed: no scope needed). */
+export const METHOD_SCOPES: Record<string, string> = {
+  'chat.postMessage': 'chat:write',
+  'chat.update': 'chat:write',
+  'chat.postEphemeral': 'chat:write',
+  'conversations.open': 'im:write',
+  'users.info': 'users:read',
+  'users.lookupByEmail': 'users:read.email',
+};
+
 export class FakeSlack {
   readonly calls: RecordedCall[] = [];
   readonly users = new Map<string, FakeUser>();
@@ -53,6 +63,9 @@ export class FakeSlack {
   private viewCounter = 0;
   private waiters: Array<() => void> = [];
   url = '';
+
+  /** @param scopes the bot's granted scopes; a call needing another scope fails with missing_scope, as Slack answers. */
+  constructor(private readonly scopes?: string[]) {}
 
   async start(): Promise<this> {
     this.server = http.createServer((req, res) => {
@@ -143,6 +156,8 @@ export class FakeSlack {
   private answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
     const forced = this.failures.get(method);
     if (forced) return { ok: false, error: forced };
+    const needed = METHOD_SCOPES[method];
+    if (this.scopes && needed && !this.scopes.includes(needed)) return { ok: false, error: 'missing_scope', needed, provided: this.scopes.join(',') };
     switch (method) {
       case 'auth.test':
         return { ok: true, url: 'https://opsgate-test.slack.com/', team: 'opsgate test', user: 'opsgate', team_id: 'T0TEST', user_id: 'UBOT', bot_id: 'BBOT' };

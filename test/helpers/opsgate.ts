@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
 import { createOpsgate, type Opsgate } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -27,6 +28,12 @@ export const USERS = {
   dave: { id: 'UDAVE', email: 'dave@example.com', name: 'dave' },
   stranger: { id: 'USTRANGER', email: 'stranger@elsewhere.example', name: 'stranger' },
 } as const;
+
+/** The bot scopes the repository's Slack app manifest grants. */
+export function manifestScopes(): string[] {
+  const manifest = YAML.parse(fs.readFileSync(path.join(root, 'slack-app-manifest.yaml'), 'utf8')) as { oauth_config: { scopes: { bot: string[] } } };
+  return manifest.oauth_config.scopes.bot;
+}
 
 export interface TestOpsgate {
   app: Opsgate;
@@ -50,7 +57,7 @@ export interface StartOptions {
 
 export async function startOpsgate(opts: StartOptions = {}): Promise<TestOpsgate> {
   const store = await startTestStore();
-  const fake = await new FakeSlack().start();
+  const fake = await new FakeSlack(manifestScopes()).start();
   for (const u of Object.values(USERS)) fake.addUser(u);
   const dataDir = tempDir('opsgate-data');
   const catalogDir = opts.catalogDir ?? tempDir('catalog');
