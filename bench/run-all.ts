@@ -1,4 +1,6 @@
 /** `npm run bench`: every benchmark, one after the other, printing figures. */
+import { benchSshFanout } from './ssh-fanout.bench.js';
 import { benchStore } from './store.bench.js';
 
 await benchStore();
+await benchSshFanout();
