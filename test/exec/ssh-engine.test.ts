@@ -189,6 +189,14 @@ describe('timeouts and signals reach the remote process group', () => {
     expect(await remoteProcesses(`sleep ${tag}`)).toEqual([]);
   });
 
+  it('a timeout also ends background processes left holding the output after the script exited', async () => {
+    const tag = randomInt(100_000, 999_999);
+    const r = await engine.start({ targets: [hosts()[0]!], command: `(sleep ${tag}; echo late) & echo early; exit 0`, timeoutMs: 800 }).done;
+    const h = only(r.host_failed, 'web-01');
+    expect(h).toMatchObject({ stdout: 'early\n', code: 0, error: { kind: 'timeout' } });
+    expect(await remoteProcesses(`sleep ${tag}`)).toEqual([]);
+  });
+
   it('a KILL signal ends the whole remote process group', async () => {
     const tag = randomInt(100_000, 999_999);
     const started = path.join(dir, `started-${tag}`);

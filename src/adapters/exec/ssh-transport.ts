@@ -113,6 +113,9 @@ class SshRun implements RunningCommand {
         port: target.port,
         username: target.user,
         readyTimeout: this.transport.connectTimeoutMs,
+        // A host that dies mid-command is noticed within a minute, not at the command timeout.
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
         // The key is parsed once per transport, not once per connection.
         authHandler: (_methodsLeft, _partial, _next) => {
           if (authTried) return false;
@@ -180,7 +183,9 @@ class SshRun implements RunningCommand {
     if (this.phase === 'done') return;
     this.error = { kind: 'timeout', message: `command did not finish within ${this.opts.timeoutMs} ms; its process group was terminated` };
     if (this.pgid === undefined) {
-      // The wrapper never reported its group (the shell is stuck before it): nothing to kill.
+      // The wrapper never reported its group (the login shell is stuck before it): the channel
+      // signal is all that is left, for servers that honour it.
+      this.stream?.signal('KILL');
       this.finish(this.error);
       return;
     }
@@ -196,6 +201,8 @@ class SshRun implements RunningCommand {
 
   /** `kill -SIG -PGID` on a second channel of the same connection. */
   private sendToGroup(signal: SignalName): void {
+    // Signals go out until the channel closes, also after the top process exited: background
+    // processes still holding its output are in the group (so the id cannot have been reused).
     if (this.phase === 'done' || this.pgid === undefined) return;
     this.client.exec(killGroupCommand(signal, this.pgid), (err, ch) => {
       if (err) {
