@@ -102,10 +102,12 @@ async function waitForBanner(port: number, deadlineMs: number, exited: () => boo
 }
 
 export interface StartSshdOptions {
-  /** Authorized keys file shared by the fleet. */
+  /** sshd's AuthorizedKeysFile: a file shared by the fleet, or a template with %u / %h. */
   authorizedKeys: string;
   /** Extra sshd_config lines. */
   extraConfig?: string[];
+  /** Extra environment for sshd (TZ, to check times in authorized_keys are read as UTC). */
+  env?: Record<string, string>;
 }
 
 export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
@@ -147,7 +149,10 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
         '',
       ].join('\n'),
     );
-    const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(SSHD, ['-D', '-e', '-f', config], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+    });
     let log = '';
     child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
     let gone = false;
