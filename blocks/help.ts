@@ -24,6 +24,13 @@ export const HELP: HelpEntry[] = [
   { usage: `${Commands.opsgate} team create <name> [org:<organization>]`, summary: 'create a team', adminOnly: true },
   { usage: `${Commands.opsgate} team add|remove <team> <who>`, summary: 'change team membership', adminOnly: true },
   { usage: `${Commands.opsgate} org create <name>`, summary: 'create an organization', adminOnly: true },
+  { usage: `${Commands.access} request`, summary: 'ask for time-limited login access to hosts (a form; or inline: <host,host> <root|evans|readonly> <7d> <reason>)' },
+  { usage: `${Commands.access} mine`, summary: 'hosts you can log in to, until when, with a revoke button' },
+  { usage: `${Commands.access} requests`, summary: 'your access requests and their status' },
+  { usage: `${Commands.access} approvals`, summary: 'access requests waiting for your decision' },
+  { usage: `${Commands.access} host <name>`, summary: 'who holds root / evans / readonly on a host, and its history' },
+  { usage: `${Commands.access} all [state:x] [host:x] [person:x]`, summary: 'every access request', adminOnly: true },
+  { usage: `${Commands.access} revoke <grant>`, summary: 'end a grant now (its holder or an admin)' },
 ];
 
 export function helpMessage(): Message {

@@ -5,7 +5,7 @@ import { errorMessage } from '../blocks/errors.js';
 import type { Message } from '../blocks/kit.js';
 
 /** Runs `work`; a thrown error becomes the one safe message for the person. */
-export async function safely(logger: Logger, what: string, work: () => Promise<Message>): Promise<Message> {
+export async function safely<M extends Message | null>(logger: Logger, what: string, work: () => Promise<M>): Promise<M | Message> {
   try {
     return await work();
   } catch (err) {

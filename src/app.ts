@@ -10,6 +10,23 @@ import { registerHome, type HomeSectionProvider } from '../commands/home.js';
 import { registerOpsgateCommand } from '../commands/opsgate.js';
 import { defineDirectoryJobs } from '../jobs/directory.js';
 import { defineMailJobs, mailDrainKick } from '../jobs/mail.js';
+import { accessHomeBlocks } from '../blocks/access.js';
+import { registerAccess } from '../commands/access.js';
+import { defineAccessJobs } from '../jobs/access.js';
+import { defineInventoryJobs } from '../jobs/inventory.js';
+import { HostKeysGateway } from './adapters/access/host-keys.js';
+import { hostKeysPort } from './adapters/access/host-keys-port.js';
+import { loadOrCreateBotKey } from './adapters/exec/bot-key.js';
+import { ExecutionEngine } from './adapters/exec/engine.js';
+import type { SshTarget } from './adapters/exec/types.js';
+import { accessModels } from './models/access.js';
+import type { Host } from './models/inventory.js';
+import { accessNotifier } from './notify/access-notifier.js';
+import { SlackMessenger } from './notify/slack-dm.js';
+import { GrantService } from './services/access/grants.js';
+import { ProvisioningWorker } from './services/access/provisioning.js';
+import { AccessService } from './services/access/requests.js';
+import { HostCheckService } from './services/host-check.js';
 import { createMailTransport } from './adapters/mail-transport.js';
 import { mailModel } from './models/mail.js';
 import { MailService } from './services/mail.js';
@@ -48,6 +65,11 @@ export interface Services {
   inventory: InventoryService;
   console: ConsoleService;
   mail: MailService;
+  access: AccessService;
+  grants: GrantService;
+  provisioning: ProvisioningWorker;
+  hostCheck: HostCheckService;
+  engine: ExecutionEngine;
 }
 
 export interface Opsgate {
@@ -113,7 +135,43 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     { model: mailModel(conn), transport: mailTransport, audit, clock, logger, kick: mailDrainKick(agenda) },
     { from: config.MAIL_FROM, maxAttempts: config.MAIL_MAX_ATTEMPTS, backoffBaseMs: config.MAIL_BACKOFF_BASE_MS, backoffMaxMs: config.MAIL_BACKOFF_MAX_MS },
   );
-  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail };
+
+  // Remote work: the engine (SSH with the bot key, or local), the hosts' key files, host checks.
+  const botKey = loadOrCreateBotKey(config.SSH_PRIVATE_KEY_PATH, config.DATA_DIR, logger);
+  const engine = new ExecutionEngine({
+    sshPrivateKey: botKey?.privateKey,
+    sshPassphrase: config.SSH_PRIVATE_KEY_PASSPHRASE,
+    parallelism: config.EXEC_PARALLELISM,
+    connectTimeoutMs: config.EXEC_CONNECT_TIMEOUT_MS,
+    defaultTimeoutMs: config.EXEC_COMMAND_TIMEOUT_MS,
+    logger,
+    clock,
+  });
+  const toTarget = (h: Host): SshTarget => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: config.SSH_USER, hostKey: h.hostKey });
+  const hostKeys = hostKeysPort(new HostKeysGateway({ engine, authorizedKeysFile: config.AUTHORIZED_KEYS_FILE, startedBy: 'system:access' }), toTarget);
+  const messenger = new SlackMessenger(client, logger);
+  const notifier = accessNotifier({ slack: messenger, mail, logger, adminChannel: config.ADMIN_CHANNEL });
+
+  const accessJobs = defineAccessJobs(agenda);
+  const access = new AccessService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, kickProvisioning: accessJobs.kickProvisioning, enqueueAsk: accessJobs.enqueueAsk });
+  const grants = new GrantService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, hostKeys, kickProvisioning: accessJobs.kickProvisioning });
+  const provisioning = new ProvisioningWorker(
+    { models: accessModels(conn), access, inventory, directory, audit, clock, notifier, hostKeys, scheduleWake: accessJobs.scheduleWake },
+    { dayMs: config.ACCESS_DAY_MS },
+  );
+  accessJobs.attach({ access, worker: provisioning, grants, logger });
+  const hostCheck = new HostCheckService({
+    inventory,
+    toTarget,
+    run: async (targets, command) => engine.start({ targets, command, timeoutMs: 30_000, startedBy: 'system:host-check' }).done,
+    notifyAdmins: async (r) => {
+      const text = `:satellite: Host check: ${r.newlyInactive.length ? `now inactive: ${r.newlyInactive.map((h) => `${h} (${r.failures[h] ?? ''})`).join(', ')}. ` : ''}${r.newlyActive.length ? `answering again: ${r.newlyActive.join(', ')}.` : ''}`;
+      if (config.ADMIN_CHANNEL) await messenger.post(config.ADMIN_CHANNEL, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+      else logger.warn({ inactive: r.newlyInactive, active: r.newlyActive }, 'host check changes (set ADMIN_CHANNEL to be told in Slack)');
+    },
+  });
+  const inventoryJobs = defineInventoryJobs(agenda, { hostCheck, logger });
+  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine };
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
   await inventory.reload('system:start').catch((err: unknown) => logger.error({ err: asAppError(err).message }, 'catalog not loaded at start; fix it and /opsgate reload'));
@@ -122,16 +180,21 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   schedulerUp = true;
   await directoryJobs.scheduleDaily();
   await defineMailJobs(agenda, { mail });
+  await accessJobs.scheduleRecurring();
+  await inventoryJobs.scheduleDaily();
+  if (!botKey) logger.warn('no bot SSH key: provisioning, revocation and host checks will fail until SSH_PRIVATE_KEY_PATH is set');
   await directoryJobs.enqueue({ actor: 'system:start' });
 
   if (slack) {
     const homeSections: HomeSectionProvider[] = [
-      async () => placeholderSection('Host access', 'Your hosts, pending requests and approvals appear here once host access requests (`/access`) are enabled.'),
+      async (person) =>
+        person ? { title: 'Host access', blocks: accessHomeBlocks(await grants.homeSummary(person)) } : placeholderSection('Host access', 'Once you are in the directory, your hosts, requests and approvals appear here.'),
       async () => placeholderSection('Ops tickets', 'Tickets you filed and tickets waiting for your approval appear here once ops tickets are enabled.'),
       async () => placeholderSection('Module runs', 'Running and recent module runs appear here once module runs are enabled.'),
     ];
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
+    registerAccess(slack.app, { access, grants, inventory, directory, logger });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');
   }

@@ -60,6 +60,14 @@ const schema = z.object({
   MAIL_MAX_ATTEMPTS: positiveInt(8, 1, 100),
   MAIL_BACKOFF_BASE_MS: positiveInt(60_000, 100, 86_400_000),
   MAIL_BACKOFF_MAX_MS: positiveInt(6 * 3_600_000, 1000, 7 * 86_400_000),
+  SSH_PRIVATE_KEY_PATH: optionalString,
+  SSH_PRIVATE_KEY_PASSPHRASE: optionalString,
+  SSH_USER: optionalString.transform((v) => v ?? 'root').refine((v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v), { message: 'must be a login name' }),
+  EXEC_PARALLELISM: positiveInt(50, 1, 1000),
+  EXEC_CONNECT_TIMEOUT_MS: positiveInt(10_000, 100, 600_000),
+  EXEC_COMMAND_TIMEOUT_MS: positiveInt(600_000, 1000, 86_400_000),
+  AUTHORIZED_KEYS_FILE: optionalString.transform((v) => v ?? '%h/.ssh/authorized_keys').refine((v) => v.startsWith('/') || v.startsWith('%h'), { message: 'must be absolute or start with %h' }),
+  ACCESS_DAY_MS: positiveInt(86_400_000, 1000, 86_400_000),
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
 });
 

@@ -1,5 +1,6 @@
 /** Hosts, projects and the products collection `conf` (seeds 000, 004), loaded from the catalog. */
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { settingModel, type Setting } from './settings.js';
 
 export const hostSchema = new Schema(
   {
@@ -57,6 +58,7 @@ export interface InventoryModels {
   Host: Model<Host>;
   Project: Model<Project>;
   Product: Model<Product>;
+  Setting: Model<Setting>;
 }
 
 export function inventoryModels(conn: Connection): InventoryModels {
@@ -64,5 +66,6 @@ export function inventoryModels(conn: Connection): InventoryModels {
     Host: (conn.models.Host as Model<Host> | undefined) ?? conn.model<Host>('Host', hostSchema),
     Project: (conn.models.Project as Model<Project> | undefined) ?? conn.model<Project>('Project', projectSchema),
     Product: (conn.models.Product as Model<Product> | undefined) ?? conn.model<Product>('Product', productSchema),
+    Setting: settingModel(conn),
   };
 }

@@ -6,7 +6,9 @@ import type { Clock } from '../clock.js';
 import type { Host, InventoryModels, Product, Project } from '../models/inventory.js';
 import type { AuditLog } from './audit.js';
 import { loadCatalog } from './catalog/load.js';
-import type { HostEntry } from './catalog/schema.js';
+import { accessPolicySchema, DEFAULT_ACCESS_POLICY, type AccessPolicy, type HostEntry } from './catalog/schema.js';
+
+const ACCESS_POLICY_KEY = 'access-policy';
 
 export interface ReloadResult {
   hosts: { added: number; updated: number; archived: number };
@@ -72,9 +74,17 @@ export class InventoryService {
 
     for (const p of catalog.products) await Product.updateOne({ prod_name: p.prod_name }, { $set: p }, { upsert: true });
     result.products = catalog.products.length;
+    await this.deps.models.Setting.updateOne({ _id: ACCESS_POLICY_KEY }, { $set: { value: catalog.access, updatedAt: this.deps.clock.now() } }, { upsert: true });
 
     await this.deps.audit.record({ actor, action: 'catalog.reload', target: `catalog:${this.deps.catalogDir}`, to: result });
     return result;
+  }
+
+  /** The host-access policy of the last catalog reload (the defaults before any). */
+  async accessPolicy(): Promise<AccessPolicy> {
+    const s = await this.deps.models.Setting.findById(ACCESS_POLICY_KEY).lean();
+    const parsed = accessPolicySchema.safeParse(s?.value);
+    return parsed.success ? parsed.data : DEFAULT_ACCESS_POLICY;
   }
 
   async hosts(filterText = '', limit = 200): Promise<Host[]> {
@@ -83,6 +93,11 @@ export class InventoryService {
 
   async hostByName(name: string): Promise<Host | null> {
     return this.deps.models.Host.findOne({ name, archived: false }).lean<Host>();
+  }
+
+  /** The host's record even when archived (history, and removing lines from retired hosts). */
+  async hostRecord(name: string): Promise<Host | null> {
+    return this.deps.models.Host.findOne({ name }).lean<Host>();
   }
 
   async activeHosts(): Promise<Host[]> {

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML, { LineCounter, isNode, type Document } from 'yaml';
 import { badParameter } from '../../errors.js';
-import { catalogFiles, type Catalog } from './schema.js';
+import { catalogFiles, DEFAULT_ACCESS_POLICY, type AccessPolicy, type Catalog } from './schema.js';
 
 type FileName = keyof typeof catalogFiles;
 
@@ -83,5 +83,6 @@ export async function loadCatalog(dir: string): Promise<Catalog> {
     const unknown = p.hosts.find((h) => !hostNames.has(h));
     if (unknown) throw badParameter(`${path.join(dir, 'projects.yaml')}: project ${p.name}: hosts: no host named ${unknown} in hosts.yaml`);
   }
-  return { hosts, projects, products };
+  const access = ((await readFile(dir, 'access.yaml')) as AccessPolicy | undefined) ?? DEFAULT_ACCESS_POLICY;
+  return { hosts, projects, products, access };
 }

@@ -3,8 +3,10 @@
  *   hosts.yaml     hosts: [{ name, address, port, hostKey, project, app, env, labels, enabled }]
  *   projects.yaml  projects: [{ name, organization, description, hosts, people, contacts }]
  *   products.yaml  products: [{ prod_name, init_sls, templates }]   (seed 000's `conf`)
+ *   access.yaml    the host-access policy: who approves, who may ask for what (defaults below)
  */
 import { z } from 'zod';
+import { qualificationSchema } from '../approvals/qualification.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"');
 
@@ -41,10 +43,47 @@ export const productEntry = z
   })
   .strict();
 
+const groupName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'group names are lower-case words');
+
+/** One approval level of host access requests. */
+export const accessLevelEntry = z
+  .object({
+    label: z.string().min(1).max(40),
+    /** `manager`: the requester's manager, or the next qualified person up the chain. */
+    approvers: z.union([z.literal('manager'), z.object({ group: groupName }).strict(), z.object({ people: z.array(z.string().min(1)).min(1) }).strict()]),
+    /** Only for requests of these roles (all roles when absent). */
+    roles: z.array(z.enum(['root', 'evans', 'readonly'])).optional(),
+  })
+  .strict();
+
+export const accessPolicySchema = z
+  .object({
+    qualification: qualificationSchema.default({ minP: 7, minM: 4 }),
+    /** Roles only members of this group may ask for. */
+    restrictedRoles: z.partialRecord(z.enum(['root', 'evans', 'readonly']), groupName).default({ root: 'ops' }),
+    allowedDays: z.array(z.number().int().min(1).max(3650)).min(1).default([1, 7, 30, 365]),
+    /** Longer than this needs membership of `longGroup`. */
+    maxDaysWithoutGroup: z.number().int().min(1).default(30),
+    longGroup: groupName.default('ops'),
+    levels: z
+      .array(accessLevelEntry)
+      .min(1, 'at least one approval level')
+      .max(3, 'at most three approval levels')
+      .default([
+        { label: 'manager', approvers: 'manager' },
+        { label: 'ops', approvers: { group: 'ops' }, roles: ['root'] },
+      ]),
+  })
+  .strict();
+
+export type AccessPolicy = z.infer<typeof accessPolicySchema>;
+export const DEFAULT_ACCESS_POLICY: AccessPolicy = accessPolicySchema.parse({});
+
 export const catalogFiles = {
   'hosts.yaml': z.object({ hosts: z.array(hostEntry) }).strict(),
   'projects.yaml': z.object({ projects: z.array(projectEntry) }).strict(),
   'products.yaml': z.object({ products: z.array(productEntry) }).strict(),
+  'access.yaml': accessPolicySchema,
 } as const;
 
 export type HostEntry = z.infer<typeof hostEntry>;
@@ -55,4 +94,5 @@ export interface Catalog {
   hosts: HostEntry[];
   projects: ProjectEntry[];
   products: ProductEntry[];
+  access: AccessPolicy;
 }

@@ -149,6 +149,11 @@ export class DirectoryService {
     return chain;
   }
 
+  /** Active members of a directory group. */
+  async inGroup(group: string): Promise<Person[]> {
+    return this.deps.model.find({ groups: group, active: true }).sort({ personId: 1 }).lean<Person[]>();
+  }
+
   async count(): Promise<number> {
     return this.deps.model.countDocuments({ active: true });
   }

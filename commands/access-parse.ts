@@ -1,0 +1,145 @@
+/**
+ * Parses `/access ...` text and the access modals' values. Bad input is an AppError 1100/1102
+ * naming what is wrong; nothing is decided here.
+ */
+import { z } from 'zod';
+import { badParameter, missingField } from '../src/errors.js';
+import { ACCESS_ROLES, type AccessRole } from '../src/models/access.js';
+import type { RequestInput } from '../src/services/access/policy.js';
+import { AccessModalBlocks, Actions } from './ids.js';
+import { tokenize } from './opsgate-parse.js';
+
+export type AccessRequestText =
+  | { sub: 'help' }
+  | { sub: 'request'; inline: RequestInput | null }
+  | { sub: 'mine' }
+  | { sub: 'requests' }
+  | { sub: 'approvals' }
+  | { sub: 'host'; host: string }
+  | { sub: 'all'; state?: string; host?: string; person?: string }
+  | { sub: 'revoke'; grantId: string };
+
+const HOST = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export function parseDuration(token: string | undefined): number {
+  if (!token) throw missingField('duration (1d, 7d, 30d or 365d)');
+  const m = /^(\d{1,4})d?$/i.exec(token);
+  if (!m) throw badParameter(`duration must look like 7d (got "${token}")`, { field: 'days' });
+  return Number(m[1]);
+}
+
+export function parseRole(token: string | undefined): AccessRole {
+  if (!token) throw missingField('role (root, evans or readonly)');
+  if (!(ACCESS_ROLES as readonly string[]).includes(token)) throw badParameter(`role must be root, evans or readonly (got "${token}")`, { field: 'role' });
+  return token as AccessRole;
+}
+
+/** `/access request web-01,web-02 readonly 7d need logs for incident 4411` */
+function parseInlineRequest(args: string[], rawText: string): RequestInput | null {
+  if (args.length === 0) return null;
+  const [hostsToken, roleToken, daysToken] = args;
+  const hosts = (hostsToken ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+  const bad = hosts.find((h) => !HOST.test(h));
+  if (bad) throw badParameter(`"${bad}" is not a host name`, { field: 'hosts' });
+  const role = parseRole(roleToken);
+  const days = parseDuration(daysToken);
+  // The reason is the rest of the text exactly as typed (not re-joined tokens).
+  const reason = rawText.trim().split(/\s+/).slice(4).join(' ');
+  if (!reason) throw missingField('reason');
+  return { hosts, role, days, reason };
+}
+
+export function parseAccess(text: string): AccessRequestText {
+  const tokens = tokenize(text.trim());
+  const [sub = 'help', ...args] = tokens;
+  switch (sub.toLowerCase()) {
+    case 'help':
+      return { sub: 'help' };
+    case 'request':
+      return { sub: 'request', inline: parseInlineRequest(args, text) };
+    case 'mine':
+    case 'requests':
+    case 'approvals':
+      return { sub: sub.toLowerCase() as 'mine' | 'requests' | 'approvals' };
+    case 'host':
+      if (!args[0]) throw missingField('host name');
+      if (!HOST.test(args[0])) throw badParameter(`"${args[0]}" is not a host name`);
+      return { sub: 'host', host: args[0] };
+    case 'all': {
+      const out: { sub: 'all'; state?: string; host?: string; person?: string } = { sub: 'all' };
+      for (const a of args) {
+        const m = /^(state|host|person):(.+)$/.exec(a);
+        if (!m) throw badParameter(`filters are state:<pending|approved|rejected>, host:<name>, person:<id> (got "${a}")`);
+        out[m[1] as 'state' | 'host' | 'person'] = m[2]!;
+      }
+      return out;
+    }
+    case 'revoke':
+      if (!args[0]) throw missingField('grant id (see /access mine)');
+      if (!/^[A-Za-z0-9_-]{6,40}$/.test(args[0])) throw badParameter(`"${args[0]}" is not a grant id`);
+      return { sub: 'revoke', grantId: args[0] };
+    default:
+      throw badParameter(`unknown command "${sub}"; try /access help`);
+  }
+}
+
+/** The Approve / Reject buttons' value: which click this is, never who may act. */
+export const approvalValueSchema = z.object({ r: z.string().regex(/^AR-[A-Z0-9]{6}$/), l: z.number().int().min(0).max(2) }).strict();
+
+export function parseApprovalValue(value: string | undefined): z.infer<typeof approvalValueSchema> {
+  try {
+    return approvalValueSchema.parse(JSON.parse(value ?? ''));
+  } catch {
+    throw badParameter('this button carries an unreadable value');
+  }
+}
+
+export const rejectMetaSchema = approvalValueSchema.extend({ c: z.string().max(40) }).strict();
+
+export function parseRejectMeta(metadata: string): z.infer<typeof rejectMetaSchema> {
+  try {
+    return rejectMetaSchema.parse(JSON.parse(metadata));
+  } catch {
+    throw badParameter('the form arrived with unreadable metadata; click Reject again');
+  }
+}
+
+export const extendValueSchema = z.object({ h: z.array(z.string().regex(HOST)).min(1).max(50), role: z.enum(ACCESS_ROLES) }).strict();
+
+export function parseExtendValue(value: string | undefined): z.infer<typeof extendValueSchema> {
+  try {
+    return extendValueSchema.parse(JSON.parse(value ?? ''));
+  } catch {
+    throw badParameter('this button carries an unreadable value');
+  }
+}
+
+const option = z.object({ value: z.string() });
+const modalValues = z.object({
+  [AccessModalBlocks.hosts]: z.object({ [Actions.accessHosts]: z.object({ selected_options: z.array(option).default([]) }) }),
+  [AccessModalBlocks.role]: z.object({ role: z.object({ selected_option: option.nullable().optional() }) }),
+  [AccessModalBlocks.days]: z.object({ days: z.object({ selected_option: option.nullable().optional() }) }),
+  [AccessModalBlocks.reason]: z.object({ reason: z.object({ value: z.string().nullable().optional() }) }),
+});
+
+/** The request modal's state.values as Slack sends them. */
+export function parseRequestModal(values: unknown): RequestInput {
+  const parsed = modalValues.safeParse(values);
+  if (!parsed.success) throw badParameter('the form arrived incomplete; open it again with /access request', { field: 'hosts' });
+  const v = parsed.data;
+  const role = v[AccessModalBlocks.role].role.selected_option?.value;
+  const days = v[AccessModalBlocks.days].days.selected_option?.value;
+  if (!role) throw badParameter('choose a role', { field: 'role' });
+  if (!days) throw badParameter('choose a duration', { field: 'days' });
+  return {
+    hosts: v[AccessModalBlocks.hosts][Actions.accessHosts].selected_options.map((o) => o.value),
+    role: parseRole(role),
+    days: parseDuration(days),
+    reason: v[AccessModalBlocks.reason].reason.value ?? '',
+  };
+}
+
+export function parseRejectReason(values: unknown): string {
+  const r = z.object({ [AccessModalBlocks.rejectReason]: z.object({ reason: z.object({ value: z.string().nullable().optional() }) }) }).safeParse(values);
+  return r.success ? (r.data[AccessModalBlocks.rejectReason].reason.value ?? '').trim() : '';
+}

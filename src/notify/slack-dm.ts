@@ -1,0 +1,51 @@
+/** Direct messages to directory people: open the IM channel, post, remember where. */
+import type { WebClient } from '@slack/web-api';
+import type { Message } from '../../blocks/kit.js';
+import type { Logger } from '../logger.js';
+import type { Person } from '../models/person.js';
+
+export interface Posted {
+  channel: string;
+  ts: string;
+}
+
+export class SlackMessenger {
+  constructor(
+    private readonly client: WebClient,
+    private readonly logger: Logger,
+  ) {}
+
+  /** DMs a person; null (logged) when they have no Slack id or Slack refuses. */
+  async dm(person: Person, message: Message): Promise<Posted | null> {
+    if (!person.slackId) {
+      this.logger.warn({ personId: person.personId }, 'no Slack id: DM not sent (mail still goes out)');
+      return null;
+    }
+    try {
+      const im = await this.client.conversations.open({ users: person.slackId });
+      const channel = im.channel?.id;
+      if (!channel) throw new Error('conversations.open returned no channel');
+      const res = await this.client.chat.postMessage({ channel, text: message.text, blocks: message.blocks });
+      return { channel, ts: String(res.ts) };
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message, personId: person.personId }, 'DM failed');
+      return null;
+    }
+  }
+
+  async post(channel: string, message: Message): Promise<void> {
+    try {
+      await this.client.chat.postMessage({ channel, text: message.text, blocks: message.blocks });
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message, channel }, 'posting to a channel failed');
+    }
+  }
+
+  async update(ref: Posted, message: Message): Promise<void> {
+    try {
+      await this.client.chat.update({ channel: ref.channel, ts: ref.ts, text: message.text, blocks: message.blocks });
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message, ...ref }, 'updating a message failed');
+    }
+  }
+}
