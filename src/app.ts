@@ -148,7 +148,14 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     clock,
   });
   const toTarget = (h: Host): SshTarget => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: config.SSH_USER, hostKey: h.hostKey });
-  const hostKeys = hostKeysPort(new HostKeysGateway({ engine, authorizedKeysFile: config.AUTHORIZED_KEYS_FILE, startedBy: 'system:access' }), toTarget);
+  const gateways = new Map<string, HostKeysGateway>();
+  const gatewayFor = (h: Host): HostKeysGateway => {
+    const file = h.authorizedKeysFile ?? config.AUTHORIZED_KEYS_FILE;
+    let g = gateways.get(file);
+    if (!g) gateways.set(file, (g = new HostKeysGateway({ engine, authorizedKeysFile: file, startedBy: 'system:access' })));
+    return g;
+  };
+  const hostKeys = hostKeysPort(gatewayFor, toTarget);
   const messenger = new SlackMessenger(client, logger);
   const notifier = accessNotifier({ slack: messenger, mail, logger, adminChannel: config.ADMIN_CHANNEL });
 

@@ -5,6 +5,7 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import { approvalFlowSchema, messageRefSchema, type ApprovalFlow, type MessageRef } from './approval.js';
 
+/** Seed 003's roles, strongest first; each is also the name of the account on the host. */
 export const ACCESS_ROLES = ['root', 'evans', 'readonly'] as const;
 export type AccessRole = (typeof ACCESS_ROLES)[number];
 

@@ -14,6 +14,8 @@ export const hostSchema = new Schema(
     app: { type: String, default: null, index: true },
     env: { type: String, default: null, index: true },
     labels: { type: Map, of: String, default: {} },
+    /** sshd's AuthorizedKeysFile on this host, when it differs from AUTHORIZED_KEYS_FILE. */
+    authorizedKeysFile: { type: String, default: null },
     /** Catalog switch: false takes the host out of service. */
     enabled: { type: Boolean, default: true },
     /** Enabled and answering the bot's key at the last check. */

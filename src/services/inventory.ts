@@ -148,6 +148,7 @@ function hostFields(h: HostEntry, old: Host | null): Record<string, unknown> {
     app: h.app,
     env: h.env,
     labels: h.labels,
+    authorizedKeysFile: h.authorizedKeysFile,
     enabled: h.enabled,
     active,
     inactiveReason: h.enabled ? (active ? null : (old?.inactiveReason ?? null)) : 'disabled in the catalog',

@@ -10,12 +10,24 @@ import type { HostKeysPort, HostListResult, HostOpResult, KeyLineOnHost } from '
 import type { SshTarget } from '../exec/types.js';
 import type { HostKeysGateway, HostKeysResult } from './host-keys.js';
 
+/** A refusal before any SSH (bad account, id or line) is a failed operation, not a crash of the worker. */
+async function guarded<T>(work: () => Promise<T>, onError: (message: string) => T): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    return onError(asAppError(err).message);
+  }
+}
+
 function toOp<T>(r: HostKeysResult<T>): HostOpResult {
   if (r.status === 'ok') return { ok: true };
   return { ok: false, unreachable: r.status === 'unreachable', message: r.message };
 }
 
-export function hostKeysPort(gateway: HostKeysGateway, toTarget: (host: Host) => SshTarget): HostKeysPort {
+/**
+ * @param gatewayFor the gateway for a host's authorized_keys location (hosts may differ)
+ */
+export function hostKeysPort(gatewayFor: (host: Host) => HostKeysGateway, toTarget: (host: Host) => SshTarget): HostKeysPort {
   return {
     async add(host, accounts, grant) {
       let line: string;
@@ -24,13 +36,22 @@ export function hostKeysPort(gateway: HostKeysGateway, toTarget: (host: Host) =>
       } catch (err) {
         return { ok: false, unreachable: false, message: asAppError(err).message };
       }
-      return toOp(await gateway.add(toTarget(host), { accounts, line, grantId: grant.grantId }));
+      return guarded(
+        async () => toOp(await gatewayFor(host).add(toTarget(host), { accounts, line, grantId: grant.grantId })),
+        (message) => ({ ok: false, unreachable: false, message }),
+      );
     },
     async remove(host, accounts, grantId) {
-      return toOp(await gateway.remove(toTarget(host), { accounts, grantId }));
+      return guarded(
+        async () => toOp(await gatewayFor(host).remove(toTarget(host), { accounts, grantId })),
+        (message) => ({ ok: false, unreachable: false, message }),
+      );
     },
     async list(host, accounts): Promise<HostListResult> {
-      const r = await gateway.list(toTarget(host), accounts);
+      const r = await guarded(
+        () => gatewayFor(host).list(toTarget(host), accounts),
+        (message) => ({ host: host.name, status: 'failed' as const, message }),
+      );
       if (r.status !== 'ok') return { ok: false, unreachable: r.status === 'unreachable', message: r.message };
       const lines: KeyLineOnHost[] = [];
       for (const a of r.value.accounts) {

@@ -16,11 +16,10 @@
  * Pure: no I/O. The host side is `adapters/access/host-keys.ts`.
  */
 import { badParameter } from '../../errors.js';
+import { ACCESS_ROLES, type AccessRole } from '../../models/access.js';
 import { isPublicKeyError, parsePublicKey } from '../ssh-public-key.js';
 
-/** Seed 003's roles, strongest first; each is also the name of the account on the host. */
-export const ACCESS_ROLES = ['root', 'evans', 'readonly'] as const;
-export type AccessRole = (typeof ACCESS_ROLES)[number];
+export { ACCESS_ROLES, type AccessRole };
 
 /**
  * The accounts a grant of `role` opens, strongest first: root > evans > readonly, and a

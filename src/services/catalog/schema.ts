@@ -21,6 +21,12 @@ export const hostEntry = z
     env: z.string().min(1).nullable().default(null),
     labels: z.record(z.string(), z.string()).default({}),
     enabled: z.boolean().default(true),
+    /** Where sshd reads the role accounts' keys on this host (sshd's AuthorizedKeysFile: %u, %h); AUTHORIZED_KEYS_FILE when absent. */
+    authorizedKeysFile: z
+      .string()
+      .refine((v) => v.startsWith('/') || v.startsWith('%h'), 'must be absolute or start with %h')
+      .nullable()
+      .default(null),
   })
   .strict();
 
