@@ -65,7 +65,8 @@ export function approvalMessage(d: RequestDetails, forPersonId: string): Message
     section(r.approval.levels.map((l, i) => levelLine(l, d.people, r.approval.state === 'pending' && i === r.approval.current)).join('\n')),
     context(stateLine(r)),
   ];
-  if (current?.approvers.includes(forPersonId)) {
+  const decidedEarlier = r.approval.levels.some((l, i) => i < r.approval.current && l.decidedBy === forPersonId);
+  if (current?.approvers.includes(forPersonId) && !decidedEarlier) {
     const value = JSON.stringify({ r: r.requestId, l: r.approval.current } satisfies ApprovalButtonValue);
     blocks.push({
       type: 'actions',

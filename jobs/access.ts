@@ -69,8 +69,9 @@ export function defineAccessJobs(agenda: Agenda) {
     scheduleWake: async (at: Date): Promise<void> => {
       await agenda.schedule(at, ACCESS_PROVISION, {});
     },
-    scheduleRecurring: async (): Promise<void> => {
-      await agenda.every('1 minute', ACCESS_PROVISION, {}, { skipImmediate: true });
+    /** The sweep (seed 003: every minute) and the daily reconcile; a first sweep runs at once. */
+    scheduleRecurring: async (sweepMs = 60_000): Promise<void> => {
+      await agenda.every(sweepMs, ACCESS_PROVISION, {});
       await agenda.every('1 day', ACCESS_RECONCILE, {}, { skipImmediate: true });
     },
   };

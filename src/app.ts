@@ -187,7 +187,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   schedulerUp = true;
   await directoryJobs.scheduleDaily();
   await defineMailJobs(agenda, { mail });
-  await accessJobs.scheduleRecurring();
+  await accessJobs.scheduleRecurring(config.ACCESS_SWEEP_MS);
   await inventoryJobs.scheduleDaily();
   if (!botKey) logger.warn('no bot SSH key: provisioning, revocation and host checks will fail until SSH_PRIVATE_KEY_PATH is set');
   await directoryJobs.enqueue({ actor: 'system:start' });

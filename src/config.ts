@@ -68,6 +68,7 @@ const schema = z.object({
   EXEC_COMMAND_TIMEOUT_MS: positiveInt(600_000, 1000, 86_400_000),
   AUTHORIZED_KEYS_FILE: optionalString.transform((v) => v ?? '%h/.ssh/authorized_keys').refine((v) => v.startsWith('/') || v.startsWith('%h'), { message: 'must be absolute or start with %h' }),
   ACCESS_DAY_MS: positiveInt(86_400_000, 1000, 86_400_000),
+  ACCESS_SWEEP_MS: positiveInt(60_000, 500, 3_600_000),
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
 });
 

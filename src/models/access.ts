@@ -118,6 +118,8 @@ export interface Grant {
   host: string;
   role: AccessRole;
   status: 1 | 2;
+  /** Days asked for; the grant lasts this long from the moment it is written. */
+  days: number;
   /** The public key line written to the host (without options), for reconcile and audits. */
   publicKey: string;
   grantedAt: Date | null;
@@ -140,6 +142,7 @@ export const grantSchema = new Schema<Grant>(
     host: { type: String, required: true, index: true },
     role: { type: String, enum: ACCESS_ROLES, required: true },
     status: { type: Number, enum: [1, 2], default: 1 },
+    days: { type: Number, required: true },
     publicKey: { type: String, required: true },
     grantedAt: { type: Date, default: null },
     expiresAt: { type: Date, default: null, index: true },

@@ -36,6 +36,7 @@ export function manifestScopes(): string[] {
 }
 
 export interface TestOpsgate {
+  /** The running app; replaced by restart(). */
   app: Opsgate;
   fake: FakeSlack;
   slack: SlackRequester;
@@ -44,6 +45,8 @@ export interface TestOpsgate {
   dataDir: string;
   /** Waits until the directory sync queued at start has written people. */
   ready(): Promise<void>;
+  /** Stops the app (not the store) and starts a new one on the same store and config: a bot restart. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -74,12 +77,17 @@ export async function startOpsgate(opts: StartOptions = {}): Promise<TestOpsgate
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,
   });
-  const app = await createOpsgate(config, { logger: createLogger(config.LOG_LEVEL, process.stderr), slackRetries: 0, processEveryMs: 200, clock: opts.clock });
-  const slack = new SlackRequester(`http://127.0.0.1:${app.port}/slack/events`, SIGNING_SECRET, () => fake.responseUrl());
+  const boot = () => createOpsgate(config, { logger: createLogger(config.LOG_LEVEL, process.stderr), slackRetries: 0, processEveryMs: 200, clock: opts.clock });
+  let app = await boot();
+  let slack = new SlackRequester(`http://127.0.0.1:${app.port}/slack/events`, SIGNING_SECRET, () => fake.responseUrl());
   return {
-    app,
+    get app() {
+      return app;
+    },
+    get slack() {
+      return slack;
+    },
     fake,
-    slack,
     store,
     catalogDir,
     dataDir,
@@ -90,6 +98,11 @@ export async function startOpsgate(opts: StartOptions = {}): Promise<TestOpsgate
         if (Date.now() > deadline) throw new Error('the directory sync queued at start did not run');
         await new Promise((r) => setTimeout(r, 50));
       }
+    },
+    async restart() {
+      await app.stop();
+      app = await boot();
+      slack = new SlackRequester(`http://127.0.0.1:${app.port}/slack/events`, SIGNING_SECRET, () => fake.responseUrl());
     },
     async stop() {
       await app.stop();

@@ -134,8 +134,7 @@ export class ProvisioningWorker {
       return 'revoked';
     }
     const grantedAt = clock.now();
-    const days = (await models.Application.findOne({ grantId: grant.grantId }).lean())?.days ?? 1;
-    const expiresAt = new Date(grantedAt.getTime() + days * this.dayMs);
+    const expiresAt = new Date(grantedAt.getTime() + grant.days * this.dayMs);
     const result: HostOpResult = host
       ? await this.deps.hostKeys.add(host, accountsForRole(grant.role), { grantId: grant.grantId, publicKey: grant.publicKey, expiresAt })
       : { ok: false, unreachable: false, message: `host ${task.host} is no longer in the inventory` };
@@ -216,8 +215,8 @@ export class ProvisioningWorker {
         // Claim the reminder first so two workers never both send it.
         const claimed = await this.deps.models.Grant.updateOne({ grantId: g.grantId, reminded: { $ne: hours } }, { $push: { reminded: hours } });
         if (claimed.modifiedCount === 0) continue;
-        // A short grant (shorter than the window) gets only the nearest reminder.
-        if (hours === 24 && g.grantedAt && g.expiresAt && g.expiresAt.getTime() - g.grantedAt.getTime() <= ms) continue;
+        // A grant no longer than the window (one day) gets only the one-hour reminder.
+        if (hours === 24 && g.days * this.dayMs <= ms) continue;
         const holder = await this.deps.directory.byPersonId(g.personId);
         if (holder) {
           await this.deps.notifier.reminder(g, holder, hours);

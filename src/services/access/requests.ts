@@ -138,6 +138,8 @@ export class AccessService {
     const level = approval.levels[approval.current];
     if (approval.state !== 'pending' || !level) return 0;
     const asked = new Set(messages.filter((m) => m.level === approval.current).map((m) => m.personId));
+    // Someone who decided an earlier level is not asked again: another person decides this one.
+    for (const l of approval.levels.slice(0, approval.current)) if (l.decidedBy) asked.add(l.decidedBy);
     const approvers = level.approvers.filter((id) => !asked.has(id)).map((id) => details.people[id]).filter((p): p is Person => Boolean(p));
     if (approvers.length === 0) return 0;
     const refs = await this.deps.notifier.askApprovers(details, level, approvers);
@@ -218,6 +220,7 @@ export class AccessService {
             host: app.host,
             role: app.role as AccessRole,
             status: GrantStatus.valid,
+            days: app.days,
             publicKey,
             grantedAt: null,
             expiresAt: null,

@@ -1,0 +1,349 @@
+/**
+ * Host access end to end, through the real Bolt app over HTTP, real sshd bastions, real ssh
+ * logins and a real SMTP server: request -> level 1 -> level 2 (root) -> the line on the host
+ * -> login works -> expiry -> the line is gone -> login refused; refusals with their codes;
+ * races, tampering, a bot restart mid-way, a host down at expiry, reconcile, views.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { personModel } from '../../src/models/person.js';
+import { accessModels, ApplicationStatus, GrantStatus, TaskStatus } from '../../src/models/access.js';
+import type { RecordedCall } from '../helpers/fake-slack.js';
+import { eventually, GINA, roleAccounts, startAccessEnv, USERS, type AccessEnv } from '../helpers/access-env.js';
+import { runCommand } from '../helpers/opsgate.js';
+
+const DAY_MS = 8000;
+const describeAccess = roleAccounts.ready ? describe : describe.skip;
+if (!roleAccounts.ready) process.stderr.write(`NOTICE: host access end-to-end tests skipped: ${roleAccounts.reason}\n`);
+
+type User = { id: string };
+
+describeAccess('host access end to end', () => {
+  let env: AccessEnv;
+  const t = () => env.t;
+  const models = () => ({ models: accessModels(t().app.store.connection) });
+
+  beforeAll(async () => {
+    env = await startAccessEnv({ dayMs: DAY_MS, env: { ACCESS_SWEEP_MS: '1000' } });
+    await t().ready();
+  }, 60_000);
+  afterAll(() => env?.stop());
+
+  const dmChannel = (u: User) => `D${u.id}`;
+  const callsSince = (mark: number, method: string, pred: (c: RecordedCall) => boolean = () => true) =>
+    t().fake.calls.slice(mark).filter((c) => c.method === method && pred(c));
+  const text = (c: RecordedCall) => JSON.stringify(c.args);
+
+  /** The Approve/Reject button value in the newest DM to `u` about `requestId`. */
+  async function approvalDm(u: User, requestId: string, mark = 0): Promise<{ value: string; call: RecordedCall }> {
+    const call = await t().fake.waitFor('chat.postMessage', (c) => t().fake.calls.indexOf(c) >= mark && c.args.channel === dmChannel(u) && text(c).includes(requestId) && text(c).includes('access_approve'));
+    const blocks = call.args.blocks as Array<{ type: string; elements?: Array<{ action_id: string; value: string }> }>;
+    const value = blocks.find((b) => b.type === 'actions')!.elements!.find((e) => e.action_id === 'access_approve')!.value;
+    return { value, call };
+  }
+
+  const click = (u: User, actionId: string, value: string) => t().slack.blockAction(u, { action_id: actionId, value }, { channel: dmChannel(u) });
+
+  async function request(u: User, text: string): Promise<string> {
+    const reply = await runCommand(t(), '/access', `request ${text}`, u);
+    const m = /Request (AR-[A-Z0-9]{6}) sent/.exec(reply.text);
+    if (!m) throw new Error(`request refused: ${JSON.stringify(reply.blocks)}`);
+    return m[1]!;
+  }
+
+  async function approveAll(requestId: string, approvers: User[]): Promise<void> {
+    for (const a of approvers) {
+      const dm = await approvalDm(a, requestId);
+      expect((await click(a, 'access_approve', dm.value)).status).toBe(200);
+      await eventually(`${a.id} approved ${requestId}`, async () => {
+        const r = await t().app.services.access.details(requestId);
+        return r.request.approval.levels.some((l) => l.decision === 'approved' && l.decidedBy === a.id.slice(1).toLowerCase());
+      });
+    }
+  }
+
+  const mailsTo = (addr: string, subject: RegExp) => env.smtp.received.filter((m) => m.envelope.to.includes(addr) && subject.test(m.parsed.subject ?? ''));
+
+  it('grants root through two levels, logs in, and takes it away at expiry', async () => {
+    const b = env.bastions[0]!;
+    const mark = t().fake.calls.length;
+    // The form: opened by /access request, hosts searched as the user types, then submitted.
+    expect((await t().slack.command('/access', 'request', USERS.carol)).status).toBe(200);
+    const opened = await t().fake.waitFor('views.open', (c) => t().fake.calls.indexOf(c) >= mark);
+    expect(text(opened)).toContain('access_request');
+    const suggestions = (await t().slack.blockSuggestion(USERS.carol, 'access_hosts', 'bastion')).json() as { options: Array<{ value: string }> };
+    expect(suggestions.options.map((o) => o.value)).toEqual(['bastion-a', 'bastion-b']);
+    const submitted = await t().slack.viewSubmission(USERS.carol, {
+      callback_id: 'access_request',
+      values: {
+        hosts: { access_hosts: { type: 'multi_external_select', selected_options: [{ text: { type: 'plain_text', text: 'bastion-a' }, value: 'bastion-a' }] } },
+        role: { role: { type: 'static_select', selected_option: { text: { type: 'plain_text', text: 'root' }, value: 'root' } } },
+        days: { days: { type: 'static_select', selected_option: { text: { type: 'plain_text', text: '1 day' }, value: '1' } } },
+        reason: { reason: { type: 'plain_text_input', value: 'rotate TLS certificates, incident 4411' } },
+      },
+    });
+    expect(submitted.status).toBe(200);
+    expect(submitted.text).toBe('');
+    const accepted = await t().fake.waitFor('chat.postMessage', (c) => t().fake.calls.indexOf(c) >= mark && c.args.channel === dmChannel(USERS.carol));
+    const requestId = /AR-[A-Z0-9]{6}/.exec(text(accepted))![0];
+
+    // Level 1: carol's manager alice gets the DM with full context, and a mail.
+    const dm1 = await approvalDm(USERS.alice, requestId);
+    for (const fact of ['Carol SRE', 'bastion-a', 'root', '1 day', 'rotate TLS certificates']) expect(text(dm1.call)).toContain(fact);
+    await eventually('mail to alice', async () => mailsTo('alice@example.com', new RegExp(requestId)).length === 1);
+    expect(callsSince(mark, 'chat.postMessage', (c) => c.args.channel === dmChannel({ id: 'UERIN' }) && text(c).includes(requestId))).toHaveLength(0);
+
+    const afterL1 = t().fake.calls.length;
+    expect((await click(USERS.alice, 'access_approve', dm1.value)).status).toBe(200);
+    // Level 2 (root): a qualified ops member other than alice — erin.
+    const dm2 = await approvalDm(USERS.erin, requestId, afterL1);
+    expect(text(dm2.call)).toContain('Level 1 (manager) approved by Alice Ops');
+    const updated = await t().fake.waitFor('chat.update', (c) => t().fake.calls.indexOf(c) >= afterL1 && c.args.channel === dmChannel(USERS.alice));
+    expect(text(updated)).toContain('approved by Alice Ops');
+    expect(text(updated)).not.toContain('access_approve');
+    expect(callsSince(afterL1, 'chat.postMessage', (c) => c.args.channel === dmChannel(USERS.alice) && text(c).includes('access_approve'))).toHaveLength(0);
+    await t().fake.waitFor('chat.postMessage', (c) => t().fake.calls.indexOf(c) >= afterL1 && c.args.channel === dmChannel(USERS.carol) && text(c).includes('Level 1 of your request'));
+
+    const afterL2 = t().fake.calls.length;
+    await click(USERS.erin, 'access_approve', dm2.value);
+    const grantedDm = await t().fake.waitFor('chat.postMessage', (c) => t().fake.calls.indexOf(c) >= afterL2 && c.args.channel === dmChannel(USERS.carol) && text(c).includes('Access granted'));
+    // Every copy of the approval DM now shows both decisions.
+    const copies = callsSince(afterL2, 'chat.update');
+    expect(copies.map((c) => c.args.channel).sort()).toEqual([dmChannel(USERS.alice), dmChannel(USERS.erin)].sort());
+    for (const c of copies) expect(text(c)).toContain('Approved');
+
+    // The line: carol's key, expiry-time, the grant id; root covers evans and readonly.
+    const grantId = /g[0-9a-f]{24}/.exec(text(grantedDm))![0];
+    for (const account of ['root', 'evans', 'readonly']) {
+      const lines = env.lines(b, account).filter((l) => l.includes(grantId));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^expiry-time="\\d{12}Z" ssh-ed25519 \\S+ opsgate-grant:${grantId}$`));
+      expect(lines[0]).toContain(env.keys.carol!.publicKeyLine.split(' ')[1]!);
+    }
+    expect(await env.login(b, 'root', 'carol')).toMatchObject({ code: 0, stdout: 'logged-in-as=root\n' });
+    expect(await env.login(b, 'evans', 'carol')).toMatchObject({ code: 0 });
+    await eventually('grant mail', async () => mailsTo('carol@example.com', /Access granted: root on bastion-a/).length === 1);
+    const grant = await models().models.Grant.findOne({ grantId }).lean();
+    expect(grant).toMatchObject({ status: GrantStatus.valid, role: 'root', host: 'bastion-a' });
+    // The clock started at the grant: one (shortened) day after it.
+    expect(grant!.expiresAt!.getTime() - grant!.grantedAt!.getTime()).toBe(DAY_MS);
+
+    // Expiry: the revocation scheduled at the grant removes exactly that line.
+    await eventually('line removed at expiry', async () => env.lines(b, 'root').every((l) => !l.includes(grantId)), 30_000);
+    expect(env.lines(b, 'root')).toContain(env.bot.publicKeyLine);
+    const login = await env.login(b, 'root', 'carol');
+    expect(login.code).toBe(255);
+    expect(login.stderr).toContain('Permission denied');
+    const ended = await eventually('grant expired', async () => (await models().models.Grant.findOne({ grantId, status: GrantStatus.expired }).lean()) ?? undefined);
+    expect(ended.endReason).toBe('expired');
+    await t().fake.waitFor('chat.postMessage', (c) => c.args.channel === dmChannel(USERS.carol) && text(c).includes('was removed'));
+    await eventually('removal mail', async () => mailsTo('carol@example.com', /Access removed: root on bastion-a/).length === 1);
+    const history = (await t().app.services.audit.query({ target: 'host:bastion-a', limit: 50 })).map((e) => e.action);
+    expect(history).toEqual(expect.arrayContaining(['access.request', 'access.granted', 'access.removed']));
+  }, 90_000);
+
+  it('refuses what the requester may not ask for, with codes, writing nothing', async () => {
+    const before = await models().models.Request.countDocuments();
+    const ask = async (u: User, args: string) => JSON.stringify((await runCommand(t(), '/access', `request ${args}`, u)).blocks);
+    expect(await ask(USERS.bob, 'bastion-a root 1d need it')).toContain('[1201]');
+    expect(await ask(USERS.bob, 'bastion-a readonly 365d need it')).toContain('only members of ops may ask for more than 30 days');
+    expect(await ask(USERS.bob, 'bastion-a readonly 3d need it')).toContain('duration must be one of');
+    expect(await ask(USERS.bob, 'no-such-host readonly 1d need it')).toContain('unknown host no-such-host');
+    expect(await ask(USERS.bob, 'db-01 readonly 1d need it')).toContain('inactive');
+    expect(await ask(USERS.bob, 'bastion-a superuser 1d need it')).toContain('[1100]');
+    expect(await ask(USERS.bob, 'bastion-a readonly 1d')).toContain('[1102]');
+    expect(await ask(USERS.stranger, 'bastion-a readonly 1d need it')).toContain('[1201]');
+    await personModel(t().app.store.connection).updateOne({ personId: 'dave' }, { $set: { sshKeys: [] } });
+    expect(await ask(USERS.dave, 'bastion-a readonly 1d need it')).toContain('no SSH public key');
+    await personModel(t().app.store.connection).updateOne({ personId: 'dave' }, { $set: { sshKeys: [env.keys.dave!.publicKeyLine] } });
+    expect(await models().models.Request.countDocuments()).toBe(before);
+    // An identical request while one is pending.
+    const id = await request(USERS.bob, 'bastion-b readonly 1d read the logs');
+    expect(await ask(USERS.bob, 'bastion-b readonly 1d again')).toContain(`already asked for readonly on bastion-b (request ${id})`);
+  });
+
+  it('rejects with a reason, refuses a reject without one, self-approval and unqualified approvers', async () => {
+    const id = await request(USERS.dave, 'bastion-b evans 1d deploy hotfix');
+    const dm = await approvalDm(USERS.alice, id);
+    // Self-approval: alice's own request is decided by erin; alice pressing its button is refused.
+    const own = await request(USERS.alice, 'bastion-b readonly 1d check disk');
+    const ownDm = await approvalDm(USERS.erin, own);
+    const mark = t().fake.calls.length;
+    await click(USERS.alice, 'access_approve', ownDm.value);
+    await t().fake.waitFor('chat.postEphemeral', (c) => t().fake.calls.indexOf(c) >= mark && text(c).includes('cannot approve your own request') && text(c).includes('[1201]'));
+    // Unqualified: gina (P5, ops) is no approver; alice demoted below P7/M4 may no longer decide.
+    await click(GINA, 'access_approve', dm.value);
+    await t().fake.waitFor('chat.postEphemeral', (c) => c.args.user === GINA.id && text(c).includes('not an approver'));
+    const people = personModel(t().app.store.connection);
+    await people.updateOne({ personId: 'alice' }, { $set: { level: 'P5' } });
+    await click(USERS.alice, 'access_approve', dm.value);
+    await t().fake.waitFor('chat.postEphemeral', (c) => c.args.user === USERS.alice.id && text(c).includes('approvers must be P7 or M4 and above'));
+    await people.updateOne({ personId: 'alice' }, { $set: { level: 'M4' } });
+    expect((await t().app.services.access.details(id)).request.approval.state).toBe('pending');
+
+    // Reject: the button opens a modal; an empty reason is refused in the modal itself.
+    const m2 = t().fake.calls.length;
+    await click(USERS.alice, 'access_reject', dm.value);
+    const modal = await t().fake.waitFor('views.open', (c) => t().fake.calls.indexOf(c) >= m2);
+    const view = modal.args.view as { callback_id: string; private_metadata: string };
+    expect(view.callback_id).toBe('access_reject_reason');
+    const empty = await t().slack.viewSubmission(USERS.alice, { callback_id: view.callback_id, private_metadata: view.private_metadata, values: { reject_reason: { reason: { type: 'plain_text_input', value: '  ' } } } });
+    expect(empty.json()).toMatchObject({ response_action: 'errors', errors: { reject_reason: expect.stringContaining('[1102]') } });
+    expect((await t().app.services.access.details(id)).request.approval.state).toBe('pending');
+    const ok = await t().slack.viewSubmission(USERS.alice, { callback_id: view.callback_id, private_metadata: view.private_metadata, values: { reject_reason: { reason: { type: 'plain_text_input', value: 'use the deploy pipeline instead' } } } });
+    expect(ok.status).toBe(200);
+    await eventually('rejected', async () => (await t().app.services.access.details(id)).request.approval.state === 'rejected');
+    const d = await t().app.services.access.details(id);
+    expect(d.applications.map((a) => a.status)).toEqual([ApplicationStatus.rejected]);
+    await t().fake.waitFor('chat.update', (c) => c.args.channel === dmChannel(USERS.alice) && text(c).includes('use the deploy pipeline instead'));
+    await t().fake.waitFor('chat.postMessage', (c) => c.args.channel === dmChannel(USERS.dave) && text(c).includes('was rejected') && text(c).includes('use the deploy pipeline instead'));
+  });
+
+  it('turns 20 simultaneous Approve clicks into one transition and one provisioning', async () => {
+    const id = await request(USERS.bob, 'bastion-a readonly 7d on-call this week');
+    const dm = await approvalDm(USERS.alice, id);
+    const mark = t().fake.calls.length;
+    const results = await Promise.all(Array.from({ length: 20 }, () => click(USERS.alice, 'access_approve', dm.value)));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const ephemerals = await eventually('19 ephemerals', async () => {
+      const e = callsSince(mark, 'chat.postEphemeral', (c) => c.args.user === USERS.alice.id && text(c).includes('Already decided'));
+      return e.length >= 19 ? e : undefined;
+    });
+    expect(ephemerals).toHaveLength(19);
+    expect(text(ephemerals[0]!)).toContain('Alice Ops');
+    const approvals = await t().app.services.audit.query({ action: 'access.approve', target: `access:${id}` });
+    expect(approvals).toHaveLength(1);
+    await eventually('granted', async () => (await t().app.services.access.details(id)).applications[0]?.status === ApplicationStatus.granted);
+    expect(await models().models.Task.countDocuments({ requestId: id, type: 'add' })).toBe(1);
+    expect(await models().models.Grant.countDocuments({ requestId: id })).toBe(1);
+    const grantId = (await t().app.services.access.details(id)).applications[0]!.grantId!;
+    expect(env.lines(env.bastions[0]!, 'readonly').filter((l) => l.includes(grantId))).toHaveLength(1);
+    expect((await t().app.services.audit.query({ action: 'access.granted', target: 'host:bastion-a', limit: 100 })).filter((e) => JSON.stringify(e.to).includes(grantId))).toHaveLength(1);
+  });
+
+  it('ignores tampered payloads: another request id, another user, a garbled value', async () => {
+    const id = await request(USERS.dave, 'bastion-a readonly 1d look at nginx logs');
+    const dm = await approvalDm(USERS.alice, id);
+    const own = await request(USERS.alice, 'bastion-a readonly 1d check cron jobs');
+    const mark = t().fake.calls.length;
+    // Bob presses the button from alice's DM (a copied payload): he is not an approver.
+    await click(USERS.bob, 'access_approve', dm.value);
+    // Alice edits the value to aim at a request she may not decide (her own, decided by erin).
+    await click(USERS.alice, 'access_approve', JSON.stringify({ r: own, l: 0 }));
+    await click(USERS.alice, 'access_approve', '{"r":"AR-XXXXXX","l":0,"admin":true}');
+    await eventually('three refusals', async () => callsSince(mark, 'chat.postEphemeral').length >= 3);
+    const refusals = callsSince(mark, 'chat.postEphemeral').map(text);
+    expect(refusals.some((r) => r.includes('[1201]') && r.includes('not an approver'))).toBe(true);
+    expect(refusals.some((r) => r.includes('cannot approve your own request'))).toBe(true);
+    expect(refusals.some((r) => r.includes('[1100]'))).toBe(true);
+    expect((await t().app.services.access.details(id)).request.approval.state).toBe('pending');
+    expect((await t().app.services.access.details(own)).request.approval.state).toBe('pending');
+  });
+
+  it('provisions exactly once when the bot dies between approval and provisioning', async () => {
+    const b = env.bastions[1]!;
+    const id = await request(USERS.bob, 'bastion-b evans 1d restart php-fpm');
+    const dm = await approvalDm(USERS.alice, id);
+    // The scheduler stops (as a dying bot's would), then the approval lands.
+    await t().app.agenda.stop();
+    await click(USERS.alice, 'access_approve', dm.value);
+    await eventually('approved', async () => (await t().app.services.access.details(id)).request.approval.state === 'approved');
+    // Worst case: the crash came right after the decision was written, before any task existed.
+    const m = models().models;
+    const app = (await m.Application.findOne({ requestId: id }).lean())!;
+    await m.Task.deleteMany({ requestId: id });
+    await m.Grant.deleteMany({ requestId: id });
+    await m.Application.updateOne({ _id: app._id }, { $set: { status: ApplicationStatus.pending, grantId: null } });
+    await t().restart();
+    await eventually('granted after restart', async () => (await t().app.services.access.details(id)).applications[0]?.status === ApplicationStatus.granted, 30_000);
+    const grantId = (await t().app.services.access.details(id)).applications[0]!.grantId!;
+    expect(await models().models.Task.find({ grantId, type: 'add' }).lean()).toEqual([expect.objectContaining({ status: TaskStatus.done, attempts: 1 })]);
+    expect(env.lines(b, 'evans').filter((l) => l.includes(grantId))).toHaveLength(1);
+    expect(await env.login(b, 'evans', 'bob')).toMatchObject({ code: 0 });
+  }, 60_000);
+
+  it('retries a revocation while the host is down and completes it when it is back', async () => {
+    const b = env.bastions[1]!;
+    const id = await request(USERS.dave, 'bastion-b readonly 1d read app logs');
+    await approveAll(id, [USERS.alice]);
+    await eventually('granted', async () => (await t().app.services.access.details(id)).applications[0]?.status === ApplicationStatus.granted, 30_000);
+    const grantId = (await t().app.services.access.details(id)).applications[0]!.grantId!;
+    b.sshd.child.kill('SIGSTOP'); // the host stops answering
+    try {
+      const failed = await eventually('revocation failing', async () => (await models().models.Task.findOne({ grantId, type: 'delete', status: TaskStatus.failed }).lean()) ?? undefined, 40_000);
+      expect(failed.lastError).toBeTruthy();
+      expect((await models().models.Grant.findOne({ grantId }).lean())!.status).toBe(GrantStatus.valid);
+      expect(env.lines(b, 'readonly').some((l) => l.includes(grantId))).toBe(true);
+    } finally {
+      b.sshd.child.kill('SIGCONT');
+    }
+    await eventually('revoked once the host is back', async () => (await models().models.Grant.findOne({ grantId, status: GrantStatus.expired }).lean()) ?? undefined, 40_000);
+    expect(env.lines(b, 'readonly').some((l) => l.includes(grantId))).toBe(false);
+    expect(await env.login(b, 'readonly', 'dave')).toMatchObject({ code: 255 });
+  }, 120_000);
+
+  it('removes a line planted by hand at reconcile and tells the admin channel', async () => {
+    const b = env.bastions[0]!;
+    const blob = env.keys.dave!.publicKeyLine.split(' ')[1];
+    const planted = `expiry-time="209912312359Z" ssh-ed25519 ${blob} opsgate-grant:gPLANTED01`;
+    const file = `${b.keysDir}/evans/authorized_keys`;
+    const { appendFileSync, mkdirSync } = await import('node:fs');
+    mkdirSync(`${b.keysDir}/evans`, { recursive: true });
+    appendFileSync(file, planted + '\n');
+    expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 0 });
+    const mark = t().fake.calls.length;
+    const report = await t().app.services.grants.reconcile();
+    expect(report.removed).toContainEqual({ host: 'bastion-a', account: 'evans', grantId: 'gPLANTED01' });
+    expect(env.lines(b, 'evans').some((l) => l.includes('gPLANTED01'))).toBe(false);
+    expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 255 });
+    const notice = await t().fake.waitFor('chat.postMessage', (c) => t().fake.calls.indexOf(c) >= mark && c.args.channel === 'C0ADMIN');
+    expect(text(notice)).toContain('gPLANTED01');
+  });
+
+  it('shows my hosts, my requests, my approvals, a host table, all requests, and revokes early', async () => {
+    const show = async (u: User, args: string) => JSON.stringify((await runCommand(t(), '/access', args, u)).blocks);
+    const mine = await show(USERS.bob, 'mine');
+    expect(mine).toContain('bastion-a');
+    expect(mine).toContain('access_revoke');
+    expect(await show(USERS.bob, 'requests')).toMatch(/AR-[A-Z0-9]{6}/);
+    const pending = await request(USERS.carol, 'bastion-b readonly 1d tail logs');
+    expect(await show(USERS.alice, 'approvals')).toContain(pending);
+    const host = await show(USERS.erin, 'host bastion-a');
+    expect(host).toContain('Bob Developer');
+    expect(host).toContain('readonly');
+    expect(host).toContain('access_host_history');
+    expect(await show(USERS.erin, `all host:bastion-b`)).toContain(pending);
+    expect(await show(USERS.bob, 'all')).toMatch(/\[120[12]\]/);
+
+    // Early revoke by the holder: the line goes at once.
+    const grant = (await t().app.services.grants.mine(USERS.bob.id)).find((g) => g.host === 'bastion-a')!;
+    expect(await show(USERS.dave, `revoke ${grant.grantId}`)).toContain('[1201]');
+    expect(await show(USERS.bob, `revoke ${grant.grantId}`)).toContain('is being removed');
+    await eventually('revoked early', async () => !env.lines(env.bastions[0]!, 'readonly').some((l) => l.includes(grant.grantId)), 20_000);
+    const ended = (await models().models.Grant.findOne({ grantId: grant.grantId }).lean())!;
+    expect(ended).toMatchObject({ status: GrantStatus.expired, endReason: 'revoked early by the holder' });
+
+    // The App Home tab: hosts, pending requests and approvals.
+    const mark = t().fake.calls.length;
+    await t().slack.event({ type: 'app_home_opened', user: USERS.alice.id, channel: 'D0HOME', tab: 'home' });
+    const home = await t().fake.waitFor('views.publish', (c) => t().fake.calls.indexOf(c) >= mark);
+    expect(text(home)).toContain('Waiting for my approval');
+    expect(text(home)).toContain(pending);
+  }, 60_000);
+
+  it('reminds before expiry with a Request extension button that opens a pre-filled form', async () => {
+    const id = await request(USERS.dave, 'bastion-a evans 7d week of on-call');
+    await approveAll(id, [USERS.alice]);
+    await eventually('granted', async () => (await t().app.services.access.details(id)).applications[0]?.status === ApplicationStatus.granted, 30_000);
+    const grantId = (await t().app.services.access.details(id)).applications[0]!.grantId!;
+    // Bring the end within the 24-hour window (one shortened day).
+    await models().models.Grant.updateOne({ grantId }, { $set: { expiresAt: new Date(Date.now() + DAY_MS / 2) } });
+    const reminder = await t().fake.waitFor('chat.postMessage', (c) => c.args.channel === dmChannel(USERS.dave) && text(c).includes('access_extend'), 20_000);
+    expect(text(reminder)).toContain('ends in about 24 hours');
+    const value = (reminder.args.blocks as Array<{ type: string; elements?: Array<{ value: string }> }>).find((x) => x.type === 'actions')!.elements![0]!.value;
+    const mark = t().fake.calls.length;
+    await t().slack.blockAction(USERS.dave, { action_id: 'access_extend', value }, { channel: dmChannel(USERS.dave) });
+    const form = await t().fake.waitFor('views.open', (c) => t().fake.calls.indexOf(c) >= mark);
+    expect(text(form)).toContain('bastion-a');
+    expect(text(form)).toContain('initial_option');
+  }, 60_000);
+});
