@@ -3,7 +3,7 @@
  * naming what is wrong; nothing is decided here.
  */
 import { z } from 'zod';
-import { badParameter, missingField } from '../src/errors.js';
+import { AppError, badParameter, ErrorCode, missingField } from '../src/errors.js';
 import { ACCESS_ROLES, type AccessRole } from '../src/models/access.js';
 import type { RequestInput } from '../src/services/access/policy.js';
 import { AccessModalBlocks, Actions } from './ids.js';
@@ -86,12 +86,22 @@ export function parseAccess(text: string): AccessRequestText {
 /** The Approve / Reject buttons' value: which click this is, never who may act. */
 export const approvalValueSchema = z.object({ r: z.string().regex(/^AR-[A-Z0-9]{6}$/), l: z.number().int().min(0).max(2) }).strict();
 
-export function parseApprovalValue(value: string | undefined): z.infer<typeof approvalValueSchema> {
+/** A button value must be a JSON object (1101) of the expected shape (1100). */
+function jsonObject(value: string | undefined): Record<string, unknown> {
+  let parsed: unknown;
   try {
-    return approvalValueSchema.parse(JSON.parse(value ?? ''));
+    parsed = JSON.parse(value ?? '');
   } catch {
-    throw badParameter('this button carries an unreadable value');
+    parsed = undefined;
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new AppError(ErrorCode.ExpectedObject, 'this button carries a value that is not an object');
+  return parsed as Record<string, unknown>;
+}
+
+export function parseApprovalValue(value: string | undefined): z.infer<typeof approvalValueSchema> {
+  const parsed = approvalValueSchema.safeParse(jsonObject(value));
+  if (!parsed.success) throw badParameter('this button carries an unreadable value');
+  return parsed.data;
 }
 
 export const rejectMetaSchema = approvalValueSchema.extend({ c: z.string().max(40) }).strict();
@@ -107,11 +117,9 @@ export function parseRejectMeta(metadata: string): z.infer<typeof rejectMetaSche
 export const extendValueSchema = z.object({ h: z.array(z.string().regex(HOST)).min(1).max(50), role: z.enum(ACCESS_ROLES) }).strict();
 
 export function parseExtendValue(value: string | undefined): z.infer<typeof extendValueSchema> {
-  try {
-    return extendValueSchema.parse(JSON.parse(value ?? ''));
-  } catch {
-    throw badParameter('this button carries an unreadable value');
-  }
+  const parsed = extendValueSchema.safeParse(jsonObject(value));
+  if (!parsed.success) throw badParameter('this button carries an unreadable value');
+  return parsed.data;
 }
 
 const option = z.object({ value: z.string() });

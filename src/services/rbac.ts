@@ -8,7 +8,7 @@
  *   which implies `use`) on the resource, to them or to one of their teams (else 1201).
  */
 import type { Clock } from '../clock.js';
-import { AppError, badParameter, ErrorCode, needPermission, notInTeam } from '../errors.js';
+import { AppError, badParameter, ErrorCode, needPermission, notImplemented, notInTeam } from '../errors.js';
 import type { Person } from '../models/person.js';
 import { ResourceType, Role, type RbacModels, type ResourceTypeName, type RoleGrant, type RoleName, type Team } from '../models/rbac.js';
 import type { AuditLog } from './audit.js';
@@ -121,14 +121,16 @@ export class RbacService {
       if (resource.id !== '*') throw badParameter('the global resource has no name');
       return;
     }
+    // Ticket templates arrive with ops tickets; roles on them cannot be given yet.
+    if (resource.type === 'template') throw notImplemented('roles on ticket templates (they arrive with ops tickets)');
     if (resource.id !== '*' && !(await this.deps.resourceExists(resource))) throw badParameter(`no ${resource.type} named ${resource.id}`);
   }
 
   async grant(actor: Person, subject: Subject, resource: Resource, role: RoleName): Promise<'granted' | 'already'> {
     await this.require(actor, 'admin', resource);
     if (resource.type === 'global' && role !== 'admin') throw badParameter('the global resource only has the admin role');
-    await this.checkSubject(subject);
     await this.checkResource(resource);
+    await this.checkSubject(subject);
     const key = { subjectKind: subject.kind, subjectId: subject.id, resourceType: ResourceType[resource.type], resourceId: resource.id, role: Role[role] };
     const res = await this.deps.models.RoleGrant.updateOne(key, { $setOnInsert: { ...key, grantedBy: actor.personId } }, { upsert: true });
     if (res.upsertedCount === 0) return 'already';

@@ -230,11 +230,13 @@ describeAccess('host access end to end', () => {
     // Alice edits the value to aim at a request she may not decide (her own, decided by erin).
     await click(USERS.alice, 'access_approve', JSON.stringify({ r: own, l: 0 }));
     await click(USERS.alice, 'access_approve', '{"r":"AR-XXXXXX","l":0,"admin":true}');
-    await eventually('three refusals', async () => callsSince(mark, 'chat.postEphemeral').length >= 3);
+    await click(USERS.alice, 'access_approve', '["AR-XXXXXX",0]');
+    await eventually('four refusals', async () => callsSince(mark, 'chat.postEphemeral').length >= 4);
     const refusals = callsSince(mark, 'chat.postEphemeral').map(text);
     expect(refusals.some((r) => r.includes('[1201]') && r.includes('not an approver'))).toBe(true);
     expect(refusals.some((r) => r.includes('cannot approve your own request'))).toBe(true);
     expect(refusals.some((r) => r.includes('[1100]'))).toBe(true);
+    expect(refusals.some((r) => r.includes('[1101]'))).toBe(true);
     expect((await t().app.services.access.details(id)).request.approval.state).toBe('pending');
     expect((await t().app.services.access.details(own)).request.approval.state).toBe('pending');
   });
