@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 export interface RecordedCall {
   method: string;
@@ -59,6 +60,10 @@ export class FakeSlack {
   /** Methods forced to fail with the given Slack error code, e.g. { 'chat.postMessage': 'channel_not_found' }. */
   readonly failures = new Map<string, string>();
   private server?: http.Server;
+  /** Socket Mode: the app's WebSocket connection (opened after apps.connections.open). */
+  private wss?: WebSocketServer;
+  private socket?: WebSocket;
+  private readonly socketAcks = new Map<string, (payload: unknown) => void>();
   private tsCounter = 0;
   private viewCounter = 0;
   private waiters: Array<() => void> = [];
@@ -91,13 +96,46 @@ export class FakeSlack {
         for (const w of this.waiters.splice(0)) w();
       });
     });
+    this.wss = new WebSocketServer({ server: this.server, path: '/socket' });
+    this.wss.on('connection', (ws) => {
+      this.socket = ws;
+      ws.on('message', (data) => {
+        const msg = JSON.parse(String(data)) as { envelope_id?: string; payload?: unknown };
+        if (msg.envelope_id) this.socketAcks.get(msg.envelope_id)?.(msg.payload);
+      });
+      ws.send(JSON.stringify({ type: 'hello', num_connections: 1, connection_info: { app_id: 'A0OPSGATE' } }));
+    });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     const { port } = this.server.address() as { port: number };
     this.url = `http://127.0.0.1:${port}/api/`;
     return this;
   }
 
+  /** True once a Socket Mode app has connected. */
+  get socketConnected(): boolean {
+    return this.socket?.readyState === 1;
+  }
+
+  /**
+   * Delivers an envelope over Socket Mode, as Slack does (`slash_commands`, `interactive`,
+   * `events_api`), and resolves with the payload the app acked with.
+   */
+  sendEnvelope(type: string, payload: Record<string, unknown>, timeoutMs = 5000): Promise<unknown> {
+    if (!this.socket) return Promise.reject(new Error('no Socket Mode connection'));
+    const envelopeId = randomBytes(8).toString('hex');
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ack for envelope ${envelopeId}`)), timeoutMs);
+      this.socketAcks.set(envelopeId, (p) => {
+        clearTimeout(t);
+        resolve(p);
+      });
+      this.socket!.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: type !== 'events_api' }));
+    });
+  }
+
   async stop(): Promise<void> {
+    for (const c of this.wss?.clients ?? []) c.terminate();
+    this.wss?.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
@@ -192,6 +230,8 @@ export class FakeSlack {
       }
       case 'response_url':
         return { ok: true };
+      case 'apps.connections.open':
+        return { ok: true, url: this.url.replace(/^http/, 'ws').replace(/api\/$/, 'socket') };
       default:
         return { ok: false, error: 'unknown_method' };
     }

@@ -53,7 +53,9 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
     ...(opts.retries !== undefined ? { retryConfig: { retries: opts.retries } } : {}),
   };
   if (opts.appToken) {
-    const app = new App({ token: opts.botToken, appToken: opts.appToken, socketMode: true, logger, clientOptions });
+    // The Socket Mode client has its own Web API client (apps.connections.open): it must also
+    // go to SLACK_API_URL when that is set.
+    const app = new App({ token: opts.botToken, appToken: opts.appToken, socketMode: true, logger, clientOptions, installerOptions: { clientOptions } });
     return {
       app,
       async start() {
