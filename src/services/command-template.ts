@@ -358,9 +358,10 @@ function quoteFor(part: Extract<TemplatePart, { variable: string }>, value: stri
       return shellQuote(value.replace(/[\r\n]+/g, ' '));
     case 'heredoc': {
       // A line of the value equal to the delimiter would end the here-document early and
-      // turn the rest of the value into commands.
+      // turn the rest of the value into commands. The first line counts too: the placeholder
+      // may stand at the start of a line of the template.
       const delimiter = part.heredocDelimiter ?? '';
-      if (value.split('\n').slice(1).some((line) => line.replace(/^\t+/, '').startsWith(delimiter))) {
+      if (value.split('\n').some((line) => line.replace(/^\t+/, '').startsWith(delimiter))) {
         throw badParameter(`the value of {${part.variable}} contains a line starting with the here-document's delimiter ${delimiter}`, {
           variable: part.variable,
         });

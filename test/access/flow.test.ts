@@ -4,9 +4,16 @@
  * -> login works -> expiry -> the line is gone -> login refused; refusals with their codes;
  * races, tampering, a bot restart mid-way, a host down at expiry, reconcile, views.
  */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCESS_PROVISION } from '../../jobs/access.js';
+import { accountsForRole, buildKeyLine } from '../../src/services/access/authorized-keys.js';
+import { auditModel } from '../../src/models/audit.js';
 import { personModel } from '../../src/models/person.js';
-import { accessModels, ApplicationStatus, GrantStatus, TaskStatus } from '../../src/models/access.js';
+import { accessModels, ApplicationStatus, GrantStatus, TaskStatus, type AccessRole } from '../../src/models/access.js';
 import type { RecordedCall } from '../helpers/fake-slack.js';
 import { eventually, GINA, roleAccounts, startAccessEnv, USERS, type AccessEnv } from '../helpers/access-env.js';
 import { runCommand } from '../helpers/opsgate.js';
@@ -331,6 +338,84 @@ describeAccess('host access end to end', () => {
     expect(text(home)).toContain('Waiting for my approval');
     expect(text(home)).toContain(pending);
   }, 60_000);
+
+  it('revokes a burst of grants expiring together on two hosts, one host at a time per call, while the other host is down', async () => {
+    const m = models().models;
+    const [a, b] = [env.bastions[0]!, env.bastions[1]!];
+    const expiresAt = new Date(Date.now() + 4000);
+    // Written as the worker leaves them after an add: the grant, its delete task, the line, a wake-up.
+    const holders: Array<{ person: string; role: AccessRole }> = [
+      { person: 'bob', role: 'readonly' },
+      { person: 'dave', role: 'evans' },
+      { person: 'carol', role: 'root' },
+    ];
+    const planned: Array<{ grantId: string; host: string; role: AccessRole; person: string }> = [];
+    for (const bastion of [a, b]) {
+      for (let k = 0; k < 12; k++) {
+        const { person, role } = holders[k % holders.length]!;
+        const grantId = `g${String(new Types.ObjectId())}`;
+        const requestId = `AR-BURST${k % 2}`;
+        planned.push({ grantId, host: bastion.name, role, person });
+        await m.Grant.create({ grantId, requestId, personId: person, host: bastion.name, role, status: GrantStatus.valid, days: 1, publicKey: env.keys[person]!.publicKeyLine, grantedAt: new Date(), expiresAt, reminded: [24, 1] });
+        await m.Task.create({ requestId, grantId, host: bastion.name, role, type: 'delete', status: TaskStatus.notRun, execTime: expiresAt, attempts: 0 });
+        for (const account of accountsForRole(role)) {
+          const folder = path.join(bastion.keysDir, account);
+          const file = path.join(folder, 'authorized_keys');
+          const [uid, gid] = execFileSync('getent', ['passwd', account], { encoding: 'utf8' }).split(':').slice(2, 4).map(Number);
+          fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+          fs.appendFileSync(file, buildKeyLine({ publicKey: env.keys[person]!.publicKeyLine, grantId, expiresAt }) + '\n', { mode: 0o600 });
+          fs.chownSync(folder, uid!, gid!);
+          fs.chownSync(file, uid!, gid!);
+        }
+      }
+    }
+    await t().app.agenda.schedule(expiresAt, ACCESS_PROVISION, {});
+    const onHost = (bastion: typeof a, g: (typeof planned)[number]) => accountsForRole(g.role).some((acc) => env.lines(bastion, acc).some((l) => l.endsWith(` opsgate-grant:${g.grantId}`)));
+    const ofHost = (bastion: typeof a) => planned.filter((g) => g.host === bastion.name);
+    expect(planned.every((g) => onHost(g.host === a.name ? a : b, g))).toBe(true);
+    expect(await env.login(a, 'evans', 'dave')).toMatchObject({ code: 0 });
+    const mark = t().fake.calls.length;
+
+    b.sshd.child.kill('SIGSTOP'); // bastion-b stops answering before the expiry
+    try {
+      const aIds = ofHost(a).map((g) => g.grantId);
+      await eventually('bastion-a burst revoked', async () => (await m.Grant.countDocuments({ grantId: { $in: aIds }, status: GrantStatus.expired })) === aIds.length, 30_000);
+      expect(ofHost(a).filter((g) => onHost(a, g))).toEqual([]);
+      const ended = await m.Grant.find({ grantId: { $in: aIds } }).lean();
+      for (const g of ended) {
+        expect(g).toMatchObject({ endedBy: 'system:expiry', endReason: 'expired' });
+        expect(g.endedAt!.getTime()).toBeGreaterThanOrEqual(expiresAt.getTime());
+      }
+      // bastion-b's lines stay (sshd refuses them by expiry-time anyway); its tasks wait for a retry.
+      const bTasks = await eventually('bastion-b revocations failing', async () => {
+        const tasks = await m.Task.find({ grantId: { $in: ofHost(b).map((g) => g.grantId) }, type: 'delete' }).lean();
+        return tasks.every((x) => x.status === TaskStatus.failed) ? tasks : undefined;
+      }, 30_000);
+      expect(bTasks.every((x) => x.lastError)).toBe(true);
+      expect(await m.Grant.countDocuments({ grantId: { $in: ofHost(b).map((g) => g.grantId) }, status: GrantStatus.valid })).toBe(12);
+      expect(ofHost(b).every((g) => onHost(b, g))).toBe(true);
+    } finally {
+      b.sshd.child.kill('SIGCONT');
+    }
+    const bIds = ofHost(b).map((g) => g.grantId);
+    await eventually('bastion-b burst revoked once it is back', async () => (await m.Grant.countDocuments({ grantId: { $in: bIds }, status: GrantStatus.expired })) === bIds.length, 40_000);
+    expect(ofHost(b).filter((g) => onHost(b, g))).toEqual([]);
+    expect(await env.login(a, 'evans', 'dave')).toMatchObject({ code: 255 });
+
+    // Exactly once: one claim per task on the host that answered; one audit entry and one notice per grant.
+    const tasks = await m.Task.find({ grantId: { $in: planned.map((g) => g.grantId) }, type: 'delete' }).lean();
+    expect(tasks.every((x) => x.status === TaskStatus.done)).toBe(true);
+    expect(tasks.filter((x) => x.host === a.name).map((x) => x.attempts)).toEqual(Array(12).fill(1));
+    const removedAudits = await auditModel(t().app.store.connection).find({ action: 'access.removed', 'to.grantId': { $in: planned.map((g) => g.grantId) } }).lean();
+    expect(removedAudits.map((e) => (e.to as { grantId: string }).grantId).sort()).toEqual(planned.map((g) => g.grantId).sort());
+    const dms = await eventually('24 removal DMs', async () => {
+      const found = callsSince(mark, 'chat.postMessage', (c) => String(c.args.text).startsWith('Access removed: ') && planned.some((g) => text(c).includes(g.grantId)));
+      return found.length >= planned.length ? found : undefined;
+    });
+    expect(dms).toHaveLength(planned.length);
+    for (const g of planned) expect(dms.filter((c) => text(c).includes(g.grantId))).toHaveLength(1);
+    await eventually('removal mails', async () => planned.every((g) => mailsTo(`${g.person}@example.com`, new RegExp(`Access removed: ${g.role} on ${g.host}`)).some((x) => x.parsed.text?.includes(g.grantId))), 30_000);
+  }, 120_000);
 
   it('reminds before expiry with a Request extension button that opens a pre-filled form', async () => {
     const id = await request(USERS.dave, 'bastion-a evans 7d week of on-call');

@@ -12,7 +12,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { compileKeysPath, HostKeysGateway, type HostKeysResult, type Listed } from '../../src/adapters/access/host-keys.js';
+import { compileKeysPath, HostKeysGateway, MAX_GRANTS_PER_REMOVE, type HostKeysResult, type Listed } from '../../src/adapters/access/host-keys.js';
+import { hostKeysPort } from '../../src/adapters/access/host-keys-port.js';
+import type { Host } from '../../src/models/inventory.js';
 import { ExecutionEngine, type StartRunOptions } from '../../src/adapters/exec/engine.js';
 import type { SshTarget } from '../../src/adapters/exec/types.js';
 import { accountsForRole, buildKeyLine, formatExpiryTime, parseExpiryTime, parseOpsgateLine, type AccessRole } from '../../src/services/access/authorized-keys.js';
@@ -359,6 +361,132 @@ describe('the gateway on a real sshd', () => {
     expect(fs.existsSync(keysFile('readonly'))).toBe(false);
   });
 
+  withAccounts('removeMany takes many grants out of their own accounts in one call; every other line stays, untouched files are not rewritten', async () => {
+    const [a, b, c, d, other] = [requester(), requester(), requester(), requester(), requester()];
+    okValue((await grant(a, 'grant-many-a', 'evans')).result);
+    okValue((await grant(b, 'grant-many-b', 'readonly')).result);
+    okValue((await grant(c, 'grant-many-c', 'root')).result);
+    okValue((await grant(d, 'grant-many-d', 'readonly')).result);
+    // Lines that only look like the grants': a longer id, the id in the middle of a comment.
+    const lookalikes = [`${other.publicKeyLine} opsgate-grant:grant-many-ax`, `${ED25519} note: opsgate-grant:grant-many-b was here`, `${ED25519} opsgate-grant:grant-many-c extra`];
+    fs.appendFileSync(keysFile('readonly'), lookalikes.map((l) => l + '\n').join(''));
+    const readonlyBefore = linesOf('readonly');
+    const rootInode = fs.statSync(keysFile('root')).ino;
+    await expectLogin('evans', a);
+    await expectLogin('readonly', b);
+
+    const before = runs.length;
+    const r = await gateway.removeMany(target, {
+      grants: [
+        { grantId: 'grant-many-a', accounts: accountsForRole('evans') },
+        { grantId: 'grant-many-b', accounts: accountsForRole('readonly') },
+        { grantId: 'grant-many-c', accounts: accountsForRole('root') },
+        { grantId: 'grant-many-gone', accounts: accountsForRole('readonly') },
+      ],
+    });
+    expect(runs.length - before).toBe(1);
+    const one = (account: string, removed: number) => ({ account, removed, accountMissing: false });
+    expect(okValue(r)).toEqual({
+      grants: [
+        { grantId: 'grant-many-a', accounts: [one('evans', 1), one('readonly', 1)] },
+        { grantId: 'grant-many-b', accounts: [one('readonly', 1)] },
+        { grantId: 'grant-many-c', accounts: [one('root', 1), one('evans', 1), one('readonly', 1)] },
+        { grantId: 'grant-many-gone', accounts: [one('readonly', 0)] },
+      ],
+    });
+    expect(linesOf('root')).toEqual([bot.publicKeyLine]);
+    expect(linesOf('evans')).toEqual([]);
+    const gone = ['grant-many-a', 'grant-many-b', 'grant-many-c'].map((id) => readonlyBefore.find((l) => l.endsWith(` opsgate-grant:${id}`)));
+    expect(linesOf('readonly')).toEqual(readonlyBefore.filter((l) => !gone.includes(l)));
+    expect(linesOf('readonly')).toEqual(expect.arrayContaining(lookalikes));
+    await expectRefused('evans', a);
+    await expectRefused('readonly', a);
+    await expectRefused('readonly', b);
+    await expectRefused('root', c);
+    await expectLogin('readonly', d);
+    await expectLogin('root', bot);
+    // Rewritten files keep the account's ownership and mode; no temp file is left behind.
+    const uid = Number(execFileSync('id', ['-u', 'readonly'], { encoding: 'utf8' }));
+    const st = fs.statSync(keysFile('readonly'));
+    expect({ uid: st.uid, mode: st.mode & 0o777 }).toEqual({ uid, mode: 0o600 });
+    expect(fs.readdirSync(path.join(keysDir, 'readonly'))).toEqual(['authorized_keys']);
+    expect(fs.readdirSync(path.join(keysDir, 'root'))).toEqual(['authorized_keys']);
+
+    // Nothing of these grants left in root's file: it is not rewritten at all.
+    const rootInodeAfterC = fs.statSync(keysFile('root')).ino;
+    expect(rootInodeAfterC).not.toBe(rootInode);
+    const again = await gateway.removeMany(target, { grants: [{ grantId: 'grant-many-c', accounts: accountsForRole('root') }] });
+    expect(okValue(again).grants[0]!.accounts.map((x) => x.removed)).toEqual([0, 0, 0]);
+    expect(fs.statSync(keysFile('root')).ino).toBe(rootInodeAfterC);
+  });
+
+  withAccounts('removeMany: a missing account counts as done, a missing file removes nothing, and it waits for the lock', async () => {
+    const nobody = 'opsgate-nosuchacct';
+    okValue((await grant(requester(), 'grant-many-lock', 'readonly')).result);
+    const lock = '/run/opsgate/authorized-keys.lock';
+    fs.mkdirSync(path.dirname(lock), { recursive: true, mode: 0o700 });
+    const holder = spawn('flock', [lock, 'sh', '-c', 'echo held; read line'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await once(holder.stdout!, 'data');
+      const pending = gateway.removeMany(target, {
+        grants: [
+          { grantId: 'grant-many-lock', accounts: ['readonly'] },
+          { grantId: 'grant-many-nofile', accounts: ['evans', nobody] },
+        ],
+      });
+      await waitFor('the script waiting for the lock', () => waitingInFlock() === 1);
+      expect(linesOf('readonly')).toHaveLength(1);
+      holder.stdin!.end();
+      expect(okValue(await pending)).toEqual({
+        grants: [
+          { grantId: 'grant-many-lock', accounts: [{ account: 'readonly', removed: 1, accountMissing: false }] },
+          {
+            grantId: 'grant-many-nofile',
+            accounts: [
+              { account: 'evans', removed: 0, accountMissing: false },
+              { account: nobody, removed: 0, accountMissing: true },
+            ],
+          },
+        ],
+      });
+      expect(linesOf('readonly')).toEqual([]);
+      expect(fs.existsSync(keysFile('evans'))).toBe(false);
+    } finally {
+      holder.kill();
+    }
+  });
+
+  withAccounts(`removeMany carries ${MAX_GRANTS_PER_REMOVE} grants of 40-character ids in one call; the port splits larger sets and fails a bad id alone`, async () => {
+    const key = requester();
+    const id = (n: number) => `g${String(n).padStart(39, '0')}`;
+    // Half of them on the host, as root (three accounts: the largest script).
+    const expiresAt = new Date(Date.now() + HOUR);
+    for (const account of ['root', 'evans', 'readonly']) {
+      fs.mkdirSync(path.join(keysDir, account), { recursive: true, mode: 0o700 });
+      const lines = Array.from({ length: MAX_GRANTS_PER_REMOVE / 2 }, (_, n) => buildKeyLine({ publicKey: key.publicKeyLine, grantId: id(n), expiresAt }) + '\n').join('');
+      fs.appendFileSync(keysFile(account), lines);
+    }
+    const before = runs.length;
+    const r = okValue(await gateway.removeMany(target, { grants: Array.from({ length: MAX_GRANTS_PER_REMOVE }, (_, n) => ({ grantId: id(n), accounts: accountsForRole('root') })) }));
+    expect(runs.length - before).toBe(1);
+    expect(r.grants.map((g) => g.accounts.map((a) => a.removed).join(''))).toEqual(Array.from({ length: MAX_GRANTS_PER_REMOVE }, (_, n) => (n < MAX_GRANTS_PER_REMOVE / 2 ? '111' : '000')));
+    expect(linesOf('root')).toEqual([bot.publicKeyLine]);
+    expect(linesOf('readonly')).toEqual([]);
+
+    // Through the port: 450 grants are three calls; a bad id fails alone, before any SSH.
+    const host = { name: 'bastion-test' } as Host;
+    const port = hostKeysPort(() => gateway, () => target);
+    fs.appendFileSync(keysFile('readonly'), buildKeyLine({ publicKey: key.publicKeyLine, grantId: id(449), expiresAt }) + '\n');
+    const many = [...Array.from({ length: 450 }, (_, n) => ({ grantId: id(n), accounts: ['readonly'] })), { grantId: "x';id;'", accounts: ['readonly'] }];
+    const mark = runs.length;
+    const results = await port.removeMany(host, many);
+    expect(runs.length - mark).toBe(3);
+    expect(results.size).toBe(451);
+    expect([...results.values()].filter((x) => x.ok)).toHaveLength(450);
+    expect(results.get("x';id;'")).toMatchObject({ ok: false, message: expect.stringContaining('not a grant id') });
+    expect(linesOf('readonly')).toEqual([]);
+  });
+
   it('an unknown account fails clearly and no account is touched; remove and list report it missing', async () => {
     const nobody = 'opsgate-nosuchacct';
     expect(() => execFileSync('getent', ['passwd', nobody])).toThrow();
@@ -389,19 +517,25 @@ describe('the gateway on a real sshd', () => {
       () => gateway.remove(target, { accounts: ['root'], grantId: '.*' }),
       () => gateway.remove(target, { accounts: ['root'], grantId: 'grant$(id)' }),
       () => gateway.list(target, ['$(reboot)']),
+      () => gateway.removeMany(target, { grants: [] }),
+      () => gateway.removeMany(target, { grants: [{ grantId: 'grant$(id)', accounts: ['root'] }] }),
+      () => gateway.removeMany(target, { grants: [{ grantId: 'grant-good', accounts: ['root'] }, { grantId: 'grant-good', accounts: ['evans'] }] }),
+      () => gateway.removeMany(target, { grants: [{ grantId: 'grant-good', accounts: ['root;id'] }] }),
+      () => gateway.removeMany(target, { grants: Array.from({ length: MAX_GRANTS_PER_REMOVE + 1 }, (_, n) => ({ grantId: `grant-${String(n).padStart(4, '0')}`, accounts: ['root'] })) }),
     ];
     for (const attempt of attempts) await expect(attempt()).rejects.toMatchObject({ code: 1100 });
     expect(runs.length).toBe(before);
     expect(read('root')).toBe(bot.publicKeyLine + '\n');
   });
 
-  it('a host that is down comes back as unreachable, for add, remove and list', async () => {
+  it('a host that is down comes back as unreachable, for add, remove, removeMany and list', async () => {
     const down: SshTarget = { ...target, name: 'down-host', port: await freePort() };
     const line = buildKeyLine({ publicKey: ED25519, grantId: 'grant-down', expiresAt: new Date(Date.now() + HOUR) });
     const results = [
       await gateway.add(down, { accounts: ['readonly'], line, grantId: 'grant-down' }),
       await gateway.remove(down, { accounts: ['readonly'], grantId: 'grant-down' }),
       await gateway.list(down, ['readonly']),
+      await gateway.removeMany(down, { grants: [{ grantId: 'grant-down', accounts: ['readonly'] }] }),
     ];
     for (const r of results) expect(r).toEqual({ host: 'down-host', status: 'unreachable', message: expect.stringContaining('ECONNREFUSED') });
   });

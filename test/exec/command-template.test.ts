@@ -139,6 +139,12 @@ describe('errors', () => {
     expect(e.code).toBe(1100);
   });
 
+  it('refuses a here-document value whose first line is the delimiter, the placeholder starting a line (1100)', () => {
+    const e = codeOf(() => renderTemplate('cat <<EOF\n{v}\nEOF\n', { v: `EOF\ntouch ${pwned}` }));
+    expect(e.code).toBe(1100);
+    expect(fs.existsSync(pwned)).toBe(false);
+  });
+
   it('refuses a NUL byte in a value (1100)', () => {
     expect(codeOf(() => renderTemplate('echo {v}', { v: 'a\0b' })).code).toBe(1100);
   });

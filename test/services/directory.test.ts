@@ -119,6 +119,10 @@ describe('directory import', () => {
     expect((await s.findBySlackUser('UBOB'))?.personId).toBe('bob');
     expect((await personModel(h.conn).findOne({ personId: 'bob' }).lean())?.slackId).toBe('UBOB');
     expect(await s.findBySlackUser('UNOBODY')).toBeNull();
+    // Another Slack account with bob's email does not take bob over.
+    const impostor = new DirectoryService({ model: personModel(h.conn), audit: h.audit, clock: h.clock, source: 'unused.yaml', slack: { ...slack, emailOf: async () => 'bob@example.com' } });
+    expect(await impostor.findBySlackUser('UIMPOSTOR')).toBeNull();
+    expect((await personModel(h.conn).findOne({ personId: 'bob' }).lean())?.slackId).toBe('UBOB');
     await expect(s.requireBySlackUser('UNOBODY')).rejects.toMatchObject({ code: 1201 });
   });
 });

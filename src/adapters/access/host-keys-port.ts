@@ -5,10 +5,10 @@
  */
 import type { Host } from '../../models/inventory.js';
 import { asAppError } from '../../errors.js';
-import { buildKeyLine } from '../../services/access/authorized-keys.js';
+import { buildKeyLine, isValidGrantId } from '../../services/access/authorized-keys.js';
 import type { HostKeysPort, HostListResult, HostOpResult, KeyLineOnHost } from '../../services/access/ports.js';
 import type { SshTarget } from '../exec/types.js';
-import type { HostKeysGateway, HostKeysResult } from './host-keys.js';
+import { MAX_GRANTS_PER_REMOVE, type HostKeysGateway, type HostKeysResult } from './host-keys.js';
 
 /** A refusal before any SSH (bad account, id or line) is a failed operation, not a crash of the worker. */
 async function guarded<T>(work: () => Promise<T>, onError: (message: string) => T): Promise<T> {
@@ -46,6 +46,25 @@ export function hostKeysPort(gatewayFor: (host: Host) => HostKeysGateway, toTarg
         async () => toOp(await gatewayFor(host).remove(toTarget(host), { accounts, grantId })),
         (message) => ({ ok: false, unreachable: false, message }),
       );
+    },
+    async removeMany(host, grants) {
+      const results = new Map<string, HostOpResult>();
+      // A grant id the gateway would refuse fails alone instead of taking its whole call down.
+      const usable = grants.filter((g) => {
+        if (isValidGrantId(g.grantId)) return true;
+        results.set(g.grantId, { ok: false, unreachable: false, message: `"${String(g.grantId).slice(0, 40)}" is not a grant id` });
+        return false;
+      });
+      // One call per chunk; chunks of one host run one after the other (they share its lock anyway).
+      for (let i = 0; i < usable.length; i += MAX_GRANTS_PER_REMOVE) {
+        const chunk = usable.slice(i, i + MAX_GRANTS_PER_REMOVE);
+        const r = await guarded(
+          async () => toOp(await gatewayFor(host).removeMany(toTarget(host), { grants: chunk })),
+          (message) => ({ ok: false, unreachable: false, message }),
+        );
+        for (const g of chunk) results.set(g.grantId, r);
+      }
+      return results;
     },
     async list(host, accounts): Promise<HostListResult> {
       const r = await guarded(

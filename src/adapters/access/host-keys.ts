@@ -37,6 +37,32 @@ const RECORD_TAG = 'OPSGATE-KEYS';
 /** The script's own refusals: `opsgate: <message>` on stderr, then this exit code. */
 const REFUSED_EXIT = 65;
 
+/**
+ * removeMany's filter: copies the file to $OPSGATE_OUT without the lines whose last word is
+ * ` opsgate-grant:<id>` for an id in $OPSGATE_IDS (space-separated); prints how many lines went,
+ * then one `stripped` record per id. Values arrive through the environment, never as program text.
+ */
+const STRIP_AWK = [
+  'BEGIN {',
+  '  n = split(ENVIRON["OPSGATE_IDS"], ids, " ")',
+  '  for (i = 1; i <= n; i++) { want[ids[i]] = 1; count[ids[i]] = 0 }',
+  '  out = ENVIRON["OPSGATE_OUT"]; account = ENVIRON["OPSGATE_ACCOUNT"]; gone = 0',
+  '  printf "" > out',
+  '}',
+  '{',
+  '  if (match($0, / opsgate-grant:[A-Za-z0-9_-]+$/)) {',
+  '    id = substr($0, RSTART + 15)',
+  '    if (id in want) { count[id]++; gone++; next }',
+  '  }',
+  '  print > out',
+  '}',
+  'END {',
+  '  if (close(out) != 0) exit 2',
+  '  print gone',
+  `  for (i = 1; i <= n; i++) printf "${RECORD_TAG}\\tstripped\\t%s\\t%s\\t%d\\n", account, ids[i], count[ids[i]]`,
+  '}',
+].join('\n');
+
 export type HostKeysResult<T> =
   | { host: string; status: 'ok'; value: T }
   /** The command never ran: connection refused, timeout before a session, host key or auth refused. */
@@ -69,6 +95,28 @@ export interface Removed {
    */
   accounts: { account: string; removed: number; accountMissing: boolean }[];
 }
+
+export interface RemoveManyInput {
+  /**
+   * The grants whose lines go, each with the accounts its line is in (usually
+   * `accountsForRole(role)`). At most MAX_GRANTS_PER_REMOVE, each grant once.
+   */
+  grants: { grantId: string; accounts: string[] }[];
+}
+
+export interface RemovedMany {
+  /** Per grant, in the order asked: per account as `remove` reports it. */
+  grants: { grantId: string; accounts: Removed['accounts'] }[];
+}
+
+/**
+ * Grants one `removeMany` call takes. The script carries every id (per account) and the
+ * process-group wrapper sends it twice in one command line, which Linux caps at 128 KiB.
+ */
+export const MAX_GRANTS_PER_REMOVE = 200;
+
+/** A script above this is refused before it is sent (see MAX_GRANTS_PER_REMOVE). */
+const MAX_SCRIPT_BYTES = 56 * 1024;
 
 export interface ListedAccount {
   account: string;
@@ -177,7 +225,7 @@ export class HostKeysGateway {
     if (!parsed) throw badParameter('the key line is not one opsgate writes (build it with buildKeyLine)');
     if (parsed.grantId !== input.grantId) throw badParameter(`the key line belongs to grant ${parsed.grantId}, not ${input.grantId}`);
 
-    const script = this.script(input.accounts, input.grantId, [
+    const script = this.script([
       `line=${shellQuote(input.line)}`,
       `for account in ${words(input.accounts)}; do`,
       `  locate "$account"`,
@@ -190,7 +238,7 @@ export class HostKeysGateway {
       `  rewrite 1`,
       `  record added "$account" "$n"`,
       `done`,
-    ]);
+    ], { lock: true, grantId: input.grantId });
     return this.run(target, script, (records) => {
       const accounts = input.accounts.map((account) => {
         const r = single(records, account, ['added']);
@@ -207,7 +255,7 @@ export class HostKeysGateway {
   async remove(target: SshTarget, input: RemoveInput): Promise<HostKeysResult<Removed>> {
     checkAccounts(input.accounts);
     assertGrantId(input.grantId);
-    const script = this.script(input.accounts, input.grantId, [
+    const script = this.script([
       `for account in ${words(input.accounts)}; do`,
       `  locate "$account"`,
       `  [ "$missing" = 1 ] || check_paths read`,
@@ -219,7 +267,7 @@ export class HostKeysGateway {
       `  [ "$n" = 0 ] || rewrite 0`,
       `  record removed "$account" "$n"`,
       `done`,
-    ]);
+    ], { lock: true, grantId: input.grantId });
     return this.run(target, script, (records) => ({
       accounts: input.accounts.map((account) => {
         const r = single(records, account, ['removed', 'missing']);
@@ -228,10 +276,66 @@ export class HostKeysGateway {
     }));
   }
 
+  /**
+   * Removes the lines of many grants in one SSH call and one hold of the host's lock: each
+   * account's file is read once and rewritten once (only when something in it goes), keeping
+   * every line that does not end with exactly ` opsgate-grant:<id>` of a grant named for that
+   * account. Same outcome as `remove` once per grant, for the revocation of a whole expiry
+   * minute on a host. The host needs `awk` (POSIX; mawk, gawk and busybox all do).
+   */
+  async removeMany(target: SshTarget, input: RemoveManyInput): Promise<HostKeysResult<RemovedMany>> {
+    if (!Array.isArray(input.grants) || input.grants.length === 0) throw badParameter('name at least one grant');
+    if (input.grants.length > MAX_GRANTS_PER_REMOVE) throw badParameter(`at most ${MAX_GRANTS_PER_REMOVE} grants per call, not ${input.grants.length}`);
+    const idsByAccount = new Map<string, string[]>();
+    const seen = new Set<string>();
+    for (const g of input.grants) {
+      assertGrantId(g.grantId);
+      if (seen.has(g.grantId)) throw badParameter(`grant ${g.grantId} is listed twice`, { grantId: g.grantId });
+      seen.add(g.grantId);
+      checkAccounts(g.accounts);
+      for (const a of g.accounts) {
+        const ids = idsByAccount.get(a) ?? [];
+        ids.push(g.grantId);
+        idsByAccount.set(a, ids);
+      }
+    }
+    const accounts = [...idsByAccount.keys()];
+    const script = this.script(
+      [
+        'command -v awk >/dev/null 2>&1 || fail "awk is missing on this host; removing many grants at once needs it"',
+        `strip_program=${shellQuote(STRIP_AWK)}`,
+        // Every file is checked before any is changed, as in remove.
+        `for account in ${words(accounts)}; do`,
+        `  locate "$account"`,
+        `  [ "$missing" = 1 ] || check_paths read`,
+        `done`,
+        ...accounts.flatMap((account) => [
+          `locate ${shellQuote(account)}`,
+          `ids=${shellQuote(idsByAccount.get(account)!.join(' '))}`,
+          `if [ "$missing" = 1 ]; then record missing "$account"; else strip_many; fi`,
+        ]),
+      ],
+      { lock: true },
+    );
+    if (Buffer.byteLength(script) > MAX_SCRIPT_BYTES) throw badParameter(`the removal of ${input.grants.length} grants is too large for one call; send fewer at once`);
+    return this.run(target, script, (records) => ({
+      grants: input.grants.map((g) => ({
+        grantId: g.grantId,
+        accounts: g.accounts.map((account) => {
+          const missing = records.filter((r) => r[0] === 'missing' && r[1] === account);
+          if (missing.length === 1) return { account, removed: 0, accountMissing: true };
+          const found = records.filter((r) => r[0] === 'stripped' && r[1] === account && r[2] === g.grantId);
+          if (found.length !== 1 || missing.length > 0) throw new Error(`expected one record for ${g.grantId} in ${account}, got ${found.length + missing.length}`);
+          return { account, removed: Number(found[0]![3]), accountMissing: false };
+        }),
+      })),
+    }));
+  }
+
   /** opsgate's lines in each account's file (for the daily reconcile). Reads only. */
   async list(target: SshTarget, accounts: string[]): Promise<HostKeysResult<Listed>> {
     checkAccounts(accounts);
-    const script = this.script(accounts, undefined, [
+    const script = this.script([
       `for account in ${words(accounts)}; do`,
       `  locate "$account"`,
       `  if [ "$missing" = 1 ]; then record missing "$account"; continue; fi`,
@@ -242,7 +346,7 @@ export class HostKeysGateway {
       `  found=$(grep -e ' opsgate-grant:[A-Za-z0-9_-]*$' "$file"); [ $? -le 1 ] || fail "cannot read $file"`,
       `  [ -z "$found" ] || printf '%s\\n' "$found" | while IFS= read -r l; do record line "$account" "$l"; done`,
       `done`,
-    ]);
+    ], { lock: false });
     return this.run(target, script, (records) => ({
       accounts: accounts.map((account) => {
         const r = single(records, account, ['account', 'missing']);
@@ -262,8 +366,12 @@ export class HostKeysGateway {
     }));
   }
 
-  /** The shared prelude and helpers, then `body`. */
-  private script(accounts: string[], grantId: string | undefined, body: string[]): string {
+  /**
+   * The shared prelude and helpers, then `body`. Scripts that change files (`lock`) hold the
+   * host's lock; `grantId` defines `$grant_tag` for count_lines / rewrite.
+   */
+  private script(body: string[], opts: { lock: boolean; grantId?: string }): string {
+    const { lock, grantId } = opts;
     return [
       'set -u',
       'umask 077',
@@ -276,10 +384,10 @@ export class HostKeysGateway {
       `trap 'rm -f "$tmp"' EXIT`,
       `trap 'exit 143' TERM INT HUP`,
       `[ "$(id -u)" = 0 ] || fail "changing role accounts' authorized_keys needs root; the bot logged in as $(id -un)"`,
-      ...(grantId === undefined
+      ...(grantId === undefined ? [] : [`grant_tag=${shellQuote(` opsgate-grant:${grantId}$`)}`]),
+      ...(!lock
         ? []
         : [
-            `grant_tag=${shellQuote(` opsgate-grant:${grantId}$`)}`,
             'command -v flock >/dev/null 2>&1 || fail "flock (util-linux) is missing on this host; it keeps concurrent grant changes from losing lines"',
             'mkdir -p /run/opsgate && exec 9>>/run/opsgate/authorized-keys.lock || fail "cannot open the lock /run/opsgate/authorized-keys.lock"',
             'flock -w 30 9 || fail "another opsgate change to authorized_keys on this host held the lock for 30 s"',
@@ -324,6 +432,23 @@ export class HostKeysGateway {
       '  { chown "$uid:$gid" "$tmp" && chmod 600 "$tmp" && mv -f "$tmp" "$file"; } || fail "cannot replace $file"',
       '  tmp=',
       '}',
+      // removeMany: every line of a grant in $ids out of $file at once; records per grant.
+      'strip_many() {',
+      '  if [ ! -f "$file" ]; then',
+      '    for id in $ids; do record stripped "$account" "$id" 0; done',
+      '    return 0',
+      '  fi',
+      '  tmp=$(mktemp "$dir/.authorized_keys.opsgate.XXXXXX") || fail "cannot create a temporary file in $dir"',
+      '  out=$(OPSGATE_IDS=$ids OPSGATE_OUT=$tmp OPSGATE_ACCOUNT=$account awk "$strip_program" "$file") || fail "cannot copy $file"',
+      // The first line is how many lines went; the records follow.
+      '  { read -r gone; cat; } <<EOF',
+      '$out',
+      'EOF',
+      '  case $gone in ""|*[!0-9]*) fail "unexpected count from awk for $file: $gone" ;; esac',
+      '  if [ "$gone" = 0 ]; then rm -f "$tmp"; tmp=; return 0; fi',
+      '  { chown "$uid:$gid" "$tmp" && chmod 600 "$tmp" && mv -f "$tmp" "$file"; } || fail "cannot replace $file"',
+      '  tmp=',
+      '}',
       ...body,
     ].join('\n');
   }
@@ -358,6 +483,7 @@ const recordSchema = z.union([
   z.tuple([z.enum(['added', 'removed']), accountField, countField]),
   z.tuple([z.enum(['missing', 'account']), accountField]),
   z.tuple([z.literal('line'), accountField, z.string().min(1)]),
+  z.tuple([z.literal('stripped'), accountField, z.string().regex(/^[A-Za-z0-9_-]{6,40}$/, 'a grant id'), countField]),
 ]);
 
 /** Tagged stdout lines -> checked records; other lines (login-shell noise) are skipped. */

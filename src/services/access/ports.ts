@@ -23,6 +23,12 @@ export interface HostKeysPort {
   add(host: Host, accounts: string[], grant: { grantId: string; publicKey: string; expiresAt: Date }): Promise<HostOpResult>;
   /** Removes exactly that grant's line from each account. */
   remove(host: Host, accounts: string[], grantId: string): Promise<HostOpResult>;
+  /**
+   * Removes several grants' lines from one host, each from its own accounts, in as few SSH
+   * calls as the gateway allows (one per 200 grants); the outcome per grant id. A call that
+   * fails fails only the grants it carried.
+   */
+  removeMany(host: Host, grants: Array<{ grantId: string; accounts: string[] }>): Promise<Map<string, HostOpResult>>;
   /** opsgate's lines on the host, per account. */
   list(host: Host, accounts: string[]): Promise<HostListResult>;
 }

@@ -4,9 +4,15 @@
  * expiry (`delete`); sends the 24-hour and 1-hour reminders; and completes approved requests a
  * crash left half-done.
  *
- * Exactly once: each task is claimed with a findOneAndUpdate on its expected state and an
- * expired claim, so two workers (or two bot instances) never run the same task at once; an
- * `add` task exists once per grant and a `delete` task once per grant (unique index).
+ * Exactly once: tasks are claimed in batches by one update on their expected state and an
+ * expired claim, which stamps the batch's token on each; only tasks carrying the token run, so
+ * two workers (or two bot instances) never run the same task at once; an `add` task exists
+ * once per grant and a `delete` task once per grant (unique index).
+ *
+ * Expiry storms: due `delete` tasks are grouped per host, and each host's lines go in one SSH
+ * call (per 200 grants) instead of one per grant; hosts run side by side (10 at once); a pass
+ * keeps claiming until nothing is due. Notices (DMs, mails) are queued and handed to the
+ * notifier off that path, so Slack's rate limits never hold back a removal that is due.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.js';
@@ -39,6 +45,12 @@ export interface ProvisioningOptions {
   maxAddAttempts?: number;
   /** How long a claim holds before another worker may take the task over. */
   claimLeaseMs?: number;
+  /** Tasks claimed at once (1,000); the requests they belong to are always claimed whole. */
+  batchSize?: number;
+  /** Hosts worked on at once within a batch (10). */
+  hostParallelism?: number;
+  /** Notices (DMs, mails) being handed over at once, off the provisioning path (4). */
+  noticeParallelism?: number;
 }
 
 export interface RunSummary {
@@ -50,12 +62,34 @@ export interface RunSummary {
   reminders: number;
 }
 
+type Outcome = Exclude<keyof RunSummary, 'materialized' | 'reminders'>;
+type ClaimedTask = ProvisionTask & { _id: unknown };
+
 const DAY = 86_400_000;
+
+/** Runs `work` on every item, at most `size` at once; rethrows the first failure once all are done. */
+async function inPool<T>(items: T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = await Promise.allSettled(
+    Array.from({ length: Math.min(size, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+  const failed = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 export class ProvisioningWorker {
   private readonly dayMs: number;
   private readonly maxAddAttempts: number;
   private readonly claimLeaseMs: number;
+  private readonly batchSize: number;
+  private readonly hostParallelism: number;
+  private readonly noticeParallelism: number;
+  /** Notices waiting to be handed to the notifier, and how many are being handed over now. */
+  private readonly notices: Array<{ what: string; send: () => Promise<void> }> = [];
+  private noticesActive = 0;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly deps: ProvisioningDeps,
@@ -64,6 +98,9 @@ export class ProvisioningWorker {
     this.dayMs = opts.dayMs ?? DAY;
     this.maxAddAttempts = opts.maxAddAttempts ?? 5;
     this.claimLeaseMs = opts.claimLeaseMs ?? 5 * 60_000;
+    this.batchSize = opts.batchSize ?? 1000;
+    this.hostParallelism = opts.hostParallelism ?? 10;
+    this.noticeParallelism = opts.noticeParallelism ?? 4;
   }
 
   /** Hours-before-expiry reminders, scaled with the length of a day. */
@@ -74,59 +111,139 @@ export class ProvisioningWorker {
     ];
   }
 
+  /**
+   * One pass: claims due tasks in batches until none is due (a batch that fails a task leaves
+   * it to the next pass, so a host that is down is tried once per pass). Within a batch the
+   * `delete` tasks of one host are one SSH call (per 200 grants), hosts run side by side.
+   */
   async run(): Promise<RunSummary> {
     const summary: RunSummary = { materialized: 0, granted: 0, revoked: 0, failed: 0, retrying: 0, reminders: 0 };
     summary.materialized = await this.deps.access.materializeStragglers();
-    const now = this.deps.clock.now();
-    const due = await this.deps.models.Task.find({
-      status: { $in: [TaskStatus.notRun, TaskStatus.failed] },
-      execTime: { $lte: now },
-      $or: [{ claimUntil: null }, { claimUntil: { $lte: now } }],
-    })
-      .sort({ execTime: 1 })
-      .limit(500)
-      .lean<Array<ProvisionTask & { _id: unknown }>>();
-    // All tasks of one request together, as seed 003 asks.
-    const byRequest = new Map<string, Array<ProvisionTask & { _id: unknown }>>();
-    for (const t of due) byRequest.set(t.requestId, [...(byRequest.get(t.requestId) ?? []), t]);
-    for (const tasks of byRequest.values()) {
-      const outcomes = await Promise.all(tasks.map((t) => this.runTask(t)));
-      for (const o of outcomes) if (o) summary[o]++;
+    const triedAndFailed: unknown[] = [];
+    for (;;) {
+      const batch = await this.claimBatch(triedAndFailed);
+      if (batch.length === 0) break;
+      for (const { task, outcome } of await this.runBatch(batch)) {
+        summary[outcome]++;
+        if (outcome === 'retrying' || outcome === 'failed') triedAndFailed.push(task._id);
+      }
     }
     summary.reminders = await this.sendReminders();
     return summary;
   }
 
-  /** Claims a task; null when another worker has it (or it is no longer due). */
-  private async claim(task: ProvisionTask & { _id: unknown }): Promise<(ProvisionTask & { _id: unknown }) | null> {
-    const now = this.deps.clock.now();
-    return this.deps.models.Task.findOneAndUpdate(
-      { _id: task._id, status: { $in: [TaskStatus.notRun, TaskStatus.failed] }, execTime: { $lte: now }, $or: [{ claimUntil: null }, { claimUntil: { $lte: now } }] },
-      { $set: { claimToken: randomUUID(), claimUntil: new Date(now.getTime() + this.claimLeaseMs) }, $inc: { attempts: 1 } },
-      { returnDocument: 'after' },
-    ).lean<ProvisionTask & { _id: unknown }>();
+  /** Resolves once every notice queued so far has been handed to the notifier. */
+  async idle(): Promise<void> {
+    if (this.notices.length === 0 && this.noticesActive === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private async finish(task: ProvisionTask & { _id: unknown }, ok: boolean, error: string | null): Promise<void> {
+  /**
+   * Notices leave the worker's path: Slack's rate limits or a slow mail queue must never hold
+   * back a revocation that is due. Sent in order, a few at once; as before, a notice is sent
+   * at most once (a crash before it is handed over loses it).
+   */
+  private notify(what: string, send: () => Promise<void>): void {
+    this.notices.push({ what, send });
+    this.pumpNotices();
+  }
+
+  private pumpNotices(): void {
+    while (this.noticesActive < this.noticeParallelism && this.notices.length > 0) {
+      const { what, send } = this.notices.shift()!;
+      this.noticesActive++;
+      void send()
+        .catch((err: unknown) =>
+          this.deps.audit.record({ actor: 'system:provisioning', action: 'access.notice-failed', target: what, to: { error: err instanceof Error ? err.message : String(err) } }).catch(() => undefined),
+        )
+        .finally(() => {
+          this.noticesActive--;
+          this.pumpNotices();
+          if (this.notices.length === 0 && this.noticesActive === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        });
+    }
+  }
+
+  /**
+   * Claims the next batch of due tasks (oldest first) with one update: every claimed task
+   * carries this batch's token, so no other worker runs it until the lease ends. All due
+   * tasks of a request in the batch come along, as seed 003 asks.
+   */
+  private async claimBatch(exclude: unknown[]): Promise<ClaimedTask[]> {
+    const { models, clock } = this.deps;
+    const now = clock.now();
+    const due = { status: { $in: [TaskStatus.notRun, TaskStatus.failed] }, execTime: { $lte: now }, $or: [{ claimUntil: null }, { claimUntil: { $lte: now } }] };
+    const notTried = exclude.length > 0 ? { _id: { $nin: exclude } } : {};
+    const first = await models.Task.find({ ...due, ...notTried }, { _id: 1, requestId: 1 })
+      .sort({ execTime: 1 })
+      .limit(this.batchSize)
+      .lean<Array<{ _id: unknown; requestId: string }>>();
+    if (first.length === 0) return [];
+    const ids = new Map(first.map((t) => [String(t._id), t._id]));
+    if (first.length === this.batchSize) {
+      const rest = await models.Task.find({ ...due, ...notTried, requestId: { $in: [...new Set(first.map((t) => t.requestId))] } }, { _id: 1 }).lean<Array<{ _id: unknown }>>();
+      for (const t of rest) ids.set(String(t._id), t._id);
+    }
+    const token = randomUUID();
+    await models.Task.updateMany(
+      { ...due, _id: { $in: [...ids.values()] } },
+      { $set: { claimToken: token, claimUntil: new Date(now.getTime() + this.claimLeaseMs) }, $inc: { attempts: 1 } },
+    );
+    return models.Task.find({ _id: { $in: [...ids.values()] }, claimToken: token }).lean<ClaimedTask[]>();
+  }
+
+  private async finish(task: ClaimedTask, ok: boolean, error: string | null): Promise<void> {
     await this.deps.models.Task.updateOne(
       { _id: task._id, claimToken: task.claimToken },
       { $set: { status: ok ? TaskStatus.done : TaskStatus.failed, lastError: error, claimToken: null, claimUntil: null } },
     );
   }
 
-  private async runTask(candidate: ProvisionTask & { _id: unknown }): Promise<keyof RunSummary | null> {
-    const task = await this.claim(candidate);
-    if (!task) return null;
-    const grant = await this.deps.models.Grant.findOne({ grantId: task.grantId }).lean<Grant>();
-    if (!grant) {
-      await this.finish(task, false, `grant ${task.grantId} is missing`);
-      return 'failed';
-    }
-    const host = await this.deps.inventory.hostByName(task.host);
-    return task.type === 'add' ? this.runAdd(task, grant, host) : this.runDelete(task, grant, host);
+  /** Finishes many claimed tasks the same way in one update. */
+  private async finishAll(tasks: ClaimedTask[], ok: boolean, error: string | null): Promise<void> {
+    if (tasks.length === 0) return;
+    await this.deps.models.Task.updateMany(
+      { _id: { $in: tasks.map((t) => t._id) }, claimToken: tasks[0]!.claimToken },
+      { $set: { status: ok ? TaskStatus.done : TaskStatus.failed, lastError: error, claimToken: null, claimUntil: null } },
+    );
   }
 
-  private async runAdd(task: ProvisionTask & { _id: unknown }, grant: Grant, host: Host | null): Promise<keyof RunSummary> {
+  private async runBatch(tasks: ClaimedTask[]): Promise<Array<{ task: ClaimedTask; outcome: Outcome }>> {
+    const { models, inventory } = this.deps;
+    const results: Array<{ task: ClaimedTask; outcome: Outcome }> = [];
+    const grants = new Map((await models.Grant.find({ grantId: { $in: [...new Set(tasks.map((t) => t.grantId))] } }).lean<Grant[]>()).map((g) => [g.grantId, g]));
+    const hosts = new Map<string, Promise<Host | null>>();
+    const hostByName = (name: string) => hosts.get(name) ?? hosts.set(name, inventory.hostByName(name)).get(name)!;
+
+    const work: Array<() => Promise<void>> = [];
+    const deletesByHost = new Map<string, Array<{ task: ClaimedTask; grant: Grant }>>();
+    for (const task of tasks) {
+      const grant = grants.get(task.grantId);
+      if (!grant) {
+        work.push(async () => {
+          await this.finish(task, false, `grant ${task.grantId} is missing`);
+          results.push({ task, outcome: 'failed' });
+        });
+      } else if (task.type === 'add') {
+        work.push(async () => {
+          results.push({ task, outcome: await this.runAdd(task, grant, await hostByName(task.host)) });
+        });
+      } else {
+        const list = deletesByHost.get(task.host) ?? [];
+        list.push({ task, grant });
+        deletesByHost.set(task.host, list);
+      }
+    }
+    for (const [hostName, items] of deletesByHost) {
+      work.push(async () => {
+        for (const r of await this.runDeletes(hostName, items, await hostByName(hostName))) results.push(r);
+      });
+    }
+    await inPool(work, this.hostParallelism, (w) => w());
+    return results;
+  }
+
+  private async runAdd(task: ClaimedTask, grant: Grant, host: Host | null): Promise<Outcome> {
     const { models, clock } = this.deps;
     if (grant.status !== GrantStatus.valid) {
       // Revoked before it was ever written: nothing to add.
@@ -151,7 +268,7 @@ export class ProvisioningWorker {
       await this.deps.scheduleWake(expiresAt);
       await this.deps.audit.record({ actor: 'system:provisioning', action: 'access.granted', target: `host:${grant.host}`, from: null, to: { grantId: grant.grantId, personId: grant.personId, role: grant.role, expiresAt } });
       const holder = await this.deps.directory.byPersonId(grant.personId);
-      if (holder) await this.deps.notifier.granted({ ...grant, grantedAt, expiresAt }, holder);
+      if (holder) this.notify(`grant:${grant.grantId}`, () => this.deps.notifier.granted({ ...grant, grantedAt, expiresAt }, holder));
       return 'granted';
     }
     await this.finish(task, false, result.message);
@@ -166,39 +283,74 @@ export class ProvisioningWorker {
     );
     await this.deps.audit.record({ actor: 'system:provisioning', action: 'access.failed', target: `host:${grant.host}`, to: { grantId: grant.grantId, error: result.message } });
     const holder = await this.deps.directory.byPersonId(grant.personId);
-    if (holder) await this.deps.notifier.provisioningFailed(grant, holder, result.message);
+    if (holder) this.notify(`grant:${grant.grantId}`, () => this.deps.notifier.provisioningFailed(grant, holder, result.message));
     return 'failed';
   }
 
-  private async runDelete(task: ProvisionTask & { _id: unknown }, grant: Grant, host: Host | null): Promise<keyof RunSummary> {
+  /**
+   * Removes the lines of every due grant on one host in one gateway call (per 200 grants),
+   * then records each grant as ended, audits it and queues its notice.
+   */
+  private async runDeletes(hostName: string, items: Array<{ task: ClaimedTask; grant: Grant }>, host: Host | null): Promise<Array<{ task: ClaimedTask; outcome: Outcome }>> {
     const { models, clock } = this.deps;
     // An archived host keeps its record; its lines are still removed if it answers.
-    const target = host ?? (await this.deps.inventory.hostRecord(task.host));
-    const result: HostOpResult = target
-      ? await this.deps.hostKeys.remove(target, accountsForRole(grant.role), grant.grantId)
-      : { ok: false, unreachable: false, message: `host ${task.host} is unknown` };
-    if (!result.ok) {
+    const target = host ?? (await this.deps.inventory.hostRecord(hostName));
+    const results = target ? await this.deps.hostKeys.removeMany(target, items.map(({ grant }) => ({ grantId: grant.grantId, accounts: accountsForRole(grant.role) }))) : new Map<string, HostOpResult>();
+    const endedAt = clock.now();
+    const done: Array<{ task: ClaimedTask; grant: Grant }> = [];
+    const failedBy = new Map<string, ClaimedTask[]>();
+    for (const item of items) {
+      const r: HostOpResult = results.get(item.grant.grantId) ?? { ok: false, unreachable: false, message: target ? 'the host gave no result for this grant' : `host ${hostName} is unknown` };
+      if (r.ok) done.push(item);
       // A host that is down is retried until it answers; meanwhile sshd refuses the key by expiry-time.
-      await this.finish(task, false, result.message);
-      return 'retrying';
+      else {
+        const list = failedBy.get(r.message) ?? [];
+        list.push(item.task);
+        failedBy.set(r.message, list);
+      }
     }
-    await this.finish(task, true, null);
-    const ended = await models.Grant.findOneAndUpdate(
-      { grantId: grant.grantId, status: GrantStatus.valid },
-      { $set: { status: GrantStatus.expired, endedAt: clock.now(), endedBy: grant.endedBy ?? 'system:expiry', endReason: grant.endReason ?? 'expired' } },
-      { returnDocument: 'after' },
-    ).lean<Grant>();
-    const final = ended ?? (await models.Grant.findOne({ grantId: grant.grantId }).lean<Grant>());
-    await this.deps.audit.record({
-      actor: final?.endedBy ?? 'system:expiry',
-      action: 'access.removed',
-      target: `host:${grant.host}`,
-      from: { grantId: grant.grantId, status: 'valid' },
-      to: { grantId: grant.grantId, status: 'expired', reason: final?.endReason ?? 'expired' },
-    });
-    const holder = await this.deps.directory.byPersonId(grant.personId);
-    if (holder && final && grant.grantedAt) await this.deps.notifier.revoked(final, holder);
-    return 'revoked';
+    for (const [message, tasks] of failedBy) await this.finishAll(tasks, false, message);
+    const outcomes: Array<{ task: ClaimedTask; outcome: Outcome }> = [...failedBy.values()].flat().map((task) => ({ task, outcome: 'retrying' as const }));
+    if (done.length === 0) return outcomes;
+
+    await this.finishAll(
+      done.map((d) => d.task),
+      true,
+      null,
+    );
+    // An early revoke already named who ended the grant and why; expiry is the default.
+    const byEnd = new Map<string, { endedBy: string; endReason: string; grantIds: string[] }>();
+    for (const { grant } of done) {
+      const endedBy = grant.endedBy ?? 'system:expiry';
+      const endReason = grant.endReason ?? 'expired';
+      const key = `${endedBy}\n${endReason}`;
+      const group = byEnd.get(key) ?? { endedBy, endReason, grantIds: [] };
+      group.grantIds.push(grant.grantId);
+      byEnd.set(key, group);
+    }
+    for (const { endedBy, endReason, grantIds } of byEnd.values()) {
+      await models.Grant.updateMany({ grantId: { $in: grantIds }, status: GrantStatus.valid }, { $set: { status: GrantStatus.expired, endedAt, endedBy, endReason } });
+    }
+    const finals = new Map((await models.Grant.find({ grantId: { $in: done.map((d) => d.grant.grantId) } }).lean<Grant[]>()).map((g) => [g.grantId, g]));
+    await Promise.all(
+      done.map(({ grant }) => {
+        const final = finals.get(grant.grantId);
+        return this.deps.audit.record({
+          actor: final?.endedBy ?? 'system:expiry',
+          action: 'access.removed',
+          target: `host:${grant.host}`,
+          from: { grantId: grant.grantId, status: 'valid' },
+          to: { grantId: grant.grantId, status: 'expired', reason: final?.endReason ?? 'expired' },
+        });
+      }),
+    );
+    const holders = new Map((await this.deps.directory.byPersonIds([...new Set(done.map((d) => d.grant.personId))])).map((p) => [p.personId, p]));
+    for (const { grant } of done) {
+      const holder = holders.get(grant.personId);
+      const final = finals.get(grant.grantId);
+      if (holder && final && grant.grantedAt) this.notify(`grant:${grant.grantId}`, () => this.deps.notifier.revoked(final, holder));
+    }
+    return [...outcomes, ...done.map(({ task }) => ({ task, outcome: 'revoked' as const }))];
   }
 
   /** Reminds holders 24 hours and 1 hour before expiry, once each. */
@@ -219,7 +371,7 @@ export class ProvisioningWorker {
         if (hours === 24 && g.days * this.dayMs <= ms) continue;
         const holder = await this.deps.directory.byPersonId(g.personId);
         if (holder) {
-          await this.deps.notifier.reminder(g, holder, hours);
+          this.notify(`grant:${g.grantId}`, () => this.deps.notifier.reminder(g, holder, hours));
           sent++;
         }
       }

@@ -116,8 +116,10 @@ export class DirectoryService {
     if (direct) return direct;
     const email = await this.deps.slack.emailOf(slackUserId).catch(() => undefined);
     if (!email) return null;
+    // Bound once: a second Slack account showing the same email (a guest, another org) must
+    // not take over a person who is already matched.
     const byEmail = await model.findOneAndUpdate(
-      { email: email.toLowerCase(), active: true },
+      { email: email.toLowerCase(), active: true, $or: [{ slackId: null }, { slackId: { $exists: false } }] },
       { $set: { slackId: slackUserId } },
       { returnDocument: 'after' },
     ).lean<Person>();
