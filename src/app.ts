@@ -160,7 +160,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const notifier = accessNotifier({ slack: messenger, mail, logger, adminChannel: config.ADMIN_CHANNEL });
 
   const accessJobs = defineAccessJobs(agenda);
-  const access = new AccessService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, kickProvisioning: accessJobs.kickProvisioning, enqueueAsk: accessJobs.enqueueAsk });
+  const access = new AccessService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, kickProvisioning: accessJobs.kickProvisioning, enqueueAsk: accessJobs.enqueueAsk, dayMs: config.ACCESS_DAY_MS });
   const grants = new GrantService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, hostKeys, kickProvisioning: accessJobs.kickProvisioning });
   const provisioning = new ProvisioningWorker(
     { models: accessModels(conn), access, inventory, directory, audit, clock, notifier, hostKeys, scheduleWake: accessJobs.scheduleWake },

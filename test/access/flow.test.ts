@@ -146,6 +146,9 @@ describeAccess('host access end to end', () => {
     await eventually('removal mail', async () => mailsTo('carol@example.com', /Access removed: root on bastion-a/).length === 1);
     const history = (await t().app.services.audit.query({ target: 'host:bastion-a', limit: 50 })).map((e) => e.action);
     expect(history).toEqual(expect.arrayContaining(['access.request', 'access.granted', 'access.removed']));
+    // Once it has ended, the same access can be asked for again.
+    const again = await request(USERS.carol, 'bastion-a root 1d second maintenance window');
+    expect(again).not.toBe(requestId);
   }, 90_000);
 
   it('refuses what the requester may not ask for, with codes, writing nothing', async () => {
@@ -422,6 +425,8 @@ describeAccess('host access end to end', () => {
     await approveAll(id, [USERS.alice]);
     await eventually('granted', async () => (await t().app.services.access.details(id)).applications[0]?.status === ApplicationStatus.granted, 30_000);
     const grantId = (await t().app.services.access.details(id)).applications[0]!.grantId!;
+    // While the grant has more than a day left, the same request is refused.
+    expect(JSON.stringify((await runCommand(t(), '/access', 'request bastion-a evans 7d more', USERS.dave)).blocks)).toContain('already have evans on bastion-a');
     // Bring the end within the 24-hour window (one shortened day).
     await models().models.Grant.updateOne({ grantId }, { $set: { expiresAt: new Date(Date.now() + DAY_MS / 2) } });
     const reminder = await t().fake.waitFor('chat.postMessage', (c) => c.args.channel === dmChannel(USERS.dave) && text(c).includes('access_extend'), 20_000);
@@ -432,5 +437,20 @@ describeAccess('host access end to end', () => {
     const form = await t().fake.waitFor('views.open', (c) => t().fake.calls.indexOf(c) >= mark);
     expect(text(form)).toContain('bastion-a');
     expect(text(form)).toContain('initial_option');
+    // Submitting the pre-filled form asks for the same access again: an extension, accepted in
+    // the grant's last day (a second request for it earlier is refused, see above).
+    const submitted = await t().slack.viewSubmission(USERS.dave, {
+      callback_id: 'access_request',
+      values: {
+        hosts: { access_hosts: { type: 'multi_external_select', selected_options: [{ text: { type: 'plain_text', text: 'bastion-a' }, value: 'bastion-a' }] } },
+        role: { role: { type: 'static_select', selected_option: { text: { type: 'plain_text', text: 'evans' }, value: 'evans' } } },
+        days: { days: { type: 'static_select', selected_option: { text: { type: 'plain_text', text: '7 days' }, value: '7' } } },
+        reason: { reason: { type: 'plain_text_input', value: 'extension of my current access' } },
+      },
+    });
+    expect(submitted.text).toBe('');
+    const extension = (await t().app.services.grants.myRequests(USERS.dave.id)).items[0]!.request;
+    expect(extension).toMatchObject({ role: 'evans', hosts: ['bastion-a'], days: 7, reason: 'extension of my current access' });
+    expect(extension.requestId).not.toBe(id);
   }, 60_000);
 });

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { AppError, badParameter, ErrorCode } from '../../errors.js';
-import { ApplicationStatus, GrantStatus, TaskStatus, type AccessModels, type AccessRequest, type AccessRole, type HostApplication } from '../../models/access.js';
+import { ApplicationStatus, GrantStatus, TaskStatus, type AccessModels, type AccessRequest, type AccessRole, type Grant, type HostApplication } from '../../models/access.js';
 import type { Decision } from '../../models/approval.js';
 import type { Person } from '../../models/person.js';
 import { ApprovalEngine } from '../approvals/engine.js';
@@ -30,6 +30,8 @@ export interface AccessDeps {
   kickProvisioning: () => Promise<void>;
   /** Queues asking the approvers of the level now waiting (a job: listeners must ack fast). */
   enqueueAsk: (requestId: string) => Promise<void>;
+  /** Length of one day of access: a grant ending within a day may be extended. */
+  dayMs: number;
 }
 
 export type DecisionResult =
@@ -48,8 +50,8 @@ export function grantIdFor(app: { _id: unknown }): string {
   return `g${String(app._id)}`;
 }
 
-/** Statuses that block an identical request: still waiting, being set up, or in force. */
-const OPEN_STATUSES = [ApplicationStatus.pending, ApplicationStatus.provisioning, ApplicationStatus.granted];
+/** Application statuses that block an identical request: still waiting or being set up. */
+const OPEN_STATUSES = [ApplicationStatus.pending, ApplicationStatus.provisioning];
 
 export class AccessService {
   constructor(private readonly deps: AccessDeps) {}
@@ -87,10 +89,17 @@ export class AccessService {
       if (!host.active) throw badParameter(`host ${name} is inactive (${host.inactiveReason ?? 'not answering'}); access cannot be granted now`, { field: 'hosts' });
     }
     const open = await models.Application.findOne({ requester: person.personId, host: { $in: input.hosts }, role: input.role, status: { $in: OPEN_STATUSES } }).lean<HostApplication>();
-    if (open) {
-      const what = open.status === ApplicationStatus.granted ? 'already have' : 'already asked for';
-      throw badParameter(`you ${what} ${input.role} on ${open.host} (request ${open.requestId})`, { field: 'hosts' });
-    }
+    if (open) throw badParameter(`you already asked for ${input.role} on ${open.host} (request ${open.requestId})`, { field: 'hosts' });
+    // A grant in force blocks the same request, except in its last day: that is an extension.
+    const extendFrom = new Date(clock.now().getTime() + this.deps.dayMs);
+    const held = await models.Grant.findOne({
+      personId: person.personId,
+      host: { $in: input.hosts },
+      role: input.role,
+      status: GrantStatus.valid,
+      $or: [{ expiresAt: null }, { expiresAt: { $gt: extendFrom } }],
+    }).lean<Grant>();
+    if (held) throw badParameter(`you already have ${input.role} on ${held.host} until ${held.expiresAt?.toISOString() ?? 'it is set up'} (grant ${held.grantId}); an extension can be asked for in its last day`, { field: 'hosts' });
     const levels = await planLevels(policy, person, input.role, {
       managerChain: (p) => directory.managerChain(p),
       inGroup: (g) => directory.inGroup(g),
