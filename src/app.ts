@@ -118,6 +118,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     audit,
     clock,
     personExists: async (id) => (await directory.byPersonId(id)) !== null,
+    organizationOf: async (r) => (r.type === 'project' ? inventory.projectOrganization(r.id) : null),
     resourceExists: async (r) => {
       if (r.type === 'organization') return (await rbacM.Organization.exists({ name: r.id, archived: false })) !== null;
       if (r.type === 'project') return inventory.projectExists(r.id);

@@ -112,6 +112,10 @@ export class InventoryService {
     return this.deps.models.Product.find({}).sort({ prod_name: 1 }).lean<Product[]>();
   }
 
+  async projectOrganization(name: string): Promise<string | null> {
+    return (await this.deps.models.Project.findOne({ name, archived: false }).lean<Project>())?.organization ?? null;
+  }
+
   async projectExists(name: string): Promise<boolean> {
     return (await this.deps.models.Project.exists({ name, archived: false })) !== null;
   }

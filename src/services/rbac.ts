@@ -41,6 +41,8 @@ export interface RbacDeps {
   resourceExists: (r: Resource) => Promise<boolean>;
   /** True when a person with this id is in the directory. */
   personExists: (personId: string) => Promise<boolean>;
+  /** The organization a named resource belongs to (projects name theirs in the catalog). */
+  organizationOf?: (r: Resource) => Promise<string | null>;
 }
 
 export interface Standing {
@@ -73,7 +75,8 @@ export class RbacService {
   async require(person: Person, action: Action, resource: Resource): Promise<void> {
     const s = await this.standing(person);
     if (s.globalAdmin) return;
-    const org = resource.type === 'organization' ? resource.id : resource.organization;
+    // A resource named from Slack ("project:storefront") does not say its organization: look it up.
+    const org = resource.type === 'organization' ? resource.id : resource.organization !== undefined ? resource.organization : ((await this.deps.organizationOf?.(resource)) ?? null);
     if (org && s.organizationsAdmin.includes(org)) return;
     if (resource.type === 'global' || resource.type === 'organization') {
       if (s.organizationsAdmin.length === 0 && s.teams.length === 0) throw notInTeam();

@@ -92,6 +92,15 @@ describe('/opsgate', () => {
     expect(await shown('teams', USERS.bob)).toContain('storefront-devs');
   });
 
+  it('lets an organization admin grant roles on a project of that organization, named from Slack', async () => {
+    expect(await shown('org create shop')).toContain('Organization shop created');
+    expect(await shown(`grant admin organization:shop <@${USERS.dave.id}|dave>`)).toContain('Role granted');
+    // storefront belongs to shop in the catalog; dave administers it without any project grant.
+    expect(await shown('grant use project:storefront person:carol', USERS.dave)).toContain('Role granted');
+    expect(await shown('revoke use project:storefront person:carol', USERS.dave)).toContain('Role revoked');
+    expect(await shown('grant use inventory:prod person:carol', USERS.dave)).toContain('[1201]');
+  });
+
   it('refuses bad parameters with 1100/1102 and changes nothing', async () => {
     const before = (await t.app.services.audit.query({ limit: 200 })).length;
     expect(await shown('grant use project:nope person:bob')).toContain('[1100]');
