@@ -151,10 +151,15 @@ export function driftMessage(r: DriftReport): Message {
   return { text: `Access reconcile: ${r.removed.length} removed, ${r.missing.length} missing, ${r.unreachable.length} unreachable`, blocks: rowsToSections(lines) };
 }
 
+/** Hosts for a one-line summary: the first few, then how many more (mail subjects are capped). */
+export function hostsBrief(hosts: string[], shown = 3): string {
+  return hosts.length <= shown ? hosts.join(', ') : `${hosts.slice(0, shown).join(', ')} and ${hosts.length - shown} more`;
+}
+
 export function approvalMailText(d: RequestDetails): { subject: string; text: string } {
   const r = d.request;
   return {
-    subject: `[opsgate] ${d.requester.name} asks for ${r.role} on ${r.hosts.join(', ')} (${r.requestId})`,
+    subject: `[opsgate] ${d.requester.name.slice(0, 60)} asks for ${r.role} on ${hostsBrief(r.hosts)} (${r.requestId})`,
     text: [
       `${d.requester.name} (${d.requester.personId}, ${d.requester.level}) asks for host access.`,
       '',
@@ -171,16 +176,22 @@ export function approvalMailText(d: RequestDetails): { subject: string; text: st
 
 // ---- views ----------------------------------------------------------------------------------
 
+/** Slack allows 50 blocks in a message and 100 in a view: lists are cut with a note. */
+const MAX_BUTTON_ROWS = 30;
+const MAX_APPROVALS_SHOWN = 8;
+
 export function mineMessage(grants: Grant[]): Message {
   if (grants.length === 0) return { text: 'You hold no host access', blocks: [section('You hold no host access. `/access request` asks for some.')] };
   const blocks: Block[] = [header('My hosts')];
-  for (const g of grants) {
+  for (const g of grants.slice(0, MAX_BUTTON_ROWS)) {
     blocks.push({
       type: 'section',
       text: mrkdwn(grantLine(g)),
       accessory: { type: 'button', action_id: Actions.accessRevoke, text: plain('Revoke now'), value: g.grantId, confirm: { title: plain('Revoke access?'), text: mrkdwn(`Remove your ${g.role} access on ${g.host} now?`), confirm: plain('Revoke'), deny: plain('Keep') } },
     });
   }
+  const rest = grants.slice(MAX_BUTTON_ROWS);
+  if (rest.length > 0) blocks.push(...rowsToSections(rest.map(grantLine), 12, 15), context(`${rest.length} more grants listed without buttons; \`/access revoke <grant>\` ends one.`));
   return { text: `${grants.length} grants`, blocks };
 }
 
@@ -200,11 +211,15 @@ export function requestsMessage(title: string, items: RequestSummary[], people: 
 export function approvalsMessage({ items, people, me }: RequestList): Message {
   if (items.length === 0) return { text: 'Nothing waits for you', blocks: [section('Nothing waits for your approval.')] };
   const blocks: Block[] = [header('Waiting for my approval')];
-  for (const { request } of items) {
+  for (const { request } of items.slice(0, MAX_APPROVALS_SHOWN)) {
     const requester = people[request.requester];
     if (!requester) continue;
     const msg = approvalMessage({ request, requester, people, applications: [] }, me);
     blocks.push(divider(), ...msg.blocks.slice(1));
+  }
+  if (items.length > MAX_APPROVALS_SHOWN) {
+    const more = items.slice(MAX_APPROVALS_SHOWN).map(({ request: r }) => `${code(r.requestId)} ${code(r.role)} on ${esc(hostsBrief(r.hosts))}`);
+    blocks.push(divider(), section(`*${more.length} more waiting* (decide these first, then look again):\n${more.join('\n')}`));
   }
   return { text: `${items.length} requests wait for you`, blocks };
 }

@@ -42,9 +42,14 @@ export function code(text: string): string {
   return '`' + esc(text).replace(/`/g, "'") + '`';
 }
 
-/** Splits rows into sections of at most `size` lines (a section holds 3000 characters). */
-export function rowsToSections(rows: string[], size = 20): Block[] {
+/**
+ * Splits rows into sections of at most `size` lines (a section holds 3000 characters), at
+ * most `maxSections` of them (a message holds 50 blocks); rows beyond are counted in a note.
+ */
+export function rowsToSections(rows: string[], size = 20, maxSections = 40): Block[] {
   const out: Block[] = [];
-  for (let i = 0; i < rows.length; i += size) out.push(section(rows.slice(i, i + size).join('\n')));
+  const shown = Math.min(rows.length, size * maxSections);
+  for (let i = 0; i < shown; i += size) out.push(section(rows.slice(i, Math.min(i + size, shown)).join('\n')));
+  if (rows.length > shown) out.push(context(`… and ${rows.length - shown} more not shown`));
   return out;
 }
