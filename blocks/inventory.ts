@@ -45,3 +45,12 @@ export function syncMessage(r: SyncResult): Message {
   const text = `:white_check_mark: Directory synced: ${r.added} added, ${r.updated} updated, ${r.unchanged} unchanged, ${r.deactivated} deactivated; ${r.slackIdsLearned} Slack ids learned by email.`;
   return { text, blocks: [section(text)] };
 }
+
+/** The host check's notice to admins: which hosts stopped answering, which came back. */
+export function hostCheckMessage(r: { newlyInactive: string[]; newlyActive: string[]; failures: Record<string, string> }): Message {
+  const rows = [
+    ...r.newlyInactive.map((h) => `:red_circle: ${code(h)} is now inactive: ${esc(r.failures[h] ?? 'no answer')}`),
+    ...r.newlyActive.map((h) => `:large_green_circle: ${code(h)} answers again`),
+  ];
+  return { text: `Host check: ${r.newlyInactive.length} inactive, ${r.newlyActive.length} back`, blocks: [header('Host check'), ...rowsToSections(rows, 15, 10)] };
+}

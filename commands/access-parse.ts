@@ -43,9 +43,11 @@ function parseInlineRequest(args: string[], rawText: string): RequestInput | nul
   if (bad) throw badParameter(`"${bad}" is not a host name`, { field: 'hosts' });
   const role = parseRole(roleToken);
   const days = parseDuration(daysToken);
-  // The reason is the rest of the text exactly as typed (not re-joined tokens).
-  const reason = rawText.trim().split(/\s+/).slice(4).join(' ');
+  // The reason is the rest of the text as typed, after `request <hosts> <role> <days>`.
+  const m = /^\s*\S+\s+\S+\s+\S+\s+\S+\s+([\s\S]+)$/.exec(rawText);
+  const reason = m?.[1]?.trim() ?? '';
   if (!reason) throw missingField('reason');
+  if (/["']/.test(hostsToken ?? '')) throw badParameter('host lists are written without quotes: web-01,web-02', { field: 'hosts' });
   return { hosts, role, days, reason };
 }
 
@@ -76,7 +78,7 @@ export function parseAccess(text: string): AccessRequestText {
     }
     case 'revoke':
       if (!args[0]) throw missingField('grant id (see /access mine)');
-      if (!/^[A-Za-z0-9_-]{6,40}$/.test(args[0])) throw badParameter(`"${args[0]}" is not a grant id`);
+      if (!GRANT_ID.test(args[0])) throw badParameter(`"${args[0]}" is not a grant id`);
       return { sub: 'revoke', grantId: args[0] };
     default:
       throw badParameter(`unknown command "${sub}"; try /access help`);
@@ -112,6 +114,20 @@ export function parseRejectMeta(metadata: string): z.infer<typeof rejectMetaSche
   } catch {
     throw badParameter('the form arrived with unreadable metadata; click Reject again');
   }
+}
+
+export const GRANT_ID = /^[A-Za-z0-9_-]{6,40}$/;
+
+/** The Revoke button's value: a grant id. */
+export function parseGrantIdValue(value: string | undefined): string {
+  if (!value || !GRANT_ID.test(value)) throw badParameter('this button carries an unreadable grant id');
+  return value;
+}
+
+/** The Show all history button's value: a host name. */
+export function parseHostValue(value: string | undefined): string {
+  if (!value || !HOST.test(value)) throw badParameter('this button carries an unreadable host name');
+  return value;
 }
 
 export const extendValueSchema = z.object({ h: z.array(z.string().regex(HOST)).min(1).max(50), role: z.enum(ACCESS_ROLES) }).strict();

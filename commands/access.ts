@@ -26,7 +26,17 @@ import type { GrantService } from '../src/services/access/grants.js';
 import type { AccessService } from '../src/services/access/requests.js';
 import type { DirectoryService } from '../src/services/directory/directory.js';
 import type { InventoryService } from '../src/services/inventory.js';
-import { parseAccess, parseApprovalValue, parseExtendValue, parseRejectMeta, parseRejectReason, parseRequestModal, type AccessRequestText } from './access-parse.js';
+import {
+  parseAccess,
+  parseApprovalValue,
+  parseExtendValue,
+  parseGrantIdValue,
+  parseHostValue,
+  parseRejectMeta,
+  parseRejectReason,
+  parseRequestModal,
+  type AccessRequestText,
+} from './access-parse.js';
 import { AccessModalBlocks, Actions, Commands, Views } from './ids.js';
 import { safely } from './respond.js';
 
@@ -103,9 +113,9 @@ export function registerAccess(app: App, deps: AccessListenerDeps): void {
     await respond({ response_type: 'ephemeral', ...reply });
   });
 
-  // Host search as the user types in the request form.
-  app.options(Actions.accessHosts, async ({ options, ack }) => {
-    const hosts = await deps.inventory.hosts(`${options.value ?? ''} active:true`.trim(), 100).catch(() => []);
+  // Host search as the user types in the request form (people in the directory only).
+  app.options(Actions.accessHosts, async ({ options, body, ack }) => {
+    const hosts = await deps.access.searchHosts(body.user.id, options.value ?? '').catch(() => []);
     await ack(hostOptions(hosts));
   });
 
@@ -175,13 +185,13 @@ export function registerAccess(app: App, deps: AccessListenerDeps): void {
 
   app.action<BlockAction<ButtonAction>>(Actions.accessRevoke, async ({ ack, body, action, respond }) => {
     await ack();
-    const reply = await safely(deps.logger, 'access revoke', () => answer({ sub: 'revoke', grantId: action.value ?? '' }, body.user.id, deps));
+    const reply = await safely(deps.logger, 'access revoke', () => answer({ sub: 'revoke', grantId: parseGrantIdValue(action.value) }, body.user.id, deps));
     await respond({ response_type: 'ephemeral', replace_original: false, ...reply });
   });
 
   app.action<BlockAction<ButtonAction>>(Actions.accessHostHistory, async ({ ack, body, action, respond }) => {
     await ack();
-    const reply = await safely(deps.logger, 'access host history', async () => hostMessage(await deps.grants.host(body.user.id, action.value ?? '', true), true));
+    const reply = await safely(deps.logger, 'access host history', async () => hostMessage(await deps.grants.host(body.user.id, parseHostValue(action.value), true), true));
     await respond({ response_type: 'ephemeral', replace_original: true, ...reply });
   });
 }

@@ -12,7 +12,6 @@ export const Actions = {
   accessExtend: 'access_extend',
   accessRevoke: 'access_revoke',
   accessHostHistory: 'access_host_history',
-  accessOpenRequest: 'access_open_request',
 } as const;
 
 export const Views = {

@@ -6,6 +6,7 @@
 import type { Agenda } from 'agenda';
 import { WebClient } from '@slack/web-api';
 import { placeholderSection } from '../blocks/home.js';
+import { hostCheckMessage } from '../blocks/inventory.js';
 import { registerHome, type HomeSectionProvider } from '../commands/home.js';
 import { registerOpsgateCommand } from '../commands/opsgate.js';
 import { defineDirectoryJobs } from '../jobs/directory.js';
@@ -21,8 +22,8 @@ import { ExecutionEngine } from './adapters/exec/engine.js';
 import type { SshTarget } from './adapters/exec/types.js';
 import { accessModels } from './models/access.js';
 import type { Host } from './models/inventory.js';
-import { accessNotifier } from './notify/access-notifier.js';
-import { SlackMessenger } from './notify/slack-dm.js';
+import { accessNotifier } from '../notify/access-notifier.js';
+import { SlackMessenger } from '../notify/slack-dm.js';
 import { GrantService } from './services/access/grants.js';
 import { ProvisioningWorker } from './services/access/provisioning.js';
 import { AccessService } from './services/access/requests.js';
@@ -173,8 +174,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     toTarget,
     run: async (targets, command) => engine.start({ targets, command, timeoutMs: 30_000, startedBy: 'system:host-check' }).done,
     notifyAdmins: async (r) => {
-      const text = `:satellite: Host check: ${r.newlyInactive.length ? `now inactive: ${r.newlyInactive.map((h) => `${h} (${r.failures[h] ?? ''})`).join(', ')}. ` : ''}${r.newlyActive.length ? `answering again: ${r.newlyActive.join(', ')}.` : ''}`;
-      if (config.ADMIN_CHANNEL) await messenger.post(config.ADMIN_CHANNEL, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+      if (config.ADMIN_CHANNEL) await messenger.post(config.ADMIN_CHANNEL, hostCheckMessage(r));
       else logger.warn({ inactive: r.newlyInactive, active: r.newlyActive }, 'host check changes (set ADMIN_CHANNEL to be told in Slack)');
     },
   });

@@ -9,7 +9,7 @@ import { roleAccounts, startAccessEnv, USERS, type AccessEnv } from '../helpers/
 
 const describeIf = roleAccounts.ready ? describe : describe.skip;
 
-describeIf('daily host check', () => {
+describeIf(roleAccounts.ready ? 'daily host check' : `daily host check [skipped: ${roleAccounts.reason}]`, () => {
   let env: AccessEnv;
   beforeAll(async () => {
     env = await startAccessEnv({ dayMs: 60_000 });

@@ -83,26 +83,20 @@ export class GrantService {
   /** Requests whose waiting level lists me as an approver. */
   async myApprovals(slackUserId: string): Promise<RequestList> {
     const me = await this.deps.directory.requireBySlackUser(slackUserId);
-    const pending = await this.deps.models.Request.find({ 'approval.state': 'pending', 'approval.levels.approvers': me.personId }).sort({ createdAt: 1 }).lean<AccessRequest[]>();
-    return this.list(
-      me,
-      pending.filter((r) => r.approval.levels[r.approval.current]?.approvers.includes(me.personId)),
-    );
+    return this.list(me, await this.waitingFor(me));
+  }
+
+  /** Pending requests whose waiting level lists `p`, oldest first. */
+  private async waitingFor(p: Person): Promise<AccessRequest[]> {
+    const pending = await this.deps.models.Request.find({ 'approval.state': 'pending', 'approval.levels.approvers': p.personId }).sort({ createdAt: 1 }).lean<AccessRequest[]>();
+    return pending.filter((r) => r.approval.levels[r.approval.current]?.approvers.includes(p.personId));
   }
 
   /** What the App Home tab shows a person: their grants, open requests and waiting approvals. */
   async homeSummary(person: Person): Promise<{ grants: Grant[]; open: RequestList; approvals: RequestList }> {
     const grants = await this.deps.models.Grant.find({ personId: person.personId, status: GrantStatus.valid }).sort({ host: 1 }).lean<Grant[]>();
     const open = await this.deps.models.Request.find({ requester: person.personId, 'approval.state': 'pending' }).sort({ createdAt: -1 }).limit(10).lean<AccessRequest[]>();
-    const pending = await this.deps.models.Request.find({ 'approval.state': 'pending', 'approval.levels.approvers': person.personId }).lean<AccessRequest[]>();
-    return {
-      grants,
-      open: await this.list(person, open),
-      approvals: await this.list(
-        person,
-        pending.filter((r) => r.approval.levels[r.approval.current]?.approvers.includes(person.personId)),
-      ),
-    };
+    return { grants, open: await this.list(person, open), approvals: await this.list(person, await this.waitingFor(person)) };
   }
 
   /** Every request, newest first (admins): filter by state, host, person. */

@@ -9,6 +9,7 @@ import type { Clock } from '../../clock.js';
 import { AppError, badParameter, ErrorCode } from '../../errors.js';
 import { ApplicationStatus, GrantStatus, TaskStatus, type AccessModels, type AccessRequest, type AccessRole, type Grant, type HostApplication } from '../../models/access.js';
 import type { Decision } from '../../models/approval.js';
+import type { Host } from '../../models/inventory.js';
 import type { Person } from '../../models/person.js';
 import { ApprovalEngine } from '../approvals/engine.js';
 import type { AuditLog } from '../audit.js';
@@ -74,6 +75,13 @@ export class AccessService {
     if (!requester) throw new AppError(ErrorCode.Internal, `requester ${request.requester} of ${requestId} is not in the directory`);
     const applications = await this.deps.models.Application.find({ requestId }).sort({ host: 1 }).lean<HostApplication[]>();
     return { request, requester, people, applications };
+  }
+
+  /** Active hosts matching what someone types in the request form; nothing for strangers. */
+  async searchHosts(slackUserId: string, text: string): Promise<Host[]> {
+    await this.deps.directory.requireBySlackUser(slackUserId);
+    const words = text.split(/\s+/).filter((w) => /^[A-Za-z0-9_.-]+$/.test(w)).join(' ');
+    return this.deps.inventory.hosts(`${words} active:true`.trim(), 100);
   }
 
   /** Checks everything, then writes the request and one application per host, then asks level 1. */

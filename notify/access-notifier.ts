@@ -8,13 +8,13 @@ import {
   reminderMessage,
   requesterDecisionMessage,
   revokedMessage,
-} from '../../blocks/access.js';
-import type { Logger } from '../logger.js';
-import type { Grant } from '../models/access.js';
-import type { MessageRef } from '../models/approval.js';
-import type { Person } from '../models/person.js';
-import type { AccessNotifier } from '../services/access/ports.js';
-import type { MailService } from '../services/mail.js';
+} from '../blocks/access.js';
+import type { Logger } from '../src/logger.js';
+import type { Grant } from '../src/models/access.js';
+import type { MessageRef } from '../src/models/approval.js';
+import type { Person } from '../src/models/person.js';
+import type { AccessNotifier } from '../src/services/access/ports.js';
+import type { MailService } from '../src/services/mail.js';
 import type { SlackMessenger } from './slack-dm.js';
 
 export interface AccessNotifierDeps {

@@ -1,8 +1,8 @@
 /** Direct messages to directory people: open the IM channel, post, remember where. */
 import type { WebClient } from '@slack/web-api';
-import type { Message } from '../../blocks/kit.js';
-import type { Logger } from '../logger.js';
-import type { Person } from '../models/person.js';
+import type { Message } from '../blocks/kit.js';
+import type { Logger } from '../src/logger.js';
+import type { Person } from '../src/models/person.js';
 
 export interface Posted {
   channel: string;
