@@ -31,6 +31,7 @@ export const HELP: HelpEntry[] = [
   { usage: `${Commands.access} host <name>`, summary: 'who holds root / evans / readonly on a host, and its history' },
   { usage: `${Commands.access} all [state:x] [host:x] [person:x]`, summary: 'every access request', adminOnly: true },
   { usage: `${Commands.access} revoke <grant>`, summary: 'end a grant now (its holder or an admin)' },
+  { usage: `${Commands.access} cancel <request>`, summary: 'withdraw a request still waiting for approval' },
 ];
 
 export function helpMessage(): Message {

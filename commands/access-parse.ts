@@ -17,7 +17,8 @@ export type AccessRequestText =
   | { sub: 'approvals' }
   | { sub: 'host'; host: string }
   | { sub: 'all'; state?: string; host?: string; person?: string }
-  | { sub: 'revoke'; grantId: string };
+  | { sub: 'revoke'; grantId: string }
+  | { sub: 'cancel'; requestId: string };
 
 const HOST = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -80,6 +81,10 @@ export function parseAccess(text: string): AccessRequestText {
       if (!args[0]) throw missingField('grant id (see /access mine)');
       if (!GRANT_ID.test(args[0])) throw badParameter(`"${args[0]}" is not a grant id`);
       return { sub: 'revoke', grantId: args[0] };
+    case 'cancel':
+      if (!args[0]) throw missingField('request id (see /access requests)');
+      if (!/^AR-[A-Z0-9]{6}$/.test(args[0])) throw badParameter(`"${args[0]}" is not a request id such as AR-7K2M9Q`);
+      return { sub: 'cancel', requestId: args[0] };
     default:
       throw badParameter(`unknown command "${sub}"; try /access help`);
   }

@@ -80,6 +80,10 @@ async function answer(req: AccessRequestText, user: string, deps: AccessListener
       const list = await deps.grants.allRequests(user, req);
       return requestsMessage('All requests', list.items, list.people);
     }
+    case 'cancel': {
+      const d = await deps.access.cancel(user, req.requestId);
+      return infoMessage(`:no_entry_sign: Request \`${d.request.requestId}\` is cancelled; its approvers' messages say so.`);
+    }
     case 'revoke': {
       const g = await deps.grants.revoke(user, req.grantId);
       return infoMessage(`:lock: Grant \`${g.grantId}\` (${g.role} on ${g.host}) is being removed; you will get a DM when it is gone.`);

@@ -13,6 +13,8 @@ export const approvalLevelSchema = new Schema(
     /** 1-based, as people say it ("level 2"). */
     level: { type: Number, required: true },
     label: { type: String, required: true },
+    /** How approvers were chosen (`manager`, `group:<name>`, `people`): re-checked on every click. */
+    rule: { type: String, default: null },
     /** personIds allowed to decide this level (computed when the request is made). */
     approvers: { type: [String], default: [] },
     decision: { type: String, enum: [...DECISIONS, null], default: null },
@@ -37,6 +39,7 @@ export const approvalFlowSchema = new Schema(
 export interface ApprovalLevel {
   level: number;
   label: string;
+  rule?: string | null;
   approvers: string[];
   decision: Decision | null;
   decidedBy: string | null;

@@ -208,6 +208,38 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     await t().fake.waitFor('chat.postMessage', (c) => c.args.channel === dmChannel(USERS.dave) && text(c).includes('was rejected') && text(c).includes('use the deploy pipeline instead'));
   });
 
+  it('re-checks approvers on every click, refuses a request nobody else can approve, and cancels', async () => {
+    const people = personModel(t().app.store.connection);
+    const show = async (u: User, args: string) => JSON.stringify((await runCommand(t(), '/access', args, u)).blocks);
+    // With erin out of ops, alice (carol's manager) would have to approve both levels of root.
+    await people.updateOne({ personId: 'erin' }, { $set: { groups: ['admin'] } });
+    expect(await show(USERS.carol, 'request bastion-b root 1d swap disks')).toContain('nobody qualified is left to approve the ops level');
+    await people.updateOne({ personId: 'erin' }, { $set: { groups: ['ops', 'admin'] } });
+
+    const id = await request(USERS.carol, 'bastion-b root 1d swap disks');
+    await approveAll(id, [USERS.alice]);
+    const dm = await approvalDm(USERS.erin, id);
+    // Erin leaves ops after being asked: her click no longer counts.
+    await people.updateOne({ personId: 'erin' }, { $set: { groups: ['admin'] } });
+    const mark = t().fake.calls.length;
+    await click(USERS.erin, 'access_approve', dm.value);
+    await t().fake.waitFor('chat.postEphemeral', (c) => t().fake.calls.indexOf(c) >= mark && text(c).includes('no longer in ops'));
+    await people.updateOne({ personId: 'erin' }, { $set: { groups: ['ops', 'admin'] } });
+    expect((await t().app.services.access.details(id)).request.approval.state).toBe('pending');
+
+    // Only the requester (or an admin) withdraws it; every copy of the DM then says so.
+    expect(await show(USERS.bob, `cancel ${id}`)).toContain('[1201]');
+    const m2 = t().fake.calls.length;
+    expect(await show(USERS.carol, `cancel ${id}`)).toContain('is cancelled');
+    const copy = await t().fake.waitFor('chat.update', (c) => t().fake.calls.indexOf(c) >= m2 && c.args.channel === dmChannel(USERS.erin));
+    expect(text(copy)).toContain('Cancelled');
+    expect(text(copy)).not.toContain('access_approve');
+    expect(await show(USERS.carol, `cancel ${id}`)).toContain('no longer waiting');
+    await click(USERS.erin, 'access_approve', dm.value);
+    await t().fake.waitFor('chat.postEphemeral', (c) => c.args.user === USERS.erin.id && text(c).includes('no longer waiting for a decision'));
+    expect((await t().app.services.access.details(id)).applications.map((a) => a.status)).toEqual([ApplicationStatus.rejected]);
+  });
+
   it('turns 20 simultaneous Approve clicks into one transition and one provisioning', async () => {
     const id = await request(USERS.bob, 'bastion-a readonly 7d on-call this week');
     const dm = await approvalDm(USERS.alice, id);

@@ -38,6 +38,8 @@ export function checkEntitlement(policy: AccessPolicy, person: Person, input: Re
 
 export interface PlannedLevel {
   label: string;
+  /** How the approvers were chosen: `manager`, `group:<name>` or `people`. */
+  rule: string;
   approvers: Person[];
 }
 
@@ -54,21 +56,29 @@ export interface PeopleLookup {
 export async function planLevels(policy: AccessPolicy, requester: Person, role: AccessRole, people: PeopleLookup): Promise<PlannedLevel[]> {
   const qualified = (p: Person): boolean => p.active && p.personId !== requester.personId && isQualified(p.level, policy.qualification);
   const levels: PlannedLevel[] = [];
+  // People who must decide an earlier level (its only approver) cannot decide a later one too.
+  const committed = new Set<string>();
   for (const entry of policy.levels) {
     if (entry.roles && !entry.roles.includes(role)) continue;
     let approvers: Person[];
+    let rule: string;
     if (entry.approvers === 'manager') {
       const next = (await people.managerChain(requester)).find(qualified);
       approvers = next ? [next] : [];
+      rule = 'manager';
     } else if ('group' in entry.approvers) {
       approvers = (await people.inGroup(entry.approvers.group)).filter(qualified);
+      rule = `group:${entry.approvers.group}`;
     } else {
       approvers = (await people.byIds(entry.approvers.people)).filter(qualified);
+      rule = 'people';
     }
-    if (approvers.length === 0) {
-      throw badParameter(`nobody qualified can approve the ${entry.label} level of your request; ask an admin to check the directory and catalog/access.yaml`);
+    if (approvers.filter((a) => !committed.has(a.personId)).length === 0) {
+      throw badParameter(`nobody qualified is left to approve the ${entry.label} level of your request; ask an admin to check the directory and catalog/access.yaml`);
     }
-    levels.push({ label: entry.label, approvers });
+    if (approvers.length === 1) committed.add(approvers[0]!.personId);
+    levels.push({ label: entry.label, rule, approvers });
   }
+  if (levels.length === 0) throw badParameter(`the access policy has no approval level for ${role}; ask an admin to fix catalog/access.yaml`);
   return levels;
 }

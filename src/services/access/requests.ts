@@ -15,7 +15,7 @@ import { ApprovalEngine } from '../approvals/engine.js';
 import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
 import type { InventoryService } from '../inventory.js';
-import type { RbacService } from '../rbac.js';
+import { GLOBAL, type RbacService } from '../rbac.js';
 import { checkEntitlement, planLevels, type RequestInput } from './policy.js';
 import type { AccessNotifier, RequestDetails } from './ports.js';
 
@@ -60,7 +60,29 @@ export class AccessService {
   /** The approval engine under the policy in force (its qualification rule may change on reload). */
   private async engine(): Promise<ApprovalEngine<AccessRequest>> {
     const policy = await this.deps.inventory.accessPolicy();
-    return new ApprovalEngine<AccessRequest>({ model: this.deps.models.Request, key: 'requestId', requesterOf: (r) => r.requester, qualification: policy.qualification, noun: 'request' });
+    return new ApprovalEngine<AccessRequest>({
+      model: this.deps.models.Request,
+      key: 'requestId',
+      requesterOf: (r) => r.requester,
+      qualification: policy.qualification,
+      noun: 'request',
+      stillEntitled: (r, level, actor) => this.stillEntitled(r, level, actor),
+    });
+  }
+
+  /** The directory today, not when the request was made, decides whether an approver still counts. */
+  private async stillEntitled(r: AccessRequest, level: { rule?: string | null; label: string }, actor: Person): Promise<string | null> {
+    const rule = level.rule ?? '';
+    if (rule.startsWith('group:')) {
+      const group = rule.slice('group:'.length);
+      return actor.groups.includes(group) ? null : `you are no longer in ${group}, so you cannot decide the ${level.label} level`;
+    }
+    if (rule === 'manager') {
+      const requester = await this.deps.directory.byPersonId(r.requester);
+      const chain = requester ? await this.deps.directory.managerChain(requester) : [];
+      return chain.some((p) => p.personId === actor.personId) ? null : `you are no longer in the requester's management chain, so you cannot decide the ${level.label} level`;
+    }
+    return null;
   }
 
   async details(requestId: string): Promise<RequestDetails> {
@@ -125,7 +147,7 @@ export class AccessService {
       approval: {
         current: 0,
         state: 'pending',
-        levels: levels.map((l, i) => ({ level: i + 1, label: l.label, approvers: l.approvers.map((p) => p.personId), decision: null, decidedBy: null, decidedAt: null, note: null })),
+        levels: levels.map((l, i) => ({ level: i + 1, label: l.label, rule: l.rule, approvers: l.approvers.map((p) => p.personId), decision: null, decidedBy: null, decidedAt: null, note: null })),
       },
       messages: [],
     });
@@ -172,11 +194,9 @@ export class AccessService {
     const actor = await this.deps.directory.requireBySlackUser(slackUserId);
     const engine = await this.engine();
     const doc = await engine.get(requestId);
-    if (doc.approval.state !== 'pending' || doc.approval.current !== levelIndex) {
-      const level = doc.approval.levels[levelIndex] ?? doc.approval.levels[doc.approval.current];
-      return { kind: 'already', decision: level?.decision ?? 'cancelled', by: level?.decidedBy ? await this.deps.directory.byPersonId(level.decidedBy) : null, at: level?.decidedAt ?? null, level: level?.level ?? levelIndex + 1 };
-    }
-    engine.checkApprover(doc, actor);
+    const stale = engine.stale(doc, levelIndex);
+    if (stale) return { ...stale, by: stale.by ? await this.deps.directory.byPersonId(stale.by) : null };
+    await engine.checkApprover(doc, actor);
     return null;
   }
 
@@ -208,6 +228,22 @@ export class AccessService {
     if (outcome.state === 'pending') await this.deps.enqueueAsk(requestId);
     if (outcome.state === 'approved') await this.deps.kickProvisioning();
     return { kind: 'decided', decision, level: outcome.level.level, state: outcome.state, details };
+  }
+
+  /** Withdraws a request still waiting for approval: its requester or an admin. */
+  async cancel(slackUserId: string, requestId: string): Promise<RequestDetails> {
+    const me = await this.deps.directory.requireBySlackUser(slackUserId);
+    const doc = await (await this.engine()).get(requestId);
+    if (doc.requester !== me.personId && !(await this.deps.rbac.can(me, 'admin', GLOBAL))) {
+      throw new AppError(ErrorCode.NeedPermission, 'only the requester or an admin may cancel a request');
+    }
+    const cancelled = await this.deps.models.Request.findOneAndUpdate({ requestId, 'approval.state': 'pending' }, { $set: { 'approval.state': 'cancelled' } }, { returnDocument: 'after' }).lean<AccessRequest>();
+    if (!cancelled) throw badParameter(`request ${requestId} is no longer waiting (${doc.approval.state}); /access revoke ends a grant`);
+    await this.deps.models.Application.updateMany({ requestId, status: ApplicationStatus.pending }, { $set: { status: ApplicationStatus.rejected, error: `cancelled by ${me.personId}` } });
+    await this.deps.audit.record({ actor: me.personId, action: 'access.cancel', target: `access:${requestId}`, from: { state: 'pending' }, to: { state: 'cancelled' } });
+    const details = await this.details(requestId);
+    await this.deps.notifier.updateApprovalMessages(details);
+    return details;
   }
 
   /**

@@ -47,6 +47,11 @@ export interface ApprovalEngineOptions<T> {
   qualification: Qualification;
   /** What the thing is called in messages ("request", "ticket"). */
   noun: string;
+  /**
+   * Whether the actor still holds what made them an approver (still the manager, still in the
+   * group): a reason when not. Checked on every click, after the listed-approver check.
+   */
+  stillEntitled?: (doc: T, level: ApprovalLevel, actor: Person) => Promise<string | null>;
 }
 
 function lastDecided(flow: ApprovalFlow): ApprovalLevel | undefined {
@@ -62,15 +67,27 @@ export class ApprovalEngine<T extends FlowDocument> {
     return doc;
   }
 
-  private already(doc: T, levelIndex: number): DecideOutcome<T> {
+  /**
+   * What a click for `levelIndex` finds when that level is no longer waiting: who decided it (or
+   * the last decision), or that the flow was cancelled; null when the click is current.
+   */
+  stale(doc: T, levelIndex: number): Extract<DecideOutcome<T>, { kind: 'already' }> | null {
     const flow = doc.approval;
+    if (flow.state === 'pending' && flow.current === levelIndex) return null;
+    if (flow.state === 'cancelled') return { kind: 'already', decision: 'cancelled', by: null, at: null, level: levelIndex + 1 };
     const level = flow.levels[levelIndex]?.decision ? flow.levels[levelIndex] : lastDecided(flow);
-    if (flow.state === 'cancelled' && !level) return { kind: 'already', decision: 'cancelled', by: null, at: null, level: levelIndex + 1 };
-    return { kind: 'already', decision: level?.decision ?? 'cancelled', by: level?.decidedBy ?? null, at: level?.decidedAt ?? null, level: (level?.level ?? levelIndex + 1) };
+    return { kind: 'already', decision: level?.decision ?? 'cancelled', by: level?.decidedBy ?? null, at: level?.decidedAt ?? null, level: level?.level ?? levelIndex + 1 };
   }
 
   /** Checks that `actor` may decide the level now waiting; throws 1201 with the reason. */
-  checkApprover(doc: T, actor: Person): ApprovalLevel {
+  async checkApprover(doc: T, actor: Person): Promise<ApprovalLevel> {
+    const level = this.checkListedApprover(doc, actor);
+    const reason = await this.opts.stillEntitled?.(doc, level, actor);
+    if (reason) throw new AppError(ErrorCode.NeedPermission, reason);
+    return level;
+  }
+
+  private checkListedApprover(doc: T, actor: Person): ApprovalLevel {
     const flow = doc.approval;
     const level = flow.levels[flow.current];
     if (!level) throw new AppError(ErrorCode.BadParameter, `this ${this.opts.noun} has no level waiting for a decision`);
@@ -93,8 +110,9 @@ export class ApprovalEngine<T extends FlowDocument> {
     if (note && note.length > 1000) throw badParameter('the note is longer than 1000 characters');
     const doc = await this.get(input.id);
     const flow = doc.approval;
-    if (flow.state !== 'pending' || flow.current !== input.levelIndex) return this.already(doc, input.levelIndex);
-    this.checkApprover(doc, input.actor);
+    const stale = this.stale(doc, input.levelIndex);
+    if (stale) return stale;
+    await this.checkApprover(doc, input.actor);
 
     const i = input.levelIndex;
     const isLast = i === flow.levels.length - 1;
@@ -120,7 +138,7 @@ export class ApprovalEngine<T extends FlowDocument> {
         { returnDocument: 'after' },
       )
       .lean()) as T | null;
-    if (!updated) return this.already(await this.get(input.id), i);
+    if (!updated) return this.stale(await this.get(input.id), i) ?? { kind: 'already', decision: 'cancelled', by: null, at: null, level: i + 1 };
     return { kind: 'decided', decision: input.decision, level: updated.approval.levels[i]!, state: nextState, doc: updated };
   }
 }
