@@ -111,7 +111,16 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const client = slack?.app.client ?? new WebClient(undefined, config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {});
 
   const audit = new AuditLog({ model: auditModel(conn), clock });
-  const directory = new DirectoryService({ model: personModel(conn), audit, clock, slack: slackEnabled ? slackPeople(client) : noSlackPeople, source: config.DIRECTORY_SOURCE });
+  // Access ends for people who leave the directory; the grant service is built further down.
+  let endAccessFor: (ids: string[]) => Promise<unknown> = async () => undefined;
+  const directory = new DirectoryService({
+    model: personModel(conn),
+    audit,
+    clock,
+    slack: slackEnabled ? slackPeople(client) : noSlackPeople,
+    source: config.DIRECTORY_SOURCE,
+    onDeactivated: (ids) => endAccessFor(ids),
+  });
   const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR });
   const rbacM = rbacModels(conn);
   const rbac = new RbacService({
@@ -169,6 +178,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     { dayMs: config.ACCESS_DAY_MS },
   );
   accessJobs.attach({ access, worker: provisioning, grants, logger });
+  endAccessFor = (ids) => grants.endAllFor(ids);
   const hostCheck = new HostCheckService({
     inventory,
     toTarget,

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Types } from 'mongoose';
+import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_PROVISION } from '../../jobs/access.js';
 import { accountsForRole, buildKeyLine } from '../../src/services/access/authorized-keys.js';
@@ -485,4 +486,38 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     expect(extension).toMatchObject({ role: 'evans', hosts: ['bastion-a'], days: 7, reason: 'extension of my current access' });
     expect(extension.requestId).not.toBe(id);
   }, 60_000);
+});
+
+describeAccess(roleAccounts.ready ? 'host access when someone leaves' : `host access when someone leaves [skipped: ${roleAccounts.reason}]`, () => {
+  let env: AccessEnv;
+  beforeAll(async () => {
+    env = await startAccessEnv({ dayMs: 60_000, env: { ACCESS_SWEEP_MS: '1000' } });
+    await env.t.ready();
+  }, 60_000);
+  afterAll(() => env?.stop());
+
+  it('ends the grants and cancels the requests of a person removed from the directory', async () => {
+    const t = env.t;
+    const b = env.bastions[0]!;
+    const ask = async (args: string) => /Request (AR-[A-Z0-9]{6}) sent/.exec((await runCommand(t, '/access', `request ${args}`, USERS.dave)).text)![1]!;
+    const granted = await ask('bastion-a evans 7d on-call');
+    const waiting = await ask('bastion-b readonly 1d logs');
+    const dm = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DUALICE' && JSON.stringify(c.args).includes(granted) && JSON.stringify(c.args).includes('access_approve'));
+    const value = (dm.args.blocks as Array<{ type: string; elements?: Array<{ action_id: string; value: string }> }>).find((x) => x.type === 'actions')!.elements![0]!.value;
+    await t.slack.blockAction(USERS.alice, { action_id: 'access_approve', value }, { channel: 'DUALICE' });
+    await eventually('granted', async () => (await t.app.services.access.details(granted)).applications[0]?.status === ApplicationStatus.granted, 30_000);
+    expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 0 });
+
+    // Dave leaves: the directory source no longer lists him, and an admin syncs.
+    const file = path.join(env.dir, 'catalog', 'directory.yaml');
+    const dir = YAML.parse(fs.readFileSync(file, 'utf8')) as { people: Array<{ id: string }> };
+    fs.writeFileSync(file, YAML.stringify({ people: dir.people.filter((p) => p.id !== 'dave') }));
+    await runCommand(t, '/opsgate', 'sync', USERS.erin);
+    await eventually('line removed', async () => !env.lines(b, 'evans').some((l) => l.includes('opsgate-grant:')), 30_000);
+    expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 255 });
+    const grant = (await accessModels(t.app.store.connection).Grant.findOne({ requestId: granted }).lean())!;
+    expect(grant).toMatchObject({ status: GrantStatus.expired, endReason: 'left the directory', endedBy: 'system:directory' });
+    expect((await t.app.services.access.details(waiting)).request.approval.state).toBe('cancelled');
+    expect(await t.app.services.audit.query({ action: 'person.deactivate', target: 'person:dave' })).toHaveLength(1);
+  }, 90_000);
 });

@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../../clock.js';
 import { AppError, badParameter, ErrorCode } from '../../errors.js';
-import { GrantStatus, TaskStatus, type AccessModels, type AccessRequest, type AccessRole, type Grant, type HostApplication } from '../../models/access.js';
+import { GrantStatus, type AccessModels, type AccessRequest, type AccessRole, type Grant, type HostApplication } from '../../models/access.js';
 import type { AuditEntry } from '../../models/audit.js';
 import type { Person } from '../../models/person.js';
 import type { AuditLog } from '../audit.js';
@@ -14,6 +14,7 @@ import type { InventoryService } from '../inventory.js';
 import { GLOBAL, type RbacService } from '../rbac.js';
 import { accountsForRole } from './authorized-keys.js';
 import type { AccessNotifier, DriftReport, HostKeysPort } from './ports.js';
+import { queueDelete } from './tasks.js';
 
 export interface GrantDeps {
   models: AccessModels;
@@ -146,17 +147,37 @@ export class GrantService {
       { returnDocument: 'after' },
     ).lean<Grant>();
     if (!updated) throw badParameter(`grant ${grantId} has already ended`);
-    await this.deps.models.Task.updateOne(
-      { grantId, type: 'delete' },
-      {
-        $set: { execTime: now },
-        $setOnInsert: { requestId: grant.requestId, grantId, host: grant.host, role: grant.role, type: 'delete', status: TaskStatus.notRun, attempts: 0, lastError: null, claimToken: null, claimUntil: null },
-      },
-      { upsert: true },
-    );
+    await queueDelete(this.deps.models, grant, now);
     await this.deps.audit.record({ actor: me.personId, action: 'access.revoke', target: `host:${grant.host}`, from: { grantId, status: 'valid' }, to: { grantId, reason } });
     await this.deps.kickProvisioning();
     return updated;
+  }
+
+  /**
+   * People who left the directory lose their access at once: grants in force are ended (lines
+   * removed by the worker), requests still waiting are cancelled.
+   */
+  async endAllFor(personIds: string[], reason = 'left the directory'): Promise<number> {
+    if (personIds.length === 0) return 0;
+    const now = this.deps.clock.now();
+    const grants = await this.deps.models.Grant.find({ personId: { $in: personIds }, status: GrantStatus.valid }).lean<Grant[]>();
+    for (const g of grants) {
+      const notWritten = g.grantedAt === null;
+      await this.deps.models.Grant.updateOne(
+        { grantId: g.grantId, status: GrantStatus.valid },
+        { $set: { endedBy: 'system:directory', endReason: reason, ...(notWritten ? { status: GrantStatus.expired, endedAt: now } : {}) } },
+      );
+      await queueDelete(this.deps.models, g, now);
+      await this.deps.audit.record({ actor: 'system:directory', action: 'access.revoke', target: `host:${g.host}`, from: { grantId: g.grantId, status: 'valid' }, to: { grantId: g.grantId, reason } });
+    }
+    const pending = await this.deps.models.Request.find({ requester: { $in: personIds }, 'approval.state': 'pending' }).lean<AccessRequest[]>();
+    for (const r of pending) {
+      await this.deps.models.Request.updateOne({ requestId: r.requestId, 'approval.state': 'pending' }, { $set: { 'approval.state': 'cancelled' } });
+      await this.deps.models.Application.updateMany({ requestId: r.requestId, status: 1 }, { $set: { status: 2, error: reason } });
+      await this.deps.audit.record({ actor: 'system:directory', action: 'access.cancel', target: `access:${r.requestId}`, from: { state: 'pending' }, to: { state: 'cancelled', reason } });
+    }
+    if (grants.length > 0) await this.deps.kickProvisioning();
+    return grants.length;
   }
 
   /**

@@ -254,13 +254,14 @@ export class AccessService {
   async materialize(req: AccessRequest): Promise<number> {
     const { models, clock } = this.deps;
     const requester = await this.deps.directory.byPersonId(req.requester);
-    const publicKey = requester?.sshKeys[0];
+    // Someone who left the directory since asking is not given access.
+    const publicKey = requester?.active ? requester.sshKeys[0] : undefined;
     const apps = await models.Application.find({ requestId: req.requestId, status: ApplicationStatus.pending }).lean<Array<HostApplication & { _id: unknown }>>();
     let made = 0;
     for (const app of apps) {
       const grantId = grantIdFor(app);
       if (!publicKey) {
-        await models.Application.updateOne({ _id: app._id, status: ApplicationStatus.pending }, { $set: { status: ApplicationStatus.failed, error: 'the requester has no SSH key any more' } });
+        await models.Application.updateOne({ _id: app._id, status: ApplicationStatus.pending }, { $set: { status: ApplicationStatus.failed, error: requester?.active ? 'the requester has no SSH key any more' : 'the requester left the directory' } });
         continue;
       }
       await models.Grant.updateOne(

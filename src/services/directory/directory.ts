@@ -29,6 +29,8 @@ export interface DirectoryDeps {
   slack: SlackPeople;
   /** Path or URL of the source (DIRECTORY_SOURCE). */
   source: string;
+  /** Told who left the directory at a sync (access ends for them). */
+  onDeactivated?: (personIds: string[]) => Promise<unknown>;
 }
 
 function sameRecord(p: Person, r: DirectoryRecord): boolean {
@@ -82,6 +84,8 @@ export class DirectoryService {
     if (gone.length > 0) {
       await model.updateMany({ personId: { $in: gone } }, { $set: { active: false, syncedAt: now } });
       result.deactivated = gone.length;
+      for (const id of gone) await this.deps.audit.record({ actor, action: 'person.deactivate', target: `person:${id}`, from: { active: true }, to: { active: false } });
+      await this.deps.onDeactivated?.(gone);
     }
     result.slackIdsLearned = await this.learnSlackIds();
     await this.deps.audit.record({ actor, action: 'directory.sync', target: 'directory:people', to: { ...result, total: records.length } });
