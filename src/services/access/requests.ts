@@ -160,9 +160,7 @@ export class AccessService {
       target: `access:${requestId}`,
       to: { hosts: input.hosts, role: input.role, days: input.days, reason: input.reason, at: clock.now() },
     });
-    for (const host of input.hosts) {
-      await this.deps.audit.record({ actor: person.personId, action: 'access.request', target: `host:${host}`, to: { requestId, role: input.role, days: input.days } });
-    }
+    await this.deps.audit.recordMany(input.hosts.map((host) => ({ actor: person.personId, action: 'access.request', target: `host:${host}`, to: { requestId, role: input.role, days: input.days } })));
     await this.deps.enqueueAsk(requestId);
     return this.details(requestId);
   }
