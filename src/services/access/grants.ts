@@ -193,7 +193,9 @@ export class GrantService {
         continue;
       }
       report.hostsChecked++;
-      const grants = await this.deps.models.Grant.find({ host: host.name, status: GrantStatus.valid, grantedAt: { $ne: null } }).lean<Grant[]>();
+      // Grants being written right now (no grantedAt yet) are expected too: their line may
+      // already be there, and removing it would race the worker.
+      const grants = await this.deps.models.Grant.find({ host: host.name, status: GrantStatus.valid }).lean<Grant[]>();
       const expected = new Map<string, Grant>();
       for (const g of grants) for (const a of accountsForRole(g.role)) expected.set(`${a}\t${g.grantId}`, g);
       const found = new Set<string>();
@@ -205,7 +207,7 @@ export class GrantService {
         if (removed.ok) report.removed.push({ host: host.name, account: line.account, grantId: line.grantId });
       }
       for (const [key, g] of expected) {
-        if (!found.has(key)) report.missing.push({ host: host.name, account: key.split('\t')[0]!, grantId: g.grantId, personId: g.personId });
+        if (!found.has(key) && g.grantedAt !== null) report.missing.push({ host: host.name, account: key.split('\t')[0]!, grantId: g.grantId, personId: g.personId });
       }
     }
     await this.deps.audit.record({ actor: 'system:reconcile', action: 'access.reconcile', target: 'access:hosts', to: { hostsChecked: report.hostsChecked, removed: report.removed.length, missing: report.missing.length, unreachable: report.unreachable } });

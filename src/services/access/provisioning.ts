@@ -24,6 +24,7 @@ import type { InventoryService } from '../inventory.js';
 import { accountsForRole } from './authorized-keys.js';
 import type { AccessNotifier, HostKeysPort, HostOpResult } from './ports.js';
 import type { AccessService } from './requests.js';
+import { queueDelete } from './tasks.js';
 
 export interface ProvisioningDeps {
   models: AccessModels;
@@ -192,19 +193,26 @@ export class ProvisioningWorker {
     return models.Task.find({ _id: { $in: [...ids.values()] }, claimToken: token }).lean<ClaimedTask[]>();
   }
 
+  /**
+   * When a failed task is due again: 5 s after the first failure, doubling to at most 5
+   * minutes, so a host that stays down costs one connect timeout per back-off, not per pass.
+   */
+  private retryAt(attempts: number): Date {
+    const wait = Math.min(5_000 * 2 ** Math.max(0, attempts - 1), 5 * 60_000);
+    return new Date(this.deps.clock.now().getTime() + wait);
+  }
+
   private async finish(task: ClaimedTask, ok: boolean, error: string | null): Promise<void> {
-    await this.deps.models.Task.updateOne(
-      { _id: task._id, claimToken: task.claimToken },
-      { $set: { status: ok ? TaskStatus.done : TaskStatus.failed, lastError: error, claimToken: null, claimUntil: null } },
-    );
+    await this.finishAll([task], ok, error);
   }
 
   /** Finishes many claimed tasks the same way in one update. */
   private async finishAll(tasks: ClaimedTask[], ok: boolean, error: string | null): Promise<void> {
     if (tasks.length === 0) return;
+    const retry = ok ? {} : { execTime: this.retryAt(Math.max(...tasks.map((t) => t.attempts))) };
     await this.deps.models.Task.updateMany(
       { _id: { $in: tasks.map((t) => t._id) }, claimToken: tasks[0]!.claimToken },
-      { $set: { status: ok ? TaskStatus.done : TaskStatus.failed, lastError: error, claimToken: null, claimUntil: null } },
+      { $set: { status: ok ? TaskStatus.done : TaskStatus.failed, lastError: error, claimToken: null, claimUntil: null, ...retry } },
     );
   }
 
@@ -257,14 +265,16 @@ export class ProvisioningWorker {
       : { ok: false, unreachable: false, message: `host ${task.host} is no longer in the inventory` };
     if (result.ok) {
       await this.finish(task, true, null);
-      // The clock starts at the grant, not at the request.
-      await models.Grant.updateOne({ grantId: grant.grantId }, { $set: { grantedAt, expiresAt } });
+      // The clock starts at the grant, not at the request. Only a grant still in force is
+      // marked written: one revoked while its line went on must have the line taken off again.
+      const marked = await models.Grant.updateOne({ grantId: grant.grantId, status: GrantStatus.valid }, { $set: { grantedAt, expiresAt } });
+      if (marked.modifiedCount === 0) {
+        await queueDelete(models, grant, clock.now(), { rerun: true });
+        await this.deps.scheduleWake(clock.now());
+        return 'revoked';
+      }
       await models.Application.updateOne({ grantId: grant.grantId }, { $set: { status: ApplicationStatus.granted, error: null } });
-      await models.Task.updateOne(
-        { grantId: grant.grantId, type: 'delete' },
-        { $setOnInsert: { requestId: grant.requestId, grantId: grant.grantId, host: grant.host, role: grant.role, type: 'delete', status: TaskStatus.notRun, execTime: expiresAt, attempts: 0, lastError: null, claimToken: null, claimUntil: null } },
-        { upsert: true },
-      );
+      await queueDelete(models, grant, expiresAt);
       await this.deps.scheduleWake(expiresAt);
       await this.deps.audit.record({ actor: 'system:provisioning', action: 'access.granted', target: `host:${grant.host}`, from: null, to: { grantId: grant.grantId, personId: grant.personId, role: grant.role, expiresAt } });
       const holder = await this.deps.directory.byPersonId(grant.personId);
@@ -276,11 +286,7 @@ export class ProvisioningWorker {
     // Give up: the application failed; anything half-written is removed by a delete task.
     await models.Application.updateOne({ grantId: grant.grantId }, { $set: { status: ApplicationStatus.failed, error: result.message } });
     await models.Grant.updateOne({ grantId: grant.grantId }, { $set: { status: GrantStatus.expired, endedAt: clock.now(), endedBy: 'system:provisioning', endReason: `provisioning failed: ${result.message}` } });
-    await models.Task.updateOne(
-      { grantId: grant.grantId, type: 'delete' },
-      { $setOnInsert: { requestId: grant.requestId, grantId: grant.grantId, host: grant.host, role: grant.role, type: 'delete', status: TaskStatus.notRun, execTime: clock.now(), attempts: 0, lastError: null, claimToken: null, claimUntil: null } },
-      { upsert: true },
-    );
+    await queueDelete(models, grant, clock.now(), { rerun: true });
     await this.deps.audit.record({ actor: 'system:provisioning', action: 'access.failed', target: `host:${grant.host}`, to: { grantId: grant.grantId, error: result.message } });
     const holder = await this.deps.directory.byPersonId(grant.personId);
     if (holder) this.notify(`grant:${grant.grantId}`, () => this.deps.notifier.provisioningFailed(grant, holder, result.message));
