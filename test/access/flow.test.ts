@@ -363,9 +363,10 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     const grant = (await t().app.services.grants.mine(USERS.bob.id)).find((g) => g.host === 'bastion-a')!;
     expect(await show(USERS.dave, `revoke ${grant.grantId}`)).toContain('[1201]');
     expect(await show(USERS.bob, `revoke ${grant.grantId}`)).toContain('is being removed');
-    await eventually('revoked early', async () => !env.lines(env.bastions[0]!, 'readonly').some((l) => l.includes(grant.grantId)), 20_000);
-    const ended = (await models().models.Grant.findOne({ grantId: grant.grantId }).lean())!;
-    expect(ended).toMatchObject({ status: GrantStatus.expired, endReason: 'revoked early by the holder' });
+    // The worker removes the line, then records the grant as ended: wait for the record.
+    const ended = await eventually('revoked early', async () => (await models().models.Grant.findOne({ grantId: grant.grantId, status: GrantStatus.expired }).lean()) ?? undefined, 20_000);
+    expect(env.lines(env.bastions[0]!, 'readonly').some((l) => l.includes(grant.grantId))).toBe(false);
+    expect(ended).toMatchObject({ endReason: 'revoked early by the holder' });
 
     // The App Home tab: hosts, pending requests and approvals.
     const mark = t().fake.calls.length;
@@ -515,7 +516,7 @@ describeAccess(roleAccounts.ready ? 'host access when someone leaves' : `host ac
     await runCommand(t, '/opsgate', 'sync', USERS.erin);
     await eventually('line removed', async () => !env.lines(b, 'evans').some((l) => l.includes('opsgate-grant:')), 30_000);
     expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 255 });
-    const grant = (await accessModels(t.app.store.connection).Grant.findOne({ requestId: granted }).lean())!;
+    const grant = await eventually('grant ended', async () => (await accessModels(t.app.store.connection).Grant.findOne({ requestId: granted, status: GrantStatus.expired }).lean()) ?? undefined);
     expect(grant).toMatchObject({ status: GrantStatus.expired, endReason: 'left the directory', endedBy: 'system:directory' });
     expect((await t.app.services.access.details(waiting)).request.approval.state).toBe('cancelled');
     expect(await t.app.services.audit.query({ action: 'person.deactivate', target: 'person:dave' })).toHaveLength(1);
