@@ -1,6 +1,8 @@
 /** `npm run bench`: every benchmark, one after the other, printing figures. */
+import { benchExpiryStorm } from './expiry-storm.bench.js';
 import { benchSshFanout } from './ssh-fanout.bench.js';
 import { benchStore } from './store.bench.js';
 
 await benchStore();
 await benchSshFanout();
+await benchExpiryStorm();
