@@ -3,6 +3,7 @@
  * host (host_bastion_apply), provisioning tasks (host_bastion_tasks) and grants (user_host).
  */
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from './model-on.js';
 import { approvalFlowSchema, messageRefSchema, type ApprovalFlow, type MessageRef } from './approval.js';
 
 /** Seed 003's roles, strongest first; each is also the name of the account on the host. */
@@ -162,11 +163,10 @@ export interface AccessModels {
 }
 
 export function accessModels(conn: Connection): AccessModels {
-  const get = <T>(name: string, schema: Schema<T>): Model<T> => (conn.models[name] as Model<T> | undefined) ?? conn.model<T>(name, schema);
   return {
-    Request: get('AccessRequest', accessRequestSchema),
-    Application: get('HostApplication', hostApplicationSchema),
-    Task: get('ProvisionTask', provisionTaskSchema),
-    Grant: get('Grant', grantSchema),
+    Request: modelOn(conn, 'AccessRequest', accessRequestSchema),
+    Application: modelOn(conn, 'HostApplication', hostApplicationSchema),
+    Task: modelOn(conn, 'ProvisionTask', provisionTaskSchema),
+    Grant: modelOn(conn, 'Grant', grantSchema),
   };
 }

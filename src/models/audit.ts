@@ -1,5 +1,6 @@
 /** The audit log: every state change, who made it, and what it was before and after. */
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { modelOn } from './model-on.js';
 
 export const auditSchema = new Schema(
   {
@@ -20,5 +21,5 @@ export type AuditEntry = InferSchemaType<typeof auditSchema>;
 export type AuditModel = Model<AuditEntry>;
 
 export function auditModel(conn: Connection): AuditModel {
-  return (conn.models.Audit as AuditModel | undefined) ?? conn.model<AuditEntry>('Audit', auditSchema);
+  return modelOn<AuditEntry>(conn, 'Audit', auditSchema);
 }

@@ -1,5 +1,6 @@
 /** Hosts, projects and the products collection `conf` (seeds 000, 004), loaded from the catalog. */
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { modelOn } from './model-on.js';
 import { settingModel, type Setting } from './settings.js';
 
 export const hostSchema = new Schema(
@@ -65,9 +66,9 @@ export interface InventoryModels {
 
 export function inventoryModels(conn: Connection): InventoryModels {
   return {
-    Host: (conn.models.Host as Model<Host> | undefined) ?? conn.model<Host>('Host', hostSchema),
-    Project: (conn.models.Project as Model<Project> | undefined) ?? conn.model<Project>('Project', projectSchema),
-    Product: (conn.models.Product as Model<Product> | undefined) ?? conn.model<Product>('Product', productSchema),
+    Host: modelOn<Host>(conn, 'Host', hostSchema),
+    Project: modelOn<Project>(conn, 'Project', projectSchema),
+    Product: modelOn<Product>(conn, 'Product', productSchema),
     Setting: settingModel(conn),
   };
 }

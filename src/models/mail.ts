@@ -4,6 +4,7 @@
  * try next, a claim, and a Message-ID fixed at enqueue time.
  */
 import { Schema, type Connection, type InferSchemaType, type Model, type Types } from 'mongoose';
+import { modelOn } from './model-on.js';
 
 /** The seed's status codes. Retries keep a message at Pending; only the outcome changes it. */
 export const MailStatus = {
@@ -54,5 +55,5 @@ export type MailDoc = InferSchemaType<typeof mailSchema> & { _id: Types.ObjectId
 export type MailModel = Model<MailDoc>;
 
 export function mailModel(conn: Connection): MailModel {
-  return (conn.models.Mail as MailModel | undefined) ?? conn.model<MailDoc>('Mail', mailSchema);
+  return modelOn<MailDoc>(conn, 'Mail', mailSchema);
 }

@@ -1,5 +1,6 @@
 /** People, as the directory (seed 003's OA sync) describes them. */
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { modelOn } from './model-on.js';
 
 export const personSchema = new Schema(
   {
@@ -26,5 +27,5 @@ export type Person = InferSchemaType<typeof personSchema>;
 export type PersonModel = Model<Person>;
 
 export function personModel(conn: Connection): PersonModel {
-  return (conn.models.Person as PersonModel | undefined) ?? conn.model<Person>('Person', personSchema);
+  return modelOn<Person>(conn, 'Person', personSchema);
 }

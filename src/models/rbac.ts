@@ -4,6 +4,7 @@
  * organizations. Nothing is deleted: teams and organizations are archived.
  */
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { modelOn } from './model-on.js';
 
 export const ResourceType = { global: 10, organization: 20, inventory: 30, project: 40, template: 50 } as const;
 export type ResourceTypeName = keyof typeof ResourceType;
@@ -56,8 +57,8 @@ export interface RbacModels {
 
 export function rbacModels(conn: Connection): RbacModels {
   return {
-    Organization: (conn.models.Organization as Model<Organization> | undefined) ?? conn.model<Organization>('Organization', organizationSchema),
-    Team: (conn.models.Team as Model<Team> | undefined) ?? conn.model<Team>('Team', teamSchema),
-    RoleGrant: (conn.models.RoleGrant as Model<RoleGrant> | undefined) ?? conn.model<RoleGrant>('RoleGrant', roleGrantSchema),
+    Organization: modelOn<Organization>(conn, 'Organization', organizationSchema),
+    Team: modelOn<Team>(conn, 'Team', teamSchema),
+    RoleGrant: modelOn<RoleGrant>(conn, 'RoleGrant', roleGrantSchema),
   };
 }

@@ -1,5 +1,6 @@
 /** Settings loaded from the catalog and shared by every bot instance through the store. */
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOn } from './model-on.js';
 
 export interface Setting {
   _id: string;
@@ -17,5 +18,5 @@ export const settingSchema = new Schema<Setting>(
 );
 
 export function settingModel(conn: Connection): Model<Setting> {
-  return (conn.models.Setting as Model<Setting> | undefined) ?? conn.model<Setting>('Setting', settingSchema);
+  return modelOn<Setting>(conn, 'Setting', settingSchema);
 }
