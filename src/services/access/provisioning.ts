@@ -35,7 +35,7 @@ export interface ProvisioningDeps {
   clock: Clock;
   notifier: AccessNotifier;
   hostKeys: HostKeysPort;
-  /** Asks for the worker to run at `at` (the expiry of a grant just written). */
+  /** Asks for the worker to run at `at` (just after the expiry of a grant just written; see wakeTimeFor). */
   scheduleWake: (at: Date) => Promise<void>;
 }
 
@@ -68,6 +68,15 @@ type ClaimedTask = ProvisionTask & { _id: unknown };
 
 const DAY = 86_400_000;
 
+/**
+ * When the worker wakes for a grant expiring at `expiresAt`: the next whole second. Grants
+ * provisioned together share a wake-up, so an expiry storm is a few dozen scheduler jobs, not
+ * one per grant (each job is a document the scheduler searches).
+ */
+export function wakeTimeFor(expiresAt: Date): Date {
+  return new Date(Math.ceil(expiresAt.getTime() / 1000) * 1000);
+}
+
 /** Runs `work` on every item, at most `size` at once; rethrows the first failure once all are done. */
 async function inPool<T>(items: T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -91,6 +100,8 @@ export class ProvisioningWorker {
   private readonly notices: Array<{ what: string; send: () => Promise<void> }> = [];
   private noticesActive = 0;
   private idleWaiters: Array<() => void> = [];
+  /** Wake-ups this process has asked for and that are still ahead (ms since the epoch). */
+  private readonly wakes = new Set<number>();
 
   constructor(
     private readonly deps: ProvisioningDeps,
@@ -137,6 +148,21 @@ export class ProvisioningWorker {
   async idle(): Promise<void> {
     if (this.notices.length === 0 && this.noticesActive === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Asks the scheduler for a pass at the grant's expiry, unless this process already did for that second. */
+  private async wakeAt(expiresAt: Date): Promise<void> {
+    const at = wakeTimeFor(expiresAt).getTime();
+    const now = this.deps.clock.now().getTime();
+    for (const t of this.wakes) if (t < now) this.wakes.delete(t);
+    if (this.wakes.has(at)) return;
+    this.wakes.add(at);
+    try {
+      await this.deps.scheduleWake(new Date(at));
+    } catch (err) {
+      this.wakes.delete(at);
+      throw err;
+    }
   }
 
   /**
@@ -275,7 +301,7 @@ export class ProvisioningWorker {
       }
       await models.Application.updateOne({ grantId: grant.grantId }, { $set: { status: ApplicationStatus.granted, error: null } });
       await queueDelete(models, grant, expiresAt);
-      await this.deps.scheduleWake(expiresAt);
+      await this.wakeAt(expiresAt);
       await this.deps.audit.record({ actor: 'system:provisioning', action: 'access.granted', target: `host:${grant.host}`, from: null, to: { grantId: grant.grantId, personId: grant.personId, role: grant.role, expiresAt } });
       const holder = await this.deps.directory.byPersonId(grant.personId);
       if (holder) this.notify(`grant:${grant.grantId}`, () => this.deps.notifier.granted({ ...grant, grantedAt, expiresAt }, holder));
