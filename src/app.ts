@@ -235,6 +235,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       await http.close();
       schedulerUp = false;
       await agenda.stop();
+      // Notices the worker queued (DMs, mails) go out before the store closes.
+      await provisioning.idle();
       mailTransport.close();
       await store.close();
     },
