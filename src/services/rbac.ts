@@ -6,6 +6,8 @@
  * - An organization admin may do anything to the organization and to resources inside it.
  * - Anyone else must belong to a team (else 1202), and needs a grant of `use` (or `admin`,
  *   which implies `use`) on the resource, to them or to one of their teams (else 1201).
+ * - Changing a team's members needs admin on the team's organization and on every resource
+ *   the team holds (members inherit the team's grants).
  */
 import type { Clock } from '../clock.js';
 import { AppError, badParameter, ErrorCode, needPermission, notImplemented, notInTeam } from '../errors.js';
@@ -167,10 +169,23 @@ export class RbacService {
     await this.deps.audit.record({ actor: actor.personId, action: 'team.create', target: `team:${name}`, to: { name, organization } });
   }
 
+  /**
+   * Members inherit every grant of their team, so whoever changes a team's members hands out
+   * (or takes away) all of them: besides admin on the team's organization, the actor needs
+   * admin on every resource the team holds. Without this an organization admin could join a
+   * team that holds `admin global` and become global admin.
+   */
   private async teamForChange(actor: Person, name: string): Promise<Team> {
     const team = await this.deps.models.Team.findOne({ name, archived: false }).lean<Team>();
     if (!team) throw badParameter(`no team named ${name}`);
     await this.require(actor, 'admin', team.organization ? { type: 'organization', id: team.organization } : GLOBAL);
+    const held = await this.deps.models.RoleGrant.find({ subjectKind: 'team', subjectId: name }).lean<RoleGrant[]>();
+    for (const grant of held) {
+      const resource = resourceOfGrant(grant);
+      if (!(await this.can(actor, 'admin', resource))) {
+        throw needPermission(`team ${name} holds ${roleName(grant.role)} on ${describeResource(resource)}; changing its members needs admin there too`, { team: name, resource });
+      }
+    }
     return team;
   }
 
@@ -206,6 +221,19 @@ export class RbacService {
   async teams(): Promise<Team[]> {
     return this.deps.models.Team.find({ archived: false }).sort({ name: 1 }).lean<Team[]>();
   }
+}
+
+const RESOURCE_TYPE_NAMES = new Map<number, ResourceTypeName>(Object.entries(ResourceType).map(([name, num]) => [num, name as ResourceTypeName]));
+
+function resourceOfGrant(g: RoleGrant): Resource {
+  const type = RESOURCE_TYPE_NAMES.get(g.resourceType);
+  // A grant row with an unknown type cannot be checked: treat it as the strictest resource.
+  if (!type) return GLOBAL;
+  return type === 'global' ? GLOBAL : { type, id: g.resourceId };
+}
+
+function roleName(role: number): RoleName {
+  return role >= Role.admin ? 'admin' : 'use';
 }
 
 function validateName(name: string, what: string): void {

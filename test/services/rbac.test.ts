@@ -77,6 +77,7 @@ describe('rbac', () => {
       clock: h.clock,
       personExists: async (id) => Object.values(actors).some((a) => a.personId === id),
       resourceExists: async (r) => known.has(r.id),
+      organizationOf: async (r) => (Object.values(R) as Resource[]).find((x) => x.type === r.type && x.id === r.id)?.organization ?? null,
     });
     await models.Organization.create([{ name: 'shop' }, { name: 'other' }]);
     await models.Team.create([
@@ -125,6 +126,31 @@ describe('rbac', () => {
     expect(await rbac.revoke(actors.root, { kind: 'person', id: 'loner' }, R.accounts, 'use')).toBe('absent');
     await rbac.removeMember(actors.root, 'ops', 'loner');
     await expect(rbac.requireMember(actors.loner)).rejects.toMatchObject({ code: 1202 });
+  });
+
+  it("refuses an organization admin who joins a team holding admin global (dave's escalation)", async () => {
+    const models = rbacModels(h.conn);
+    await models.Team.create({ name: 'platform', organization: 'shop', members: [] });
+    await rbac.grant(actors.root, { kind: 'team', id: 'platform' }, R.global, 'admin');
+    // The attack: shop's admin adds himself to shop's team that holds admin global...
+    await expect(rbac.addMember(actors.shopAdmin, 'platform', 'shop-admin')).rejects.toMatchObject({ code: 1201, message: expect.stringContaining('holds admin on opsgate (global)') });
+    expect((await models.Team.findOne({ name: 'platform' }).lean())?.members).toEqual([]);
+    // ...and so cannot hand admin global to anyone.
+    await expect(rbac.grant(actors.shopAdmin, { kind: 'person', id: 'loner' }, R.global, 'admin')).rejects.toMatchObject({ code: 1201 });
+    expect(await rbac.can(actors.shopAdmin, 'admin', R.global)).toBe(false);
+    // Removing members or archiving the team is a change of the same grants.
+    await rbac.addMember(actors.root, 'platform', 'dev');
+    await expect(rbac.removeMember(actors.shopAdmin, 'platform', 'dev')).rejects.toMatchObject({ code: 1201 });
+    await expect(rbac.archiveTeam(actors.shopAdmin, 'platform')).rejects.toMatchObject({ code: 1201 });
+    // A team holding another organization's project is out of reach too.
+    await models.Team.create({ name: 'shop-billing', organization: 'shop', members: [] });
+    await rbac.grant(actors.root, { kind: 'team', id: 'shop-billing' }, R.billing, 'use');
+    await expect(rbac.addMember(actors.shopAdmin, 'shop-billing', 'shop-admin')).rejects.toMatchObject({ code: 1201 });
+    // Teams holding only shop's resources stay the organization admin's to manage.
+    expect(await rbac.addMember(actors.shopAdmin, 'devs', 'loner')).toBe('added');
+    expect(await rbac.removeMember(actors.shopAdmin, 'devs', 'loner')).toBe('removed');
+    // The global admin still manages every team.
+    expect(await rbac.removeMember(actors.root, 'platform', 'dev')).toBe('removed');
   });
 
   it('archives teams instead of deleting them', async () => {
