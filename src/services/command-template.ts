@@ -12,6 +12,18 @@
  * delimiter, or right after a backslash. Single-quoting alone would not do: inside "..." or
  * a here-document a quoted `'$(id)'` still runs `id`.
  *
+ * Arithmetic is refused too, in any quoting: bash evaluates `a[$(id)]` as an array subscript,
+ * running `id`, wherever it evaluates a value as a number or a variable name. So a
+ * placeholder is refused inside `[[ ... ]]` (`-eq` and friends), `(( ... ))`, `$[ ... ]`, an
+ * array subscript `name[...]`, the arguments of `let`, of commands that take variable names
+ * (`unset`, `read`, `mapfile`, `readarray`, `getopts`, `printf -v`), in the name part of a
+ * `declare`/`local`/`export`/... argument, and anywhere after such a command given `-i` or
+ * `-n` (later assignments to those variables are arithmetic). The lexer sees only the
+ * template, so a variable made integer elsewhere (a sourced file) is beyond it.
+ *
+ * A here-document is checked again after rendering: no rendered line that a value touches may
+ * equal the delimiter (`E{v}` with `OF` would otherwise close it and run what follows).
+ *
  * Literal braces: a brace that is not part of `{name}` stays as written (`awk '{print $1}'`,
  * `{a,b}`), and `{{name}}` is the text `{name}` itself, so `${{HOME}}` renders `${HOME}`.
  *
@@ -36,11 +48,25 @@ export interface ParsedTemplate {
 
 const PLACEHOLDER = /\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
+/** What a code frame knows of the simple command being read, to spot arithmetic contexts. */
+interface CommandState {
+  /** The next word is a command name (after a separator, a keyword or an assignment). */
+  atCommand: boolean;
+  /** The command's name once read. */
+  name: string | null;
+  /** Its arguments so far (unquoted text only; quoted parts and expansions read as 'x'). */
+  args: string[];
+  /** Inside `[[ ... ]]`. */
+  test: boolean;
+}
+
+type CodeFrame = { kind: 'code'; closer: 'none' | 'paren'; depth: number; caseDepth: number; word: string; cmd: CommandState };
+
 type Frame =
-  | { kind: 'code'; closer: 'none' | 'paren'; depth: number; caseDepth: number }
+  | CodeFrame
   | { kind: 'single' | 'double' | 'ansi' | 'backtick' | 'comment' }
   | { kind: 'param'; depth: number }
-  | { kind: 'arith'; depth: number }
+  | { kind: 'arith'; depth: number; close: '))' | ']' }
   | { kind: 'heredoc'; delimiter: string; quoted: boolean; stripTabs: boolean; line: string; lineIsPlain: boolean };
 
 interface PendingHeredoc {
@@ -50,19 +76,50 @@ interface PendingHeredoc {
 }
 
 const WORD_BREAK = new Set([' ', '\t', '\n', ';', '&', '|', '(', ')', '<', '>']);
+/** Characters that end a simple command (outside `[[ ... ]]`). */
+const COMMAND_BREAK = new Set(['\n', ';', '&', '|', '(', ')']);
+/** Words after which the next word is still a command name. */
+const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'while', 'until', '!', '{', '}', 'time', 'esac']);
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
+/** A word that has opened an array subscript and not closed it yet. */
+const OPEN_SUBSCRIPT = /^[A-Za-z_][A-Za-z0-9_]*\[[^\]]*$/;
+/** Commands whose arguments bash evaluates as arithmetic or as variable names. */
+const NAME_OR_ARITH_COMMANDS = new Set(['let', 'unset', 'read', 'mapfile', 'readarray', 'getopts']);
+const DECLARATION_COMMANDS = new Set(['declare', 'typeset', 'local', 'export', 'readonly']);
+
+function newCodeFrame(closer: 'none' | 'paren'): CodeFrame {
+  return { kind: 'code', closer, depth: 0, caseDepth: 0, word: '', cmd: { atCommand: true, name: null, args: [], test: false } };
+}
+
+/** Why a placeholder in this command (at the word being read) lands in arithmetic, or null. */
+function arithmeticReason(frame: CodeFrame): string | null {
+  const { cmd, word } = frame;
+  if (cmd.test) return 'inside [[ ... ]] (bash reads operands of -eq and the like as arithmetic)';
+  if (OPEN_SUBSCRIPT.test(word)) return 'inside an array subscript (bash evaluates it as arithmetic)';
+  const name = cmd.name;
+  if (name === null) return null;
+  if (NAME_OR_ARITH_COMMANDS.has(name)) return `an argument of ${name} (bash reads it as arithmetic or a variable name)`;
+  if (name === 'printf' && cmd.args.some((a) => a === '-v' || /^-[^-]*v/.test(a))) return 'an argument of printf -v (a variable name)';
+  if (DECLARATION_COMMANDS.has(name)) {
+    if (cmd.args.some((a) => /^[-+][A-Za-z]*[in]/.test(a))) return `in ${name} with -i or -n (bash evaluates the values as arithmetic or names)`;
+    if (!word.includes('=')) return `in the name part of a ${name} argument`;
+  }
+  return null;
+}
 
 /**
  * A small lexer for POSIX sh, precise enough to tell which quoting context each placeholder
  * is in. It reads the template's own text (written by admins), never the values.
  */
 class ShellContextLexer {
-  private readonly stack: Frame[] = [{ kind: 'code', closer: 'none', depth: 0, caseDepth: 0 }];
+  private readonly stack: Frame[] = [newCodeFrame('none')];
   private readonly pending: PendingHeredoc[] = [];
   /** The next character is escaped by a backslash (code, "..." and here-document bodies). */
   private escaped = false;
   /** The last character seen in code context, to know where words start. */
   private prev = '\n';
-  private word = '';
+  /** A `declare -i` / `-n` (or typeset, local, ...) was read: later assignments may be arithmetic. */
+  private attributesDeclared = false;
   /** Set while reading a here-document's delimiter word after `<<`. */
   private heredocOp: { stripTabs: boolean; started: boolean; text: string; quoted: boolean; quote: string } | null = null;
 
@@ -70,15 +127,40 @@ class ShellContextLexer {
     return this.stack[this.stack.length - 1]!;
   }
 
+  /** The innermost code frame (the command a placeholder in quotes belongs to). */
+  private get code(): CodeFrame {
+    for (let i = this.stack.length - 1; i >= 0; i--) {
+      const f = this.stack[i]!;
+      if (f.kind === 'code') return f;
+    }
+    throw new Error('lexer stack without a code frame');
+  }
+
+  /** A placeholder anywhere inside an arithmetic context, at any depth, is refused. */
+  private arithmeticHere(): string | null {
+    if (this.attributesDeclared) return 'after a declare -i or -n (bash evaluates values assigned to such variables as arithmetic or names)';
+    for (const f of this.stack) {
+      if (f.kind === 'arith') return f.close === ']' ? 'inside $[ ... ]' : 'inside an arithmetic (( ... ))';
+      if (f.kind === 'code') {
+        // Outer frames count too: `let x=$(echo {n})` hands the output to let.
+        const reason = arithmeticReason(f);
+        if (reason) return reason;
+      }
+    }
+    return null;
+  }
+
   /** The context a placeholder at the current position lands in, or why none is safe. */
   contextHere(): { context: QuotingContext; heredocDelimiter?: string } | { refused: string } {
     if (this.escaped) return { refused: 'right after a backslash' };
     if (this.heredocOp) return { refused: "in a here-document's delimiter" };
+    const arithmetic = this.arithmeticHere();
+    if (arithmetic) return { refused: arithmetic };
     const top = this.top;
     switch (top.kind) {
       case 'code':
         this.prev = 'x';
-        this.word += 'x';
+        top.word += 'x';
         return { context: 'word' };
       case 'single':
         return { context: 'single' };
@@ -95,7 +177,7 @@ class ShellContextLexer {
       case 'param':
         return { refused: 'inside ${...}' };
       case 'arith':
-        return { refused: 'inside $((...))' };
+        return { refused: top.close === ']' ? 'inside $[...]' : 'inside $((...))' };
       case 'ansi':
         return { refused: "inside $'...'" };
     }
@@ -138,6 +220,11 @@ class ShellContextLexer {
         else if (c === '}' && top.depth-- === 0) this.pop();
         return i;
       case 'arith':
+        if (top.close === ']') {
+          if (c === '[') top.depth++;
+          else if (c === ']' && top.depth-- === 0) this.pop();
+          return i;
+        }
         if (c === '(') top.depth++;
         else if (c === ')') {
           if (top.depth > 0) top.depth--;
@@ -171,14 +258,19 @@ class ShellContextLexer {
     }
   }
 
-  private stepCode(top: Extract<Frame, { kind: 'code' }>, s: string, i: number): number {
+  private stepCode(top: CodeFrame, s: string, i: number): number {
     const c = s[i]!;
     const atWordStart = WORD_BREAK.has(this.prev);
     if (c === '\\') {
       this.escaped = true;
-      this.word += 'x';
+      top.word += 'x';
       this.prev = 'x';
       return i;
+    }
+    // `((` where a command starts is bash's arithmetic command.
+    if (c === '(' && s[i + 1] === '(' && atWordStart && top.word === '' && top.cmd.atCommand && !top.cmd.test) {
+      this.stack.push({ kind: 'arith', depth: 0, close: '))' });
+      return i + 1;
     }
     if (c === '#' && atWordStart) {
       this.stack.push({ kind: 'comment' });
@@ -215,15 +307,38 @@ class ShellContextLexer {
   }
 
   private codeChar(c: string): void {
-    const top = this.top;
+    const top = this.code;
     if (WORD_BREAK.has(c)) {
-      if (top.kind === 'code') {
-        if (this.word === 'case') top.caseDepth++;
-        else if (this.word === 'esac' && top.caseDepth > 0) top.caseDepth--;
-      }
-      this.word = '';
-    } else this.word += c;
+      if (top.word === 'case') top.caseDepth++;
+      else if (top.word === 'esac' && top.caseDepth > 0) top.caseDepth--;
+      this.endWord(top);
+      if (COMMAND_BREAK.has(c) && !top.cmd.test) top.cmd = { atCommand: true, name: null, args: [], test: false };
+    } else top.word += c;
     this.prev = c;
+  }
+
+  /** A word of code is complete: it names the command, is one of its arguments, or a keyword. */
+  private endWord(frame: CodeFrame): void {
+    const word = frame.word;
+    frame.word = '';
+    if (word === '') return;
+    const cmd = frame.cmd;
+    if (cmd.test) {
+      if (word === ']]') cmd.test = false;
+      return;
+    }
+    if (!cmd.atCommand) {
+      cmd.args.push(word);
+      if (cmd.name !== null && DECLARATION_COMMANDS.has(cmd.name) && /^[-+][A-Za-z]*[in]/.test(word)) this.attributesDeclared = true;
+      return;
+    }
+    if (KEYWORDS.has(word) || ASSIGNMENT.test(word)) return;
+    if (word === '[[') {
+      cmd.test = true;
+      return;
+    }
+    cmd.atCommand = false;
+    cmd.name = word;
   }
 
   /** `$(`, `$((`, `${`, `$'` and backticks open nested contexts wherever expansions work. */
@@ -235,13 +350,16 @@ class ShellContextLexer {
     }
     const n1 = s[i + 1];
     if (n1 === '(' && s[i + 2] === '(') {
-      this.stack.push({ kind: 'arith', depth: 0 });
+      this.stack.push({ kind: 'arith', depth: 0, close: '))' });
       return i + 2;
     }
+    if (n1 === '[') {
+      this.stack.push({ kind: 'arith', depth: 0, close: ']' });
+      return i + 1;
+    }
     if (n1 === '(') {
-      this.stack.push({ kind: 'code', closer: 'paren', depth: 0, caseDepth: 0 });
+      this.stack.push(newCodeFrame('paren'));
       this.prev = '\n';
-      this.word = '';
       return i + 1;
     }
     if (n1 === '{') {
@@ -306,7 +424,7 @@ class ShellContextLexer {
   private pop(): void {
     const popped = this.stack.pop();
     if (popped?.kind === 'code' && popped.closer === 'paren') this.prev = 'x';
-    if (this.stack.length === 0) this.stack.push({ kind: 'code', closer: 'none', depth: 0, caseDepth: 0 });
+    if (this.stack.length === 0) this.stack.push(newCodeFrame('none'));
   }
 }
 
@@ -377,6 +495,7 @@ function quoteFor(part: Extract<TemplatePart, { variable: string }>, value: stri
  */
 export function renderTemplate(template: string | ParsedTemplate, values: Readonly<Record<string, TemplateValue>>): string {
   const parsed = typeof template === 'string' ? parseTemplate(template) : template;
+  const heredocSpans: HeredocSpan[] = [];
   let out = '';
   for (const part of parsed.parts) {
     if ('text' in part) {
@@ -388,7 +507,33 @@ export function renderTemplate(template: string | ParsedTemplate, values: Readon
     }
     const value = String(values[part.variable]);
     if (value.includes('\0')) throw badParameter(`the value of {${part.variable}} contains a NUL byte`, { variable: part.variable });
-    out += quoteFor(part, value);
+    const quoted = quoteFor(part, value);
+    if (part.context === 'heredoc') heredocSpans.push({ start: out.length, end: out.length + quoted.length, delimiter: part.heredocDelimiter ?? '', variable: part.variable });
+    out += quoted;
   }
+  for (const span of heredocSpans) assertHeredocStaysOpen(out, span);
   return out;
+}
+
+interface HeredocSpan {
+  /** Where the rendered value stands in the output. */
+  start: number;
+  end: number;
+  delimiter: string;
+  variable: string;
+}
+
+/**
+ * The template's text on the value's first and last line joins the value: `E{v}` with `OF`
+ * makes a line `EOF`. So every whole rendered line the value touches is compared with the
+ * delimiter, as the shell will (leading tabs stripped for `<<-`; trailing blanks and CR
+ * ignored here to be safe with any shell).
+ */
+function assertHeredocStaysOpen(out: string, span: HeredocSpan): void {
+  const from = out.lastIndexOf('\n', span.start - 1) + 1;
+  const newline = out.indexOf('\n', span.end);
+  const lines = out.slice(from, newline === -1 ? out.length : newline).split('\n');
+  if (lines.some((line) => line.replace(/^\t+/, '').replace(/[ \t\r]+$/, '') === span.delimiter)) {
+    throw badParameter(`the value of {${span.variable}} would make a line equal to the here-document's delimiter ${span.delimiter}`, { variable: span.variable });
+  }
 }

@@ -145,6 +145,20 @@ describe('errors', () => {
     expect(fs.existsSync(pwned)).toBe(false);
   });
 
+  it('refuses a value that joins the text before it into the delimiter line (1100), and nothing runs', () => {
+    const template = 'cat <<EOF\nE{msg}\nEOF\n';
+    const e = codeOf(() => renderTemplate(template, { msg: `OF\ntouch ${pwned}\n:` }));
+    expect(e.code).toBe(1100);
+    expect(e.message).toContain('{msg}');
+    // The same with <<- and a tab, and with text after the placeholder.
+    expect(codeOf(() => renderTemplate('cat <<-EOF\n\tE{msg}\nEOF\n', { msg: `OF\ntouch ${pwned}` })).code).toBe(1100);
+    expect(codeOf(() => renderTemplate('cat <<EOF\n{msg}F\nEOF\n', { msg: `x\nEO` })).code).toBe(1100);
+    // A value that only looks close renders and stays data.
+    const ok = renderTemplate(template, { msg: 'OFX' });
+    expect(runShell('/bin/bash', ok)).toBe('EOFX\n');
+    expect(fs.existsSync(pwned)).toBe(false);
+  });
+
   it('refuses a NUL byte in a value (1100)', () => {
     expect(codeOf(() => renderTemplate('echo {v}', { v: 'a\0b' })).code).toBe(1100);
   });
@@ -164,5 +178,65 @@ describe('parseTemplate', () => {
 {y}'; c=$(echo ")") {z}`);
     const contexts = p.parts.flatMap((part) => ('variable' in part ? [part.context] : []));
     expect(contexts).toEqual(['double', 'single', 'word']);
+  });
+});
+
+/**
+ * bash evaluates `a[$(cmd)]` as an array subscript wherever it reads a value as a number or a
+ * variable name, quoted or not: these spots are refused at parse time. Each row is also run
+ * with the value shell-quoted as a plain word would be, to show the refusal guards a real hole.
+ */
+describe('arithmetic contexts (bash)', () => {
+  const attack = `a[$(touch ${pwned})]`;
+  const q = `'${attack}'`;
+  const ROWS: [string, string, string][] = [
+    ['[[ -eq ]]', '[[ 1 -eq {n} ]] && echo same', `[[ 1 -eq ${q} ]] && echo same`],
+    ['[[ -eq ]] with the value in "..."', '[[ "{n}" -lt 2 ]]', ''],
+    ['(( ))', '(( {n} > 1 )) && echo big', `(( ${q} > 1 )) && echo big`],
+    ['let', 'let x={n}', `let x=${q}`],
+    ['$[ ]', 'echo $[ {n} + 1 ]', ''],
+    ['an array subscript', 'a[{n}]=1', ''],
+    ['unset', 'a=(1); unset {n}', `a=(1); unset ${q}`],
+    ['read', 'read -r {n} </dev/null', ''],
+    ['printf -v', 'printf -v {n} %s x', `printf -v ${q} %s x`],
+    ['declare -i', 'declare -i x; x={n}', ''],
+    ['declare -i with the value assigned in the command', 'declare -i x={n}', `declare -i x=${q}`],
+    ['local -n', 'f() { local -n r={n}; echo "$r"; }; f', ''],
+    ['the name of a declaration', 'declare {n}=1', ''],
+    ['[[ ]] inside $(...)', 'echo $([[ {n} -eq 1 ]] && echo y)', ''],
+    ['let fed by $(...)', 'let "x=$(echo {n})"', ''],
+  ];
+
+  it.each(ROWS)('refuses a placeholder in %s (1100)', (_where, template, quotedScript) => {
+    let code: number | undefined;
+    try {
+      parseTemplate(template);
+    } catch (err) {
+      if (err instanceof AppError) code = err.code;
+      else throw err;
+    }
+    expect(code, template).toBe(1100);
+    if (quotedScript) {
+      // Quoting alone would not have saved the host: bash runs the value's command.
+      try {
+        execFileSync('/bin/bash', ['-c', quotedScript], { cwd: dir, stdio: 'ignore' });
+      } catch {
+        // Exit codes do not matter here; the file does.
+      }
+      expect(fs.existsSync(pwned), quotedScript).toBe(true);
+      fs.rmSync(pwned);
+    }
+  });
+
+  it.each([
+    ['test with -eq (no arithmetic in [ ])', '[ "{n}" -eq 1 ] 2>/dev/null || echo no', 'no\n'],
+    ['an assignment', 'x={n}; printf "%s\\n" "$x"', `${attack}\n`],
+    ['local with a value', 'f() { local x="{n}"; printf "%s\\n" "$x"; }; f', `${attack}\n`],
+    ['printf without -v', `printf '%s\\n' {n}`, `${attack}\n`],
+    ['[[ ]] closed before', '[[ -n x ]] && printf "%s\\n" {n}', `${attack}\n`],
+  ])('still renders a value as data in %s', (_where, template, expected) => {
+    const out = runShell('/bin/bash', renderTemplate(template, { n: attack }));
+    expect(out).toBe(expected);
+    expect(fs.existsSync(pwned)).toBe(false);
   });
 });
