@@ -112,6 +112,30 @@ describe('directory import', () => {
     }
   });
 
+  it('masks a token given as the URL user alone, and the query, in every sync error', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(503).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      for (const url of [`http://TOKEN1234@127.0.0.1:${port}/people.json`, `http://127.0.0.1:${port}/people.json?access_token=QTOKEN99`, `http://u:PASS77@127.0.0.1:${port}/p`]) {
+        const err = (await service(url)
+          .sync('test')
+          .then(
+            () => new Error('synced without complaint'),
+            (e: Error) => e,
+          )) as Error;
+        expect(err).toMatchObject({ code: 1100 });
+        expect(err.message).toContain(`127.0.0.1:${port}`);
+        expect(err.message).not.toMatch(/TOKEN1234|QTOKEN99|PASS77/);
+        expect(JSON.stringify((err as { details?: unknown }).details ?? {})).not.toMatch(/TOKEN1234|QTOKEN99|PASS77/);
+      }
+    } finally {
+      server.close();
+    }
+  });
+
   it('maps a Slack user by stored id, else once by users.info email', async () => {
     const s = service(write('people.yaml', { people }));
     await s.sync('test');

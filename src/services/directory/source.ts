@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { badParameter } from '../../errors.js';
+import { MASK, redactUrlCredentials } from '../redact.js';
 import { isPublicKeyError, parsePublicKey } from '../ssh-public-key.js';
 
 const LEVEL = /^(P([1-9]|10)|M[1-6])$/;
@@ -80,17 +81,28 @@ function checkReferences(records: DirectoryRecord[], origin: string): void {
   }
 }
 
-function redactUrl(text: string): string {
-  return text.replace(/\/\/([^:@/\s]+):[^@/\s]*@/g, '//$1:***@');
+/**
+ * The source URL as logs and Slack may show it: any userinfo (`user:pass@`, or a token as the
+ * user alone, `https://TOKEN@host`) and the query (`?token=…`) are masked.
+ */
+export function sourceForDisplay(url: URL): string {
+  const userinfo = url.username || url.password ? `${MASK}@` : '';
+  const query = url.search ? `?${MASK}` : '';
+  return `${url.protocol}//${userinfo}${url.host}${url.pathname}${query}`;
 }
 
 /** Reads and validates the source: a path to .yaml/.yml/.json, or an http(s) URL serving JSON. */
 export async function loadDirectory(source: string, opts: { fetchTimeoutMs?: number } = {}): Promise<DirectoryRecord[]> {
   if (/^https?:\/\//.test(source)) {
-    const shown = redactUrl(source);
+    let url: URL;
+    try {
+      url = new URL(source);
+    } catch {
+      throw badParameter('the directory source is not a valid URL');
+    }
+    const shown = sourceForDisplay(url);
     let body: unknown;
     // Credentials in the URL become a Basic authorization header (fetch refuses them inline).
-    const url = new URL(source);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (url.username || url.password) {
       headers.authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
@@ -102,7 +114,7 @@ export async function loadDirectory(source: string, opts: { fetchTimeoutMs?: num
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       body = await res.json();
     } catch (err) {
-      throw badParameter(`directory source ${shown} could not be read: ${redactUrl((err as Error).message)}`);
+      throw badParameter(`directory source ${shown} could not be read: ${redactUrlCredentials((err as Error).message)}`);
     }
     return validateDirectory(body, shown);
   }
