@@ -82,6 +82,15 @@ describe('directory import', () => {
     await expect(service(write('loop.json', looped)).sync('test')).rejects.toMatchObject({ code: 1100, message: expect.stringContaining('loops back') });
   });
 
+  /** The error a sync from this source fails with. */
+  const syncFailure = (source: string): Promise<Error> =>
+    service(source)
+      .sync('test')
+      .then(
+        () => new Error('synced without complaint'),
+        (e: Error) => e,
+      );
+
   it('reads an HTTP JSON source and deactivates people who left', async () => {
     let served: unknown = { people };
     let auth = '';
@@ -99,12 +108,7 @@ describe('directory import', () => {
       expect(await service(url).sync('test')).toMatchObject({ added: 0, unchanged: 4, deactivated: 1 });
       expect(await personModel(h.conn).findOne({ personId: 'dave' }).lean()).toMatchObject({ active: false });
       served = '<html>oops</html>';
-      const err = (await service(url)
-        .sync('test')
-        .then(
-          () => new Error('synced without complaint'),
-          (e: Error) => e,
-        )) as Error;
+      const err = await syncFailure(url);
       expect(err).toMatchObject({ code: 1100 });
       expect(err.message).not.toContain('secret');
     } finally {
@@ -120,12 +124,7 @@ describe('directory import', () => {
     const port = (server.address() as AddressInfo).port;
     try {
       for (const url of [`http://TOKEN1234@127.0.0.1:${port}/people.json`, `http://127.0.0.1:${port}/people.json?access_token=QTOKEN99`, `http://u:PASS77@127.0.0.1:${port}/p`]) {
-        const err = (await service(url)
-          .sync('test')
-          .then(
-            () => new Error('synced without complaint'),
-            (e: Error) => e,
-          )) as Error;
+        const err = await syncFailure(url);
         expect(err).toMatchObject({ code: 1100 });
         expect(err.message).toContain(`127.0.0.1:${port}`);
         expect(err.message).not.toMatch(/TOKEN1234|QTOKEN99|PASS77/);
