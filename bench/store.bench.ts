@@ -6,7 +6,12 @@
  *   - indexed point-find latency (median, p99) on a 100,000-document collection
  *   - findAndModify per second from 8 concurrent clients
  *   - start-up time of a data folder holding those 100,000 documents
+ *   - time for one 45 MB message (an insertMany of three 15 MB documents) to arrive and be answered
+ *   - ping latency from a good client while 40 others each stream an unfinished 47 MB message
+ *     (issue 13: before the limits this took 13.5 s and pings went past 20 s)
  */
+import { once } from 'node:events';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { MongoClient } from 'mongodb';
 import { spawnStore } from '../test/helpers/store-process.js';
@@ -95,6 +100,40 @@ export async function benchStore(): Promise<void> {
   const count = await c.db('bench').collection('docs').estimatedDocumentCount();
   line(`restart with ${count + inserted} docs until first answer, ms`, fmt(performance.now() - s, 0));
   await c.close();
+
+  // 5. One big message and pings under abuse (the limits of issue 13 item 5).
+  const big = await MongoClient.connect(proc.uri);
+  const fifteen = 'z'.repeat(15_000_000);
+  const b0 = performance.now();
+  await big.db('bench').collection('big').insertMany([{ s: fifteen }, { s: fifteen }, { s: fifteen }]);
+  line('one 45 MB insertMany message, sent until acknowledged, ms', fmt(performance.now() - b0, 0));
+  const port = Number(/:(\d+)\//.exec(proc.uri)![1]);
+  const abusers = await Promise.all(
+    Array.from({ length: 40 }, () => new Promise<net.Socket>((resolve) => { const so = net.connect(port, '127.0.0.1', () => resolve(so)); so.on('error', () => undefined); })),
+  );
+  const chunk = Buffer.alloc(1024 * 1024);
+  let abusing = true;
+  const streams = abusers.map(async (a) => {
+    const h = Buffer.alloc(16);
+    h.writeInt32LE(47_000_000, 0);
+    h.writeInt32LE(2013, 12);
+    a.write(h);
+    for (let sent = 0; abusing && sent < 46_000_000 && !a.destroyed; sent += chunk.length) {
+      if (!a.write(chunk)) await Promise.race([once(a, 'drain'), once(a, 'close')]);
+    }
+  });
+  const pings: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const p0 = performance.now();
+    await big.db('admin').command({ ping: 1 });
+    pings.push(performance.now() - p0);
+  }
+  abusing = false;
+  for (const a of abusers) a.destroy();
+  await Promise.all(streams);
+  const pg = summarize(pings);
+  line('ping while 40 clients stream unfinished 47 MB messages, median / p99 / max ms', `${fmt(pg.median)} / ${fmt(pg.p99)} / ${fmt(pg.max)}`);
+  await big.close();
   proc.child.kill('SIGTERM');
   await proc.exited;
 }

@@ -81,6 +81,8 @@ export interface ServerStats {
   peakBufferedBytes: number;
   refusedConnections: number;
   closedForBufferLimit: number;
+  /** Connections whose reading is paused because their client does not read its replies. */
+  readsPaused: number;
 }
 
 interface Connection {
@@ -93,6 +95,8 @@ interface Connection {
 
 export class EmbeddedMongoServer {
   private readonly connections = new Set<Connection>();
+  /** Connections not read from until their client takes the replies already written. */
+  private readonly pausedSockets = new Set<net.Socket>();
   private ttlTimer?: NodeJS.Timeout;
   private nextConnectionId = 1;
   private stopped = false;
@@ -189,6 +193,7 @@ export class EmbeddedMongoServer {
       peakBufferedBytes: this.peakBufferedBytes,
       refusedConnections: this.refusedConnections,
       closedForBufferLimit: this.closedForBufferLimit,
+      readsPaused: this.pausedSockets.size,
     };
   }
 
@@ -251,17 +256,15 @@ export class EmbeddedMongoServer {
     sock.on('data', (chunk: Buffer) => {
       if (sock.destroyed) return;
       if (!this.makeRoom(chunk.length, conn)) return;
-      const before = conn.reader.bufferedBytes;
+      // Counted from here until the message it completes is answered (or the socket closes).
+      this.adjustBuffered(chunk.length);
       let messages: Buffer[];
       try {
         messages = conn.reader.push(chunk);
       } catch (err) {
-        this.adjustBuffered(-before);
         fail((err as Error).message);
         return;
       }
-      // Bytes move from "unfinished" to "queued"; the total only grows by the chunk.
-      this.adjustBuffered(chunk.length);
       for (const msg of messages) {
         conn.queuedBytes += msg.length;
         queue = queue
@@ -273,8 +276,6 @@ export class EmbeddedMongoServer {
           });
       }
     });
-    // Backpressure: while the replies already written wait to be read, read no more requests.
-    sock.on('drain', () => sock.resume());
     sock.on('error', () => undefined);
     sock.on('close', () => {
       this.connections.delete(conn);
@@ -315,10 +316,26 @@ export class EmbeddedMongoServer {
     return true;
   }
 
-  /** Writes a reply; stops reading the socket until the client has taken what was written. */
-  private send(sock: net.Socket, reply: Buffer): void {
-    if (sock.destroyed) return;
-    if (!sock.write(reply)) sock.pause();
+  /**
+   * Writes a reply. When the socket's buffer is full (the client is not reading its replies),
+   * the connection stops being read and its next request waits until the client has drained
+   * what was written, so an unread client costs at most one reply of memory.
+   */
+  private async send(sock: net.Socket, reply: Buffer): Promise<void> {
+    if (sock.destroyed || sock.write(reply)) return;
+    this.pausedSockets.add(sock);
+    sock.pause();
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        sock.off('drain', done);
+        sock.off('close', done);
+        resolve();
+      };
+      sock.on('drain', done);
+      sock.on('close', done);
+    });
+    this.pausedSockets.delete(sock);
+    if (!sock.destroyed) sock.resume();
   }
 
   private async handle(msg: Buffer, ctx: CommandContext, sock: net.Socket): Promise<void> {
@@ -328,19 +345,19 @@ export class EmbeddedMongoServer {
       const { flags, body } = parseMsg(msg);
       const reply = await this.execute(body, ctx);
       if (flags & MSG_MORE_TO_COME) return; // the client asked for no reply
-      this.send(sock, buildMsg(this.nextRequestId(), h.requestId, reply));
+      await this.send(sock, buildMsg(this.nextRequestId(), h.requestId, reply));
       return;
     }
     if (h.opCode === OP_QUERY) {
       const { collection, query } = parseQuery(msg);
       if (!collection.endsWith('.$cmd')) {
-        this.send(sock, buildReply(this.nextRequestId(), h.requestId, { $err: 'legacy OP_QUERY is only supported for commands', code: 5739101, ok: 0 }));
+        await this.send(sock, buildReply(this.nextRequestId(), h.requestId, { $err: 'legacy OP_QUERY is only supported for commands', code: 5739101, ok: 0 }));
         return;
       }
       const body: Doc = (query.$query as Doc | undefined) ?? query;
       body.$db = collection.slice(0, -'.$cmd'.length);
       const reply = await this.execute(body, ctx);
-      this.send(sock, buildReply(this.nextRequestId(), h.requestId, reply));
+      await this.send(sock, buildReply(this.nextRequestId(), h.requestId, reply));
       return;
     }
     throw new WireError(`unsupported opcode ${h.opCode}`);
