@@ -130,6 +130,21 @@ describe.runIf(onEmbeddedStore)('store authentication', () => {
     for (const [name, mode] of Object.entries(modes)) if (name !== '.') expect([name, mode]).toEqual([name, '0600']);
   });
 
+  it('writes snapshots 0600 too', async () => {
+    const dir = path.join(tempDir('store-modes'), 'db');
+    const s = await EmbeddedMongoServer.start({ dbpath: dir, compactBytes: 64 * 1024 });
+    const c = await MongoClient.connect(s.uri, { serverSelectionTimeoutMS: 5000 });
+    try {
+      for (let i = 0; i < 20; i++) await c.db('m').collection('c').insertOne({ i, pad: 'x'.repeat(8 * 1024) });
+      const modes = modesUnder(dir);
+      expect(Object.keys(modes).some((n) => /^snapshot\.\d+$/.test(n))).toBe(true);
+      for (const [name, mode] of Object.entries(modes)) expect([name, mode]).toEqual([name, name === '.' ? '0700' : '0600']);
+    } finally {
+      await c.close();
+      await s.stop();
+    }
+  });
+
   it.runIf(isRoot)('gives the local user nobody neither the data, nor a write, nor the password', async () => {
     const r = await runAsNobody(server.port, dbpath);
     expect(r.uid).toBe(NOBODY);

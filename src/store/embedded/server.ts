@@ -158,7 +158,7 @@ export class EmbeddedMongoServer {
       host,
       port,
       ttlMonitorSleepSecs: { value: opts.ttlMonitorSleepSecs ?? 60 },
-      connections: { current: 0, totalCreated: 0, available: limits.maxConnections },
+      connections: { current: 0, totalCreated: 0, max: limits.maxConnections },
       credential,
       maxMessageSizeBytes: limits.maxMessageSizeBytes,
       logAuthFailure: () => undefined,

@@ -92,7 +92,7 @@ const serverStatus: Handler = (_cmd, _db, ctx) => {
     uptime: Math.floor(uptimeMs / 1000),
     uptimeMillis: Long.fromNumber(uptimeMs),
     localTime: new Date(),
-    connections: { current: ctx.connections.current, available: ctx.connections.available, totalCreated: ctx.connections.totalCreated },
+    connections: { current: ctx.connections.current, available: Math.max(0, ctx.connections.max - ctx.connections.current), totalCreated: ctx.connections.totalCreated },
     mem: { bits: 64, resident: Math.round(process.memoryUsage().rss / 1048576) },
     storageEngine: { name: 'opsgate-embedded', persistent: true },
     metrics: {

@@ -15,7 +15,7 @@ export interface CommandContext {
   port: number;
   /** Seconds between TTL passes; changed by setParameter ttlMonitorSleepSecs. */
   ttlMonitorSleepSecs: { value: number };
-  connections: { current: number; totalCreated: number; available: number };
+  connections: { current: number; totalCreated: number; max: number };
   /** Largest message the server accepts; hello announces it. */
   maxMessageSizeBytes: number;
   /** The one user of this server, as salted keys (see auth/scram.ts). */
