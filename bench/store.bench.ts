@@ -6,8 +6,13 @@
  *   - indexed point-find latency (median, p99) on a 100,000-document collection
  *   - findAndModify per second from 8 concurrent clients
  *   - start-up time of a data folder holding those 100,000 documents
+ *   - time for one 45 MB message (an insertMany of three 15 MB documents) to arrive and be answered
+ *   - ping latency from a good client while 40 others each stream an unfinished 47 MB message
+ *     (issue 13: before the limits this took 13.5 s and pings went past 20 s)
  */
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { serialize } from 'bson';
 import { MongoClient } from 'mongodb';
 import { spawnStore } from '../test/helpers/store-process.js';
 import { tempDir } from '../test/helpers/store.js';
@@ -18,6 +23,51 @@ const INSERT_SECONDS = 5;
 const FIND_SAMPLES = 20_000;
 const FAM_SECONDS = 5;
 const COLLECTION_SIZE = 100_000;
+
+/** Resolves when the socket can take more, or is gone (the store closes abusive connections). */
+function drainOrClose(sock: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      sock.off('drain', done);
+      sock.off('close', done);
+      resolve();
+    };
+    sock.on('drain', done);
+    sock.on('close', done);
+  });
+}
+
+/**
+ * Time from the first byte of a 47 MB OP_MSG (a ping carrying a document sequence, so nothing is
+ * journaled) to its reply: how fast the store takes in one big message.
+ */
+async function timeBigMessage(port: number): Promise<number> {
+  const docs = Array.from({ length: 3 }, () => serialize({ s: 'q'.repeat(15_600_000) }));
+  const body = serialize({ ping: 1, $db: 'admin' });
+  const id = Buffer.from('documents\0');
+  const seqLen = 4 + id.length + docs.reduce((n, d) => n + d.length, 0);
+  const total = 16 + 4 + 1 + body.length + 1 + seqLen;
+  const head = Buffer.alloc(16 + 4 + 1);
+  head.writeInt32LE(total, 0);
+  head.writeInt32LE(1, 4);
+  head.writeInt32LE(2013, 12);
+  const seqHead = Buffer.alloc(5);
+  seqHead[0] = 1;
+  seqHead.writeInt32LE(seqLen, 1);
+  const msg = Buffer.concat([head, body, seqHead, id, ...docs]);
+  const sock = await new Promise<net.Socket>((resolve) => {
+    const so = net.connect(port, '127.0.0.1', () => resolve(so));
+  });
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    sock.once('data', () => resolve());
+    sock.once('close', () => reject(new Error('the store closed the connection')));
+    sock.write(msg);
+  });
+  const ms = performance.now() - t0;
+  sock.destroy();
+  return ms;
+}
 
 async function clients(uri: string, n: number): Promise<MongoClient[]> {
   return Promise.all(Array.from({ length: n }, () => MongoClient.connect(uri, { maxPoolSize: 1 })));
@@ -95,6 +145,41 @@ export async function benchStore(): Promise<void> {
   const count = await c.db('bench').collection('docs').estimatedDocumentCount();
   line(`restart with ${count + inserted} docs until first answer, ms`, fmt(performance.now() - s, 0));
   await c.close();
+
+  // 5. One big message and pings under abuse (the limits of issue 13 item 5).
+  const big = await MongoClient.connect(proc.uri);
+  const fifteen = 'z'.repeat(15_000_000);
+  const b0 = performance.now();
+  await big.db('bench').collection('big').insertMany([{ s: fifteen }, { s: fifteen }, { s: fifteen }]);
+  line('one 45 MB insertMany message, sent until acknowledged, ms', fmt(performance.now() - b0, 0));
+  const port = Number(/:(\d+)\//.exec(proc.uri)![1]);
+  line('one 47 MB message (ping + 3 x 15.6 MB documents), sent until answered, ms', fmt(await timeBigMessage(port), 0));
+  const abusers = await Promise.all(
+    Array.from({ length: 40 }, () => new Promise<net.Socket>((resolve) => { const so = net.connect(port, '127.0.0.1', () => resolve(so)); so.on('error', () => undefined); })),
+  );
+  const chunk = Buffer.alloc(1024 * 1024);
+  let abusing = true;
+  const streams = abusers.map(async (a) => {
+    const h = Buffer.alloc(16);
+    h.writeInt32LE(47_000_000, 0);
+    h.writeInt32LE(2013, 12);
+    a.write(h);
+    for (let sent = 0; abusing && sent < 46_000_000 && !a.destroyed; sent += chunk.length) {
+      if (!a.write(chunk)) await drainOrClose(a);
+    }
+  });
+  const pings: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const p0 = performance.now();
+    await big.db('admin').command({ ping: 1 });
+    pings.push(performance.now() - p0);
+  }
+  abusing = false;
+  for (const a of abusers) a.destroy();
+  await Promise.all(streams);
+  const pg = summarize(pings);
+  line('ping while 40 clients stream unfinished 47 MB messages, median / p99 / max ms', `${fmt(pg.median)} / ${fmt(pg.p99)} / ${fmt(pg.max)}`);
+  await big.close();
   proc.child.kill('SIGTERM');
   await proc.exited;
 }

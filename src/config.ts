@@ -43,6 +43,9 @@ const schema = z.object({
     .refine((n) => Number.isInteger(n) && n >= 0 && n <= 65535, { message: 'must be a whole number from 0 to 65535' }),
   DATA_DIR: optionalString.transform((v) => path.resolve(v ?? './data')),
   MONGODB_URI: urlWithScheme(['mongodb:', 'mongodb+srv:']),
+  // Limits of the embedded store (unused with MONGODB_URI).
+  STORE_MAX_CONNECTIONS: positiveInt(1000, 1, 100_000),
+  STORE_MAX_BUFFERED_BYTES: positiveInt(256 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_BOT_TOKEN: prefixed('xoxb-'),
   SLACK_APP_TOKEN: prefixed('xapp-'),

@@ -1,6 +1,8 @@
 /**
  * Opens the store the bot runs on: the real MongoDB named by MONGODB_URI, or else the embedded
- * server started in-process on a loopback port with its data under DATA_DIR/db.
+ * server started in-process on a loopback port with its data under DATA_DIR/db. The embedded
+ * store requires authentication: its user and password live in DATA_DIR/db (0600, see
+ * embedded/auth/password-file.ts) and only the redacted URI is ever logged.
  */
 import path from 'node:path';
 import mongoose from 'mongoose';
@@ -19,6 +21,9 @@ export interface Store {
 export interface StoreConfig {
   MONGODB_URI?: string;
   DATA_DIR: string;
+  /** Limits of the embedded store (defaults in embedded/server.ts). */
+  STORE_MAX_CONNECTIONS?: number;
+  STORE_MAX_BUFFERED_BYTES?: number;
 }
 
 const DEFAULT_DB = 'opsgate';
@@ -27,7 +32,12 @@ export async function openStore(cfg: StoreConfig, logger: Logger): Promise<Store
   let embedded: EmbeddedMongoServer | undefined;
   let uri = cfg.MONGODB_URI;
   if (!uri) {
-    embedded = await EmbeddedMongoServer.start({ dbpath: path.join(cfg.DATA_DIR, 'db'), logger: logger.child({ component: 'store' }) });
+    embedded = await EmbeddedMongoServer.start({
+      dbpath: path.join(cfg.DATA_DIR, 'db'),
+      maxConnections: cfg.STORE_MAX_CONNECTIONS,
+      maxBufferedBytes: cfg.STORE_MAX_BUFFERED_BYTES,
+      logger: logger.child({ component: 'store' }),
+    });
     uri = embedded.uri;
   }
   const connection = mongoose.createConnection(uri, { dbName: dbNameOf(uri), serverSelectionTimeoutMS: 10_000 });
@@ -61,6 +71,13 @@ export async function openStore(cfg: StoreConfig, logger: Logger): Promise<Store
 export function dbNameOf(uri: string): string {
   const m = /^mongodb(?:\+srv)?:\/\/[^/]+\/([^?]+)/.exec(uri);
   return m?.[1] ? decodeURIComponent(m[1]) : DEFAULT_DB;
+}
+
+/** The URI with `db` as its path, keeping its credentials and options (`?authSource=...`). */
+export function withDatabase(uri: string, db: string): string {
+  const m = /^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?([^?]*)(\?.*)?$/.exec(uri);
+  if (!m) throw new Error('not a mongodb:// URI');
+  return `${m[1]}/${encodeURIComponent(db)}${m[3] ?? ''}`;
 }
 
 export function redactUri(uri: string): string {

@@ -68,7 +68,7 @@ export async function startOpsgate(opts: StartOptions = {}): Promise<TestOpsgate
   const config = loadConfig({
     PORT: '0',
     DATA_DIR: dataDir,
-    MONGODB_URI: `${store.uri.replace(/\/$/, '')}/${store.dbName}`,
+    MONGODB_URI: store.dbUri,
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_BOT_TOKEN: 'xoxb-test-token',
     SLACK_API_URL: fake.url,

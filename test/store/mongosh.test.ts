@@ -35,7 +35,7 @@ describe('mongosh against the store', () => {
   async function shell(script: string): Promise<string> {
     const file = path.join(home, 'script.js');
     fs.writeFileSync(file, script);
-    const uri = `${store.uri.replace(/\/$/, '')}/${store.dbName}`;
+    const uri = store.dbUri;
     const { stdout } = await run(mongosh, [uri, '--quiet', '--norc', '--file', file], {
       env: {
         PATH: process.env.PATH,

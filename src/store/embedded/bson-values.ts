@@ -24,6 +24,26 @@ import {
 
 export type Doc = Record<string, unknown>;
 
+// Field names are data. A document may hold fields named `__proto__`, `constructor` or
+// `prototype` (MongoDB stores them as any other), so the store never reads a field it did not
+// check is the document's own, and never assigns `__proto__` (which would set the object's
+// prototype, or through a path walk, Object.prototype itself and so every object of the process).
+
+/** The document's own field `key`, or undefined: never a member of Object.prototype. */
+export function getField(obj: object, key: string): unknown {
+  return Object.hasOwn(obj, key) ? (obj as Doc)[key] : undefined;
+}
+
+export function hasField(obj: object, key: string): boolean {
+  return Object.hasOwn(obj, key);
+}
+
+/** Sets the own field `key`, `__proto__` included, as data. */
+export function setField(obj: Doc, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  else obj[key] = value;
+}
+
 export function isPlainObject(v: unknown): v is Doc {
   if (v === null || typeof v !== 'object') return false;
   const proto = Object.getPrototypeOf(v);
@@ -293,7 +313,7 @@ export function deepClone<T>(v: T): T {
   if (Array.isArray(v)) return v.map(deepClone) as T;
   if (isPlainObject(v)) {
     const out: Doc = {};
-    for (const k of Object.keys(v)) out[k] = deepClone(v[k]);
+    for (const k of Object.keys(v)) setField(out, k, deepClone(v[k]));
     return out as T;
   }
   return v;
@@ -310,8 +330,75 @@ export function toPlain(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(toPlain);
   if (isPlainObject(v)) {
     const out: Doc = {};
-    for (const k of Object.keys(v)) out[k] = toPlain(v[k]);
+    for (const k of Object.keys(v)) setField(out, k, toPlain(v[k]));
     return out;
   }
   return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// mingo refuses `__proto__` in any path and decides what is an object by its `constructor`, so
+// documents and pipelines are handed to it with those three field names escaped, and its
+// results are unescaped on the way back. The escape is a noncharacter no client sends.
+
+const ESCAPE = '\uFFFF';
+const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
+
+function escapeName(k: string): string {
+  return RESERVED.has(k) || k.startsWith(ESCAPE) ? ESCAPE + k : k;
+}
+
+function unescapeName(k: string): string {
+  return k.startsWith(ESCAPE) ? k.slice(1) : k;
+}
+
+/** `a.__proto__.b` and `$a.__proto__` with each reserved segment escaped. */
+function escapePath(p: string): string {
+  if (!p.includes('__proto__') && !p.includes('constructor') && !p.includes('prototype') && !p.includes(ESCAPE)) return p;
+  return p
+    .split('.')
+    .map((seg) => {
+      const dollars = /^\$*/.exec(seg)![0];
+      return dollars + escapeName(seg.slice(dollars.length));
+    })
+    .join('.');
+}
+
+/** A stored document (or value) as mingo gets it: plain JS numbers, reserved names escaped. */
+export function toMingo(v: unknown): unknown {
+  const plain = toPlain(v);
+  const esc = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(esc);
+    if (!isPlainObject(x)) return x;
+    const out: Doc = {};
+    for (const k of Object.keys(x)) out[escapeName(k)] = esc(x[k]);
+    return out;
+  };
+  return esc(plain);
+}
+
+/** Stage options whose string value names a field without a leading `$`. */
+const FIELD_NAME_OPTIONS = new Set(['localField', 'foreignField', 'as', 'connectFromField', 'connectToField', 'depthField', 'includeArrayIndex', '$unset', '$count']);
+
+/** A pipeline or expression for mingo: field names in keys, `$field.path` strings and field-name options escaped. */
+export function specToMingo(v: unknown): unknown {
+  const plain = toPlain(v);
+  const esc = (x: unknown, fieldNames = false): unknown => {
+    if (typeof x === 'string') return x.startsWith('$') || fieldNames ? escapePath(x) : x;
+    if (Array.isArray(x)) return x.map((el) => esc(el, fieldNames));
+    if (!isPlainObject(x)) return x;
+    const out: Doc = {};
+    for (const k of Object.keys(x)) out[escapePath(k)] = esc(x[k], FIELD_NAME_OPTIONS.has(k));
+    return out;
+  };
+  return esc(plain);
+}
+
+/** mingo's result with the reserved names restored, as own data fields. */
+export function fromMingo<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(fromMingo) as T;
+  if (!isPlainObject(v)) return v;
+  const out: Doc = {};
+  for (const k of Object.keys(v)) setField(out, unescapeName(k), fromMingo(v[k]));
+  return out as T;
 }

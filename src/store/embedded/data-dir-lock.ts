@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { DIR_MODE, FILE_MODE } from './data-dir-modes.js';
 
 const heldInThisProcess = new Set<string>();
 
@@ -26,10 +27,10 @@ export function lockDataDir(dir: string): () => void {
   const abs = path.resolve(dir);
   const file = path.join(abs, 'mongod.lock');
   if (heldInThisProcess.has(abs)) throw new DataDirLockedError(abs, process.pid);
-  fs.mkdirSync(abs, { recursive: true });
+  fs.mkdirSync(abs, { recursive: true, mode: DIR_MODE });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = fs.openSync(file, 'wx');
+      const fd = fs.openSync(file, 'wx', FILE_MODE);
       fs.writeSync(fd, String(process.pid));
       fs.fsyncSync(fd);
       fs.closeSync(fd);

@@ -2,7 +2,7 @@
  * Secondary indexes: a hash from the index key to the documents holding it. They answer
  * equality lookups and enforce uniqueness; range scans and sorts run over the matched set.
  */
-import { canonicalKey, isNumeric, isPlainObject, toNumber, toPlain, type Doc } from './bson-values.js';
+import { canonicalKey, isNumeric, isPlainObject, setField, toNumber, toPlain, type Doc } from './bson-values.js';
 import { ErrorCodes, MongoError } from './errors.js';
 import { compileFilter, lookupValues, type Predicate } from './matcher.js';
 
@@ -146,7 +146,7 @@ export class Index {
     const keyValue: Doc = {};
     for (const [i, field] of this.fields.entries()) {
       const vals = indexValues(doc, this.paths[i]!);
-      keyValue[field] = vals[0] === undefined ? null : vals[0];
+      setField(keyValue, field, vals[0] === undefined ? null : vals[0]);
     }
     const shown = Object.entries(keyValue)
       .map(([k, v]) => `${k}: ${JSON.stringify(toPlain(v))}`)

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { deserialize, serialize } from 'bson';
 import type { Doc } from './bson-values.js';
+import { DIR_MODE, FILE_MODE } from './data-dir-modes.js';
 import type { IndexSpec } from './indexes.js';
 
 export type JournalRecord =
@@ -120,7 +121,7 @@ export class Journal {
    * records to replay. `snapshotState` yields the whole current state when compacting.
    */
   static open(opts: JournalOptions, snapshotState: () => Iterable<JournalRecord>): OpenedJournal {
-    fs.mkdirSync(opts.dir, { recursive: true });
+    fs.mkdirSync(opts.dir, { recursive: true, mode: DIR_MODE });
     const names = fs.readdirSync(opts.dir);
     for (const n of names) if (n.endsWith('.tmp')) fs.rmSync(path.join(opts.dir, n), { force: true });
     const gens = names
@@ -149,7 +150,7 @@ export class Journal {
       const m = /^(snapshot|journal)\.(\d+)$/.exec(n);
       if (m && Number(m[2]) !== gen) fs.rmSync(path.join(opts.dir, n), { force: true });
     }
-    const fd = fs.openSync(journalFile, 'a');
+    const fd = fs.openSync(journalFile, 'a', FILE_MODE);
     return { journal: new Journal(opts, gen, fd, j.goodBytes, snapshotState), records };
   }
 
@@ -212,7 +213,7 @@ export class Journal {
     const next = this.gen + 1;
     const snapFile = path.join(this.opts.dir, `snapshot.${next}`);
     const tmp = snapFile + '.tmp';
-    const fd = fs.openSync(tmp, 'w');
+    const fd = fs.openSync(tmp, 'w', FILE_MODE);
     try {
       let chunk: Buffer[] = [];
       let size = 0;
@@ -232,12 +233,12 @@ export class Journal {
       fs.closeSync(fd);
     }
     const newJournal = path.join(this.opts.dir, `journal.${next}`);
-    fs.writeFileSync(newJournal, Buffer.alloc(0));
+    fs.writeFileSync(newJournal, Buffer.alloc(0), { mode: FILE_MODE });
     fs.renameSync(tmp, snapFile);
     fsyncDir(this.opts.dir);
     const oldGen = this.gen;
     fs.closeSync(this.fd);
-    this.fd = fs.openSync(newJournal, 'a');
+    this.fd = fs.openSync(newJournal, 'a', FILE_MODE);
     this.gen = next;
     this.bytes = 0;
     fs.rmSync(path.join(this.opts.dir, `snapshot.${oldGen}`), { force: true });

@@ -14,7 +14,10 @@ import {
   isPlainObject,
   toJsRegExp,
   toNumber,
-  toPlain,
+  getField,
+  setField,
+  specToMingo,
+  toMingo,
   typeAliasToNumbers,
   typeNumber,
   typeRank,
@@ -49,7 +52,7 @@ export function lookupValues(node: unknown, parts: string[], i = 0, out: unknown
     return out;
   }
   if (node !== null && typeof node === 'object' && isPlainObject(node)) {
-    const v = (node as Doc)[key];
+    const v = getField(node, key);
     if (v === undefined) out.push(undefined);
     else lookupValues(v, parts, i + 1, out);
     return out;
@@ -241,8 +244,8 @@ function compileLogical(op: string, arg: unknown): Predicate {
 }
 
 function compileExpr(expr: unknown, variables: Doc | undefined): Predicate {
-  const q = new Query({ $expr: toPlain(expr) } as never, variables ? { variables: toPlain(variables) as Doc } : {});
-  return (doc) => q.test(toPlain(doc) as Doc);
+  const q = new Query({ $expr: specToMingo(expr) } as never, variables ? { variables: toMingo(variables) as Doc } : {});
+  return (doc) => q.test(toMingo(doc) as Doc);
 }
 
 /** Compiles a filter document; throws BadValue for unknown or malformed operators. */
@@ -290,7 +293,7 @@ export function positionalIndex(doc: Doc, arrayPath: string, filter: Doc | undef
   };
   if (filter) collect(filter);
   const head = arrayPath.split('.');
-  const arr = head.reduce<unknown>((n, k) => (isPlainObject(n) ? n[k] : undefined), doc);
+  const arr = head.reduce<unknown>((n, k) => (isPlainObject(n) ? getField(n, k) : undefined), doc);
   if (conds.length === 0 || !Array.isArray(arr)) return -1;
   const pred = compileFilter(conds.length === 1 ? conds[0] : { $and: conds });
   for (let i = 0; i < arr.length; i++) {
@@ -298,8 +301,12 @@ export function positionalIndex(doc: Doc, arrayPath: string, filter: Doc | undef
     const probe: Doc = {};
     let n = probe;
     head.forEach((k, j) => {
-      if (j === head.length - 1) n[k] = [arr[i]];
-      else n = n[k] = {} as Doc;
+      if (j === head.length - 1) setField(n, k, [arr[i]]);
+      else {
+        const child: Doc = {};
+        setField(n, k, child);
+        n = child;
+      }
     });
     if (pred(probe)) return i;
   }

@@ -1,17 +1,29 @@
 /**
- * The embedded MongoDB-wire-compatible server: a TCP listener that frames messages, answers
- * the OP_QUERY handshake with OP_REPLY and every OP_MSG command with an OP_MSG reply.
+ * The embedded MongoDB-wire-compatible server: a TCP (or TLS) listener that frames messages,
+ * answers the OP_QUERY handshake with OP_REPLY and every OP_MSG command with an OP_MSG reply.
  *
- * A connection that sends something unparseable (bad length, unknown opcode, invalid BSON)
- * is closed with a log line; the others are not affected.
+ * It holds against a local attacker: every command but the handshake needs SCRAM-SHA-256
+ * authentication (handlers/auth.ts); a non-loopback address is served only over TLS; the data
+ * folder is 0700 with 0600 files; and one client cannot exhaust it: messages over
+ * maxMessageSizeBytes are refused, the bytes buffered across all connections and the number of
+ * connections are capped, and a connection whose replies are not being read is not read from.
+ * A connection that sends something unparseable is closed with a log line; the others are not
+ * affected.
  */
 import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { deriveCredential, type ScramCredential } from './auth/scram.js';
+import { DEFAULT_STORE_USER, PASSWORD_FILE_NAME, readOrCreatePassword } from './auth/password-file.js';
 import type { Doc } from './bson-values.js';
 import { CursorRegistry } from './cursors.js';
+import { secureDataDir } from './data-dir-modes.js';
 import { asMongoError } from './errors.js';
 import { MAX_MESSAGE_SIZE } from './handlers/admin.js';
-import type { CommandContext } from './handlers/context.js';
+import type { CommandContext, ConnectionSession } from './handlers/context.js';
 import { commandName, runCommand } from './handlers/index.js';
+import { MessageReader } from './message-reader.js';
 import { Storage } from './storage.js';
 import { buildMsg, buildReply, MSG_MORE_TO_COME, OP_MSG, OP_QUERY, parseMsg, parseQuery, readHeader, WireError } from './wire.js';
 
@@ -22,8 +34,12 @@ export interface StoreLogger {
 
 const silent: StoreLogger = { info: () => undefined, warn: () => undefined };
 
+export const DEFAULT_MAX_CONNECTIONS = 1000;
+/** Enough for a handful of maximum-size messages at once; far below what hurt before (1.7 GB). */
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
+
 export interface EmbeddedServerOptions {
-  /** Interface to bind; 127.0.0.1 unless told otherwise. */
+  /** Interface to bind; 127.0.0.1 unless told otherwise. Anything but loopback needs `tls`. */
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -33,31 +49,93 @@ export interface EmbeddedServerOptions {
   compactBytes?: number;
   /** Seconds between TTL passes (MongoDB's ttlMonitorSleepSecs, default 60). */
   ttlMonitorSleepSecs?: number;
+  /**
+   * The store's one user. Default: user `opsgate` with the password in `dbpath/store-password`
+   * (generated on first start), or a random password for a memory-only store.
+   */
+  auth?: { user: string; password: string };
+  /** PEM certificate chain and key: serve TLS (required for a non-loopback host). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Largest message accepted (and announced in hello); default 48,000,000 as mongod. */
+  maxMessageSizeBytes?: number;
+  /** Bytes buffered across every connection (unfinished and unanswered messages). */
+  maxBufferedBytes?: number;
+  maxConnections?: number;
   logger?: StoreLogger;
 }
 
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host === '::1' || host === '[::1]') return true;
+  if (net.isIPv4(host)) return host.startsWith('127.');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  return mapped !== null && mapped[1]!.startsWith('127.');
+}
+
+/** What the server is holding right now: the limits' counters. */
+export interface ServerStats {
+  connections: number;
+  /** Bytes received and not yet answered, across every connection. */
+  bufferedBytes: number;
+  /** The highest bufferedBytes has been since start. */
+  peakBufferedBytes: number;
+  refusedConnections: number;
+  closedForBufferLimit: number;
+  /** Connections whose reading is paused because their client does not read its replies. */
+  readsPaused: number;
+}
+
+interface Connection {
+  id: number;
+  sock: net.Socket;
+  reader: MessageReader;
+  /** Bytes of complete messages queued or being answered (counted until the reply is written). */
+  queuedBytes: number;
+}
+
 export class EmbeddedMongoServer {
-  private readonly sockets = new Set<net.Socket>();
+  private readonly connections = new Set<Connection>();
+  /** Connections not read from until their client takes the replies already written. */
+  private readonly pausedSockets = new Set<net.Socket>();
   private ttlTimer?: NodeJS.Timeout;
   private nextConnectionId = 1;
   private stopped = false;
+  private bufferedBytes = 0;
+  private peakBufferedBytes = 0;
+  private refusedConnections = 0;
+  private closedForBufferLimit = 0;
 
   private constructor(
     private readonly server: net.Server,
     readonly storage: Storage,
-    private readonly ctx: Omit<CommandContext, 'connectionId'>,
+    private readonly ctx: Omit<CommandContext, 'connectionId' | 'session'>,
     private readonly log: StoreLogger,
+    private readonly password: string,
+    private readonly limits: { maxBufferedBytes: number; maxConnections: number; maxMessageSizeBytes: number },
+    private readonly tlsOn: boolean,
   ) {}
 
   static async start(opts: EmbeddedServerOptions = {}): Promise<EmbeddedMongoServer> {
     const log = opts.logger ?? silent;
+    const host = opts.host ?? '127.0.0.1';
+    if (!isLoopbackHost(host) && !opts.tls) {
+      throw new Error(
+        `refusing to listen on ${host} without TLS: a non-loopback address needs --tls-cert and --tls-key (the store's password would cross the network in a readable exchange and its data unencrypted)`,
+      );
+    }
+    let auth = opts.auth;
+    if (opts.dbpath) {
+      secureDataDir(opts.dbpath);
+      auth ??= { user: DEFAULT_STORE_USER, password: readOrCreatePassword(path.join(opts.dbpath, PASSWORD_FILE_NAME)) };
+    }
+    auth ??= { user: DEFAULT_STORE_USER, password: randomBytes(24).toString('base64url') };
+    const credential: ScramCredential = deriveCredential(auth.user, auth.password);
     const storage = Storage.open({
       dbpath: opts.dbpath,
       compactBytes: opts.compactBytes,
       onWarning: (msg) => log.warn({ dbpath: opts.dbpath }, msg),
     });
-    const server = net.createServer();
-    const host = opts.host ?? '127.0.0.1';
+    const server = opts.tls ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }) : net.createServer();
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -68,19 +146,32 @@ export class EmbeddedMongoServer {
       throw err;
     }
     const port = (server.address() as net.AddressInfo).port;
-    const ctx: Omit<CommandContext, 'connectionId'> = {
+    const limits = {
+      maxBufferedBytes: opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+      maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      maxMessageSizeBytes: opts.maxMessageSizeBytes ?? MAX_MESSAGE_SIZE,
+    };
+    const ctx: Omit<CommandContext, 'connectionId' | 'session'> = {
       storage,
       cursors: new CursorRegistry(),
       startedAt: Date.now(),
       host,
       port,
       ttlMonitorSleepSecs: { value: opts.ttlMonitorSleepSecs ?? 60 },
-      connections: { current: 0, totalCreated: 0 },
+      connections: { current: 0, totalCreated: 0, max: limits.maxConnections },
+      credential,
+      maxMessageSizeBytes: limits.maxMessageSizeBytes,
+      logAuthFailure: () => undefined,
     };
-    const s = new EmbeddedMongoServer(server, storage, ctx, log);
-    server.on('connection', (sock) => s.accept(sock));
+    const s = new EmbeddedMongoServer(server, storage, ctx, log, auth.password, limits, Boolean(opts.tls));
+    server.on(opts.tls ? 'secureConnection' : 'connection', (sock: net.Socket) => s.accept(sock));
+    // A client that fails the TLS handshake never becomes a connection; say why once.
+    server.on('tlsClientError', (err: Error, sock: net.Socket) => log.warn({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed'));
     s.scheduleTtl();
-    log.info({ host, port, dbpath: opts.dbpath ?? '(memory)' }, 'embedded MongoDB-compatible store listening');
+    log.info(
+      { host, port, dbpath: opts.dbpath ?? '(memory)', tls: Boolean(opts.tls), user: credential.user, ...limits },
+      'embedded MongoDB-compatible store listening (authentication required)',
+    );
     return s;
   }
 
@@ -88,9 +179,22 @@ export class EmbeddedMongoServer {
     return this.ctx.port;
   }
 
+  /** The connection string with the store's credentials: give it only to the store's own clients. */
   get uri(): string {
     const h = this.ctx.host.includes(':') ? `[${this.ctx.host}]` : this.ctx.host;
-    return `mongodb://${h}:${this.ctx.port}/`;
+    const cred = `${encodeURIComponent(this.ctx.credential.user)}:${encodeURIComponent(this.password)}@`;
+    return `mongodb://${cred}${h}:${this.ctx.port}/?authSource=${this.ctx.credential.db}${this.tlsOn ? '&tls=true' : ''}`;
+  }
+
+  stats(): ServerStats {
+    return {
+      connections: this.connections.size,
+      bufferedBytes: this.bufferedBytes,
+      peakBufferedBytes: this.peakBufferedBytes,
+      refusedConnections: this.refusedConnections,
+      closedForBufferLimit: this.closedForBufferLimit,
+      readsPaused: this.pausedSockets.size,
+    };
   }
 
   /**
@@ -113,42 +217,125 @@ export class EmbeddedMongoServer {
   }
 
   private accept(sock: net.Socket): void {
+    if (this.stopped) {
+      sock.destroy();
+      return;
+    }
+    if (this.connections.size >= this.limits.maxConnections) {
+      this.refusedConnections++;
+      this.log.warn(
+        { remote: sock.remoteAddress, open: this.connections.size },
+        `connection refused because too many open connections (maxConnections ${this.limits.maxConnections})`,
+      );
+      sock.on('error', () => undefined);
+      sock.destroy();
+      return;
+    }
     const connectionId = this.nextConnectionId++;
-    const ctx: CommandContext = { ...this.ctx, connectionId };
-    this.sockets.add(sock);
+    const session: ConnectionSession = { conversationId: 0 };
+    const ctx: CommandContext = {
+      ...this.ctx,
+      connectionId,
+      session,
+      logAuthFailure: (reason) => this.log.warn({ connectionId, remote: sock.remoteAddress }, `authentication failed on connection ${connectionId}: ${reason}`),
+    };
+    const conn: Connection = { id: connectionId, sock, reader: new MessageReader(this.limits.maxMessageSizeBytes), queuedBytes: 0 };
+    this.connections.add(conn);
     this.ctx.connections.current++;
     this.ctx.connections.totalCreated++;
     sock.setNoDelay(true);
-    let buffered: Buffer[] = [];
     // Requests on one connection are answered in order, one at a time, as mongod does.
     let queue: Promise<void> = Promise.resolve();
 
     const fail = (reason: string): void => {
+      if (sock.destroyed) return;
       this.log.warn({ connectionId, remote: sock.remoteAddress }, `closing connection ${connectionId}: ${reason}`);
       sock.destroy();
     };
 
     sock.on('data', (chunk: Buffer) => {
-      buffered.push(chunk);
-      let all = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered);
-      while (all.length >= 4) {
-        const len = all.readInt32LE(0);
-        if (len < 16 || len > MAX_MESSAGE_SIZE) {
-          fail(`message length ${len} is outside 16..${MAX_MESSAGE_SIZE}`);
-          return;
-        }
-        if (all.length < len) break;
-        const msg = all.subarray(0, len);
-        all = all.subarray(len);
-        queue = queue.then(() => this.handle(msg, ctx, sock)).catch((err) => fail(err instanceof WireError ? err.message : `internal error: ${(err as Error).message}`));
+      if (sock.destroyed) return;
+      if (!this.makeRoom(chunk.length, conn)) return;
+      // Counted from here until the message it completes is answered (or the socket closes).
+      this.adjustBuffered(chunk.length);
+      let messages: Buffer[];
+      try {
+        messages = conn.reader.push(chunk);
+      } catch (err) {
+        fail((err as Error).message);
+        return;
       }
-      buffered = all.length > 0 ? [all] : [];
+      for (const msg of messages) {
+        conn.queuedBytes += msg.length;
+        queue = queue
+          .then(() => this.handle(msg, ctx, sock))
+          .catch((err) => fail(err instanceof WireError ? err.message : `internal error: ${(err as Error).message}`))
+          .finally(() => {
+            conn.queuedBytes -= msg.length;
+            this.adjustBuffered(-msg.length);
+          });
+      }
     });
     sock.on('error', () => undefined);
     sock.on('close', () => {
-      this.sockets.delete(sock);
+      this.connections.delete(conn);
       this.ctx.connections.current--;
+      this.adjustBuffered(-conn.reader.bufferedBytes);
+      // Queued messages are released by their own .finally as the queue runs out.
     });
+  }
+
+  private adjustBuffered(delta: number): void {
+    this.bufferedBytes += delta;
+    if (this.bufferedBytes > this.peakBufferedBytes) this.peakBufferedBytes = this.bufferedBytes;
+  }
+
+  /**
+   * Keeps the bytes buffered across connections under maxBufferedBytes: when a chunk would pass
+   * it, the connection holding the most unfinished bytes is closed (normally the one streaming a
+   * huge message nobody asked for), until the chunk fits. Returns false when that was `conn`.
+   */
+  private makeRoom(bytes: number, conn: Connection): boolean {
+    while (this.bufferedBytes + bytes > this.limits.maxBufferedBytes) {
+      let victim: Connection | undefined;
+      for (const c of this.connections) {
+        if (c.sock.destroyed) continue;
+        if (!victim || c.reader.bufferedBytes > victim.reader.bufferedBytes) victim = c;
+      }
+      if (!victim || victim.reader.bufferedBytes === 0) victim = conn;
+      this.closedForBufferLimit++;
+      this.log.warn(
+        { connectionId: victim.id, remote: victim.sock.remoteAddress, buffered: victim.reader.bufferedBytes, total: this.bufferedBytes },
+        `closing connection ${victim.id}: bytes buffered across connections would pass maxBufferedBytes ${this.limits.maxBufferedBytes}`,
+      );
+      this.adjustBuffered(-victim.reader.bufferedBytes);
+      victim.reader = new MessageReader(this.limits.maxMessageSizeBytes);
+      victim.sock.destroy();
+      if (victim === conn) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Writes a reply. When the socket's buffer is full (the client is not reading its replies),
+   * the connection stops being read and its next request waits until the client has drained
+   * what was written, so an unread client costs at most one reply of memory.
+   */
+  private async send(sock: net.Socket, reply: Buffer): Promise<void> {
+    if (sock.destroyed || sock.write(reply)) return;
+    this.pausedSockets.add(sock);
+    sock.pause();
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        sock.off('drain', done);
+        sock.off('close', done);
+        resolve();
+      };
+      sock.on('drain', done);
+      sock.on('close', done);
+    });
+    this.pausedSockets.delete(sock);
+    if (!sock.destroyed) sock.resume();
   }
 
   private async handle(msg: Buffer, ctx: CommandContext, sock: net.Socket): Promise<void> {
@@ -158,19 +345,19 @@ export class EmbeddedMongoServer {
       const { flags, body } = parseMsg(msg);
       const reply = await this.execute(body, ctx);
       if (flags & MSG_MORE_TO_COME) return; // the client asked for no reply
-      if (!sock.destroyed) sock.write(buildMsg(this.nextRequestId(), h.requestId, reply));
+      await this.send(sock, buildMsg(this.nextRequestId(), h.requestId, reply));
       return;
     }
     if (h.opCode === OP_QUERY) {
       const { collection, query } = parseQuery(msg);
       if (!collection.endsWith('.$cmd')) {
-        sock.write(buildReply(this.nextRequestId(), h.requestId, { $err: 'legacy OP_QUERY is only supported for commands', code: 5739101, ok: 0 }));
+        await this.send(sock, buildReply(this.nextRequestId(), h.requestId, { $err: 'legacy OP_QUERY is only supported for commands', code: 5739101, ok: 0 }));
         return;
       }
       const body: Doc = (query.$query as Doc | undefined) ?? query;
       body.$db = collection.slice(0, -'.$cmd'.length);
       const reply = await this.execute(body, ctx);
-      if (!sock.destroyed) sock.write(buildReply(this.nextRequestId(), h.requestId, reply));
+      await this.send(sock, buildReply(this.nextRequestId(), h.requestId, reply));
       return;
     }
     throw new WireError(`unsupported opcode ${h.opCode}`);
@@ -197,7 +384,7 @@ export class EmbeddedMongoServer {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.ttlTimer);
-    for (const s of this.sockets) s.destroy();
+    for (const c of this.connections) c.sock.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.storage.close();
   }

@@ -1,6 +1,6 @@
 /** Sort specifications and find projections, with MongoDB's array and missing-field rules. */
 import { Aggregator } from 'mingo';
-import { compareValues, deepClone, isNumeric, isPlainObject, toNumber, toPlain, type Doc } from './bson-values.js';
+import { compareValues, deepClone, fromMingo, getField, hasField, isNumeric, isPlainObject, setField, specToMingo, toMingo, toNumber, type Doc } from './bson-values.js';
 import { badValue, MongoError } from './errors.js';
 import { compileFilter, lookupValues, positionalIndex } from './matcher.js';
 
@@ -45,7 +45,12 @@ export function compileSort(spec: unknown): Comparator | undefined {
   };
 }
 
+/** A projection's paths as a tree; null-prototype, so a field named `constructor` is looked up as data. */
 type Tree = { [k: string]: Tree | true };
+
+function newTree(): Tree {
+  return Object.create(null) as Tree;
+}
 
 function addPath(tree: Tree, path: string): void {
   const parts = path.split('.');
@@ -53,7 +58,7 @@ function addPath(tree: Tree, path: string): void {
   for (let i = 0; i < parts.length - 1; i++) {
     const next = node[parts[i]!];
     if (next === true) return;
-    node = (node[parts[i]!] = next ?? {}) as Tree;
+    node = (node[parts[i]!] = next ?? newTree()) as Tree;
   }
   node[parts[parts.length - 1]!] = true;
 }
@@ -65,10 +70,10 @@ function include(v: unknown, tree: Tree): unknown {
   for (const k of Object.keys(v)) {
     const t = tree[k];
     if (t === undefined) continue;
-    if (t === true) out[k] = v[k];
+    if (t === true) setField(out, k, v[k]);
     else {
       const sub = include(v[k], t);
-      if (sub !== undefined) out[k] = sub;
+      if (sub !== undefined) setField(out, k, sub);
     }
   }
   return out;
@@ -81,7 +86,7 @@ function exclude(v: unknown, tree: Tree): unknown {
   for (const k of Object.keys(v)) {
     const t = tree[k];
     if (t === true) continue;
-    out[k] = t === undefined ? v[k] : exclude(v[k], t);
+    setField(out, k, t === undefined ? v[k] : exclude(v[k], t));
   }
   return out;
 }
@@ -89,14 +94,14 @@ function exclude(v: unknown, tree: Tree): unknown {
 /** Adds computed fields to a projected document; sub-documents of both are merged. */
 function mergeInto(out: Doc, add: Doc): void {
   for (const k of Object.keys(add)) {
-    const cur = out[k];
+    const cur = getField(out, k);
     const v = add[k];
     if (isPlainObject(cur) && isPlainObject(v)) {
       const copy = { ...cur };
       mergeInto(copy, v);
-      out[k] = copy;
+      setField(out, k, copy);
     } else {
-      out[k] = v;
+      setField(out, k, v);
     }
   }
 }
@@ -106,10 +111,10 @@ function setPath(out: Doc, path: string, value: unknown): void {
   const parts = path.split('.');
   let node = out;
   for (const k of parts.slice(0, -1)) {
-    if (!isPlainObject(node[k])) node[k] = {};
-    node = node[k] as Doc;
+    if (!isPlainObject(getField(node, k))) setField(node, k, {});
+    node = getField(node, k) as Doc;
   }
-  node[parts[parts.length - 1]!] = value;
+  setField(node, parts[parts.length - 1]!, value);
 }
 
 function sliceArray(arr: unknown[], arg: unknown): unknown[] {
@@ -137,8 +142,8 @@ export function compileProjection(proj: unknown, filter?: Doc): ((doc: Doc) => D
   const keys = Object.keys(proj);
   if (keys.length === 0) return undefined;
 
-  const incl: Tree = {};
-  const excl: Tree = {};
+  const incl = newTree();
+  const excl = newTree();
   const post: Array<(src: Doc, out: Doc) => void> = [];
   let idMode: boolean | undefined;
   /** Fields computed by an expression (or a nested spec), evaluated by mingo. */
@@ -166,8 +171,8 @@ export function compileProjection(proj: unknown, filter?: Doc): ((doc: Doc) => D
       if ('$slice' in v) {
         slicePaths.push(path);
         post.push((src, out) => {
-          const arr = src[path];
-          if (Array.isArray(arr) && path in out) out[path] = sliceArray(arr, v.$slice);
+          const arr = getField(src, path);
+          if (Array.isArray(arr) && hasField(out, path)) setField(out, path, sliceArray(arr, v.$slice));
         });
         continue;
       }
@@ -175,14 +180,14 @@ export function compileProjection(proj: unknown, filter?: Doc): ((doc: Doc) => D
         const p = compileFilter(v.$elemMatch as Doc);
         inclusion = true;
         post.push((src, out) => {
-          const arr = src[path];
+          const arr = getField(src, path);
           const hit = Array.isArray(arr) ? arr.find((el) => isPlainObject(el) && p(el)) : undefined;
-          if (hit !== undefined) out[path] = [hit];
+          if (hit !== undefined) setField(out, path, [hit]);
           else delete out[path];
         });
         continue;
       }
-      computed[k] = v;
+      setField(computed, k, v);
       continue;
     }
     const on = isNumeric(v) ? toNumber(v) !== 0 : Boolean(v);
@@ -191,7 +196,7 @@ export function compileProjection(proj: unknown, filter?: Doc): ((doc: Doc) => D
       continue;
     }
     if (typeof v === 'string' && v.startsWith('$')) {
-      computed[k] = v;
+      setField(computed, k, v);
       continue;
     }
     if (on) {
@@ -215,8 +220,8 @@ export function compileProjection(proj: unknown, filter?: Doc): ((doc: Doc) => D
   if (Object.keys(computed).length > 0) {
     if (exclusion) throw new MongoError(31252, 'Cannot use an expression in an exclusion projection');
     inclusion = true;
-    const agg = new Aggregator([{ $project: { _id: 0, ...(toPlain(computed) as Doc) } }]);
-    compute = (doc) => (agg.run([toPlain(doc) as Doc])[0] ?? {}) as Doc;
+    const agg = new Aggregator([{ $project: { _id: 0, ...(specToMingo(computed) as Doc) } }]);
+    compute = (doc) => fromMingo((agg.run([toMingo(doc) as Doc])[0] ?? {}) as Doc);
   }
   return (doc) => {
     let out: Doc;

@@ -8,8 +8,14 @@ import { Decimal128, Double, Int32, Long, serialize, Timestamp } from 'bson';
 import {
   compareValues,
   deepClone,
+  fromMingo,
+  getField,
+  hasField,
   isNumeric,
   isPlainObject,
+  setField,
+  specToMingo,
+  toMingo,
   toNumber,
   toPlain,
   typeName,
@@ -200,7 +206,7 @@ function walk(node: Doc | unknown[], parts: string[], i: number, w: Walk, leaf: 
 
 function step(node: Doc | unknown[], key: string, parts: string[], i: number, w: Walk, leaf: Leaf, path: string): void {
   // walk() has already refused non-numeric keys below arrays.
-  let child = Array.isArray(node) ? node[Number(key)] : node[key];
+  let child = Array.isArray(node) ? node[Number(key)] : getField(node, key);
   if (child === undefined || child === null) {
     if (!w.createMissing) return;
     if (child === null && !Array.isArray(node)) {
@@ -216,7 +222,7 @@ function step(node: Doc | unknown[], key: string, parts: string[], i: number, w:
 }
 
 function getIn(node: Doc | unknown[], key: string): unknown {
-  return Array.isArray(node) ? node[Number(key)] : node[key];
+  return Array.isArray(node) ? node[Number(key)] : getField(node, key);
 }
 
 function setIn(node: Doc | unknown[], key: string, value: unknown): void {
@@ -225,7 +231,7 @@ function setIn(node: Doc | unknown[], key: string, value: unknown): void {
     while (node.length < idx) node.push(null);
     node[idx] = value;
   } else {
-    node[key] = value;
+    setField(node, key, value);
   }
 }
 
@@ -355,7 +361,7 @@ function applyOperator(doc: Doc, op: string, path: string, arg: unknown, w: Walk
       let found = false;
       run((parent, key) => {
         if (Array.isArray(parent)) throw new MongoError(2, `The source field cannot be an array element, '${path}' in doc with ${describe(parent)}`);
-        if (key in parent) {
+        if (hasField(parent, key)) {
           moved = parent[key];
           found = true;
           delete parent[key];
@@ -467,7 +473,7 @@ function applyPipeline(doc: Doc, pipeline: Doc[]): Doc {
     const name = Object.keys(stage)[0] ?? '';
     if (!allowed.includes(name)) throw new MongoError(ErrorCodes.InvalidOptions, `${name} is not allowed to be used within an update`);
   }
-  const out = new Aggregator(toPlain(pipeline) as Doc[]).run([toPlain(doc) as Doc])[0];
+  const out = fromMingo(new Aggregator(specToMingo(pipeline) as Doc[]).run([toMingo(doc) as Doc])[0]);
   return keepStoredNumbers(doc, out) as Doc;
 }
 
@@ -480,7 +486,7 @@ function applyPipeline(doc: Doc, pipeline: Doc[]): Doc {
 function keepStoredNumbers(stored: unknown, computed: unknown): unknown {
   if (isPlainObject(computed)) {
     const src = isPlainObject(stored) ? stored : {};
-    for (const k of Object.keys(computed)) computed[k] = keepStoredNumbers(src[k], computed[k]);
+    for (const k of Object.keys(computed)) setField(computed, k, keepStoredNumbers(getField(src, k), computed[k]));
     return computed;
   }
   if (Array.isArray(computed)) {
@@ -504,7 +510,7 @@ export function applyUpdate(doc: Doc, update: Doc | Doc[], ctx: UpdateContext = 
     validateReplacement(update);
     const out: Doc = {};
     if (doc._id !== undefined) out._id = doc._id;
-    for (const k of Object.keys(update)) if (k !== '_id' || doc._id === undefined) out[k] = deepClone(update[k]);
+    for (const k of Object.keys(update)) if (k !== '_id' || doc._id === undefined) setField(out, k, deepClone(update[k]));
     if (update._id !== undefined && doc._id !== undefined && !valuesEqual(update._id, doc._id)) {
       throw new MongoError(ErrorCodes.ImmutableField, "After applying the update, the (immutable) field '_id' was found to have been altered to _id: " + describe(update._id));
     }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import { Long } from 'bson';
 import { isNumeric, toNumber, type Doc } from '../bson-values.js';
 import { ErrorCodes, MongoError } from '../errors.js';
+import { helloAuthFields } from './auth.js';
 import type { CommandContext, Handler } from './context.js';
 
 export const SERVER_VERSION = '7.0.0';
@@ -14,13 +15,14 @@ export const MAX_MESSAGE_SIZE = 48_000_000;
  * The standalone hello reply. `topologyVersion` is left out on purpose: with it the driver
  * switches to streaming (exhaust) heartbeats, which this server does not speak.
  */
-export function helloReply(ctx: CommandContext): Doc {
+export function helloReply(ctx: CommandContext, cmd: Doc = {}): Doc {
   return {
+    ...helloAuthFields(cmd, ctx),
     helloOk: true,
     ismaster: true,
     isWritablePrimary: true,
     maxBsonObjectSize: MAX_BSON_SIZE,
-    maxMessageSizeBytes: MAX_MESSAGE_SIZE,
+    maxMessageSizeBytes: ctx.maxMessageSizeBytes,
     maxWriteBatchSize: 100_000,
     localTime: new Date(),
     logicalSessionTimeoutMinutes: 30,
@@ -32,7 +34,7 @@ export function helloReply(ctx: CommandContext): Doc {
   };
 }
 
-const hello: Handler = (_cmd, _db, ctx) => helloReply(ctx);
+const hello: Handler = (cmd, _db, ctx) => helloReply(ctx, cmd);
 
 const buildInfo: Handler = () => ({
   version: SERVER_VERSION,
@@ -55,7 +57,7 @@ const getParameter: Handler = (cmd, _db, ctx) => {
   const all: Doc = {
     featureCompatibilityVersion: { version: '7.0' },
     ttlMonitorSleepSecs: ctx.ttlMonitorSleepSecs.value,
-    authenticationMechanisms: [],
+    authenticationMechanisms: ['SCRAM-SHA-256'],
     requireApiVersion: false,
   };
   if (cmd.getParameter === '*' || (typeof cmd.getParameter === 'object' && cmd.getParameter !== null)) {
@@ -90,7 +92,7 @@ const serverStatus: Handler = (_cmd, _db, ctx) => {
     uptime: Math.floor(uptimeMs / 1000),
     uptimeMillis: Long.fromNumber(uptimeMs),
     localTime: new Date(),
-    connections: { current: ctx.connections.current, available: 1000, totalCreated: ctx.connections.totalCreated },
+    connections: { current: ctx.connections.current, available: Math.max(0, ctx.connections.max - ctx.connections.current), totalCreated: ctx.connections.totalCreated },
     mem: { bits: 64, resident: Math.round(process.memoryUsage().rss / 1048576) },
     storageEngine: { name: 'opsgate-embedded', persistent: true },
     metrics: {
@@ -127,7 +129,14 @@ export const adminHandlers: Record<string, Handler> = {
   },
   getCmdLineOpts: () => ({ argv: ['opsgate-embedded'], parsed: {}, ok: 1 }),
   hostInfo: () => ({ system: { hostname: os.hostname(), cpuAddrSize: 64, numCores: os.cpus().length }, os: { type: os.type() }, extra: {}, ok: 1 }),
-  connectionStatus: () => ({ authInfo: { authenticatedUsers: [], authenticatedUserRoles: [] }, ok: 1 }),
+  connectionStatus: (_c, _d, ctx) => {
+    const u = ctx.session.user;
+    const db = ctx.credential.db;
+    return {
+      authInfo: { authenticatedUsers: u ? [{ user: u, db }] : [], authenticatedUserRoles: u ? [{ role: 'root', db: 'admin' }] : [] },
+      ok: 1,
+    };
+  },
   fsync: async (_cmd, _db, ctx) => {
     await ctx.storage.commit();
     return { numFiles: 1, ok: 1 };

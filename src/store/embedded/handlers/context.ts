@@ -1,3 +1,4 @@
+import type { ScramConversation, ScramCredential } from '../auth/scram.js';
 import type { Doc } from '../bson-values.js';
 import type { CursorRegistry } from '../cursors.js';
 import type { Storage } from '../storage.js';
@@ -14,7 +15,22 @@ export interface CommandContext {
   port: number;
   /** Seconds between TTL passes; changed by setParameter ttlMonitorSleepSecs. */
   ttlMonitorSleepSecs: { value: number };
-  connections: { current: number; totalCreated: number };
+  connections: { current: number; totalCreated: number; max: number };
+  /** Largest message the server accepts; hello announces it. */
+  maxMessageSizeBytes: number;
+  /** The one user of this server, as salted keys (see auth/scram.ts). */
+  credential: ScramCredential;
+  /** This connection's authentication state. */
+  session: ConnectionSession;
+  /** Logs why an authentication attempt failed (the client only hears code 18). */
+  logAuthFailure(reason: string): void;
+}
+
+export interface ConnectionSession {
+  /** The authenticated user; undefined until saslContinue succeeds. */
+  user?: string;
+  conversation?: ScramConversation;
+  conversationId: number;
 }
 
 export type Handler = (cmd: Doc, db: string, ctx: CommandContext) => Doc | Promise<Doc>;

@@ -2,12 +2,13 @@
 import type { Doc } from '../bson-values.js';
 import { ErrorCodes, MongoError } from '../errors.js';
 import { adminHandlers } from './admin.js';
+import { authHandlers, checkAuthorized } from './auth.js';
 import type { CommandContext, Handler } from './context.js';
 import { ddlHandlers } from './ddl.js';
 import { readHandlers } from './reads.js';
 import { writeHandlers } from './writes.js';
 
-const HANDLERS: Record<string, Handler> = { ...adminHandlers, ...readHandlers, ...writeHandlers, ...ddlHandlers };
+const HANDLERS: Record<string, Handler> = { ...adminHandlers, ...authHandlers, ...readHandlers, ...writeHandlers, ...ddlHandlers };
 
 /** Fields every command may carry that no handler needs to see. */
 const GENERIC_FIELDS = ['$db', 'lsid', '$clusterTime', '$readPreference', 'readConcern', 'apiVersion', 'apiStrict', 'apiDeprecationErrors', 'maxTimeMS', 'comment', 'writeConcern', 'bypassDocumentValidation', 'allowDiskUse', 'collation'];
@@ -19,6 +20,7 @@ export function commandName(body: Doc): string {
 export async function runCommand(body: Doc, ctx: CommandContext): Promise<Doc> {
   const name = commandName(body);
   const db = typeof body.$db === 'string' ? body.$db : 'admin';
+  checkAuthorized(name, ctx);
   if (body.txnNumber !== undefined || body.startTransaction !== undefined || body.autocommit !== undefined) {
     throw new MongoError(ErrorCodes.IllegalOperation, 'Transaction numbers are only allowed on a replica set member or mongos');
   }

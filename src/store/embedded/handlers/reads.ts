@@ -1,6 +1,6 @@
 /** Read commands: find, getMore, killCursors, count, distinct, aggregate. */
 import { Aggregator } from 'mingo';
-import { canonicalKey, isPlainObject, toPlain, type Doc } from '../bson-values.js';
+import { canonicalKey, fromMingo, isPlainObject, specToMingo, toMingo, type Doc } from '../bson-values.js';
 import type { Collection } from '../collection.js';
 import { ErrorCodes, MongoError } from '../errors.js';
 import { compileFilter, lookupValues } from '../matcher.js';
@@ -162,16 +162,16 @@ function runPipeline(ctx: CommandContext, db: string, stored: Doc[], stages: Doc
   const { docs: source, rest: pipeline } = runNativePrefix(stored, stages, variables);
   if (pipeline.length === 0) return source;
   try {
-    const agg = new Aggregator(toPlain(pipeline) as Doc[], {
+    const agg = new Aggregator(specToMingo(pipeline) as Doc[], {
       // $lookup / $unionWith may name a view: it reads as the view's pipeline output.
       collectionResolver: (name: string) => {
         const c = ctx.storage.get(db, name);
         const docs = isView(c) ? selectForRead(ctx, c, {}) : [...(c?.docs.values() ?? [])];
-        return docs.map((d) => toPlain(d) as Doc);
+        return docs.map((d) => toMingo(d) as Doc);
       },
-      variables: toPlain(variables ?? {}) as Doc,
+      variables: toMingo(variables ?? {}) as Doc,
     });
-    return agg.run(source.map((d) => toPlain(d) as Doc)) as Doc[];
+    return fromMingo(agg.run(source.map((d) => toMingo(d) as Doc)) as Doc[]);
   } catch (err) {
     if (err instanceof MongoError) throw err;
     const msg = (err as Error).message;
