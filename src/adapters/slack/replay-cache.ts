@@ -25,6 +25,8 @@ export class ReplayCache {
     this.seen = new LRUCache<string, true>({
       max,
       ttlAutopurge: false,
+      // Ask the clock every time (no cached 'now'): a check is one call, and tests move the clock.
+      ttlResolution: 0,
       perf: { now: this.now },
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.evictedEarly++;

@@ -61,6 +61,17 @@ export function guardSlackRequests(boltListener: Listener, opts: RequestGuardOpt
   const now = opts.now ?? Date.now;
   const log = opts.logger.child({ component: 'slack-guard' });
   const bodyLimit = opts.bodyLimit ?? defaultBodyLimit;
+  let evictionsReported = 0;
+  let lastEvictionReport = -Infinity;
+
+  /** Says so (at most once a minute) when the cache's cap pushed out signatures still inside their window. */
+  function reportEvictions(): void {
+    const evicted = opts.replays.evictedWithinWindow;
+    if (evicted === evictionsReported || now() - lastEvictionReport < 60_000) return;
+    lastEvictionReport = now();
+    log.warn({ evicted: evicted - evictionsReported, held: opts.replays.size }, 'replay cache full: signatures still inside their window were forgotten (a replay of those would pass)');
+    evictionsReported = evicted;
+  }
 
   async function check(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req, bodyLimit);
@@ -77,6 +88,7 @@ export function guardSlackRequests(boltListener: Listener, opts: RequestGuardOpt
       }
       throw new Refusal(409, 'replayed signature', new AppError(ErrorCode.BadParameter, 'this signed request was already received'));
     }
+    reportEvictions();
     const parsed = parseSlackBody(text, contentType);
     if ('problem' in parsed) throw new Refusal(400, 'malformed body', parsed.problem);
     forward(req, res, raw);
