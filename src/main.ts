@@ -4,7 +4,7 @@
  */
 import { createOpsgate } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger } from './logger.js';
+import { createLogger, currentRequestId } from './logger.js';
 
 function readConfig(): Config {
   try {
@@ -20,6 +20,29 @@ function readConfig(): Config {
 
 const config = readConfig();
 const logger = createLogger(config.LOG_LEVEL);
+
+/**
+ * The last resort, behind the Slack guards and Bolt's error handlers (src/adapters/slack/): an
+ * error nobody caught. When it happened while a Slack request was handled (its request id is in
+ * scope), it is that request's failure: logged once with the request id, and the bot goes on,
+ * so no single request can end the process; such code keeps no state shared across requests
+ * that a half-run handler could leave broken (every state change is one store update). Any
+ * other error (start-up, the scheduler, the store) leaves the process in a state nobody
+ * checked: logged as fatal, and the process exits with 1 as Node would, for the supervisor to
+ * restart it. (A pooled connection opened during a request keeps that request's scope, so an
+ * error in one of its callbacks counts as the request's: the same judgement applies to it.)
+ */
+function lastResort(kind: 'uncaughtException' | 'unhandledRejection', err: unknown): void {
+  if (currentRequestId() !== undefined) {
+    logger.error({ err, kind }, 'a Slack request failed outside every handler; the bot goes on');
+    return;
+  }
+  logger.fatal({ err, kind }, 'opsgate stopping: an error outside any request was not handled');
+  // On Linux, writes to stdout (file, pipe or terminal) are synchronous: the line is out.
+  process.exit(1);
+}
+process.on('uncaughtException', (err) => lastResort('uncaughtException', err));
+process.on('unhandledRejection', (reason) => lastResort('unhandledRejection', reason));
 
 const opsgate = await createOpsgate(config, { logger }).catch((err: Error) => {
   process.stderr.write(`opsgate: cannot start: ${err.message}\n`);

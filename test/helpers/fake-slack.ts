@@ -133,6 +133,26 @@ export class FakeSlack {
     });
   }
 
+  /**
+   * Sends one raw WebSocket message (anything, well-formed or not) to the connected app. With
+   * `ackFor`, resolves with the payload the app acks envelope `ackFor` with; else at once.
+   */
+  sendRawSocketMessage(text: string, ackFor?: string, timeoutMs = 5000): Promise<unknown> {
+    if (!this.socket) return Promise.reject(new Error('no Socket Mode connection'));
+    if (ackFor === undefined) {
+      this.socket.send(text);
+      return Promise.resolve(undefined);
+    }
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ack for envelope ${ackFor}`)), timeoutMs);
+      this.socketAcks.set(ackFor, (p) => {
+        clearTimeout(t);
+        resolve(p);
+      });
+      this.socket!.send(text);
+    });
+  }
+
   async stop(): Promise<void> {
     for (const c of this.wss?.clients ?? []) c.terminate();
     this.wss?.close();

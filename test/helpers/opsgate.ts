@@ -56,6 +56,8 @@ export interface StartOptions {
   directorySource?: string;
   env?: Record<string, string>;
   clock?: Clock;
+  /** Where the app's log lines go (stderr unless given): tests that read the log pass a stream. */
+  logStream?: NodeJS.WritableStream;
 }
 
 export async function startOpsgate(opts: StartOptions = {}): Promise<TestOpsgate> {
@@ -77,7 +79,7 @@ export async function startOpsgate(opts: StartOptions = {}): Promise<TestOpsgate
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,
   });
-  const boot = () => createOpsgate(config, { logger: createLogger(config.LOG_LEVEL, process.stderr), slackRetries: 0, processEveryMs: 200, clock: opts.clock });
+  const boot = () => createOpsgate(config, { logger: createLogger(config.LOG_LEVEL, opts.logStream ?? process.stderr), slackRetries: 0, processEveryMs: 200, clock: opts.clock });
   let app = await boot();
   let slack = new SlackRequester(`http://127.0.0.1:${app.port}/slack/events`, SIGNING_SECRET, () => fake.responseUrl());
   return {

@@ -9,6 +9,8 @@ export interface SlackResponse {
   status: number;
   text: string;
   json(): unknown;
+  /** The response's headers (lower-case names), e.g. the app's `x-opsgate-request-id`. */
+  headers?: Record<string, string>;
 }
 
 export function signature(secret: string, timestamp: number, body: string): string {
@@ -22,6 +24,8 @@ export interface PostOptions {
   signature?: string | null;
   /** Leave the timestamp header out. */
   omitTimestamp?: boolean;
+  /** More request headers, e.g. Slack's `x-slack-retry-num`. */
+  headers?: Record<string, string>;
 }
 
 export interface SlackUserRef {
@@ -40,13 +44,13 @@ export class SlackRequester {
 
   async post(body: string, contentType: string, opts: PostOptions = {}): Promise<SlackResponse> {
     const ts = opts.timestamp ?? Math.floor(Date.now() / 1000);
-    const headers: Record<string, string> = { 'content-type': contentType };
+    const headers: Record<string, string> = { 'content-type': contentType, ...opts.headers };
     if (!opts.omitTimestamp) headers['x-slack-request-timestamp'] = String(ts);
     const sig = opts.signature === undefined ? signature(this.secret, ts, body) : opts.signature;
     if (sig !== null) headers['x-slack-signature'] = sig;
     const res = await fetch(this.endpoint, { method: 'POST', headers, body });
     const text = await res.text();
-    return { status: res.status, text, json: () => JSON.parse(text) as unknown };
+    return { status: res.status, text, json: () => JSON.parse(text) as unknown, headers: Object.fromEntries(res.headers) };
   }
 
   private form(fields: Record<string, string>, opts?: PostOptions): Promise<SlackResponse> {

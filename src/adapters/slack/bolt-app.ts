@@ -2,12 +2,25 @@
  * The Bolt app in HTTP mode (`POST /slack/events`, signatures checked with the signing secret)
  * or Socket Mode (when an app-level token is given). Either way `GET /healthz` answers on the
  * HTTP port, and every Web API call goes to SLACK_API_URL when it is set.
+ *
+ * Nothing from Slack reaches Bolt unchecked: HTTP requests pass request-guard.ts (signature,
+ * timestamp window, replay, body shape), Socket Mode messages socket-guard.ts (shape), and
+ * whatever fails while Bolt handles them is logged once and answered by failures.ts.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { App, HTTPReceiver } from '@slack/bolt';
-import type { Logger } from '../../logger.js';
+import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
+import { currentRequestId, type Logger } from '../../logger.js';
 import { boltLogger } from './bolt-logger.js';
+import { httpReceiverHandlers, installAppErrorHandler, socketProcessEventErrorHandler } from './failures.js';
+import { DEFAULT_REPLAY_CACHE_SIZE, ReplayCache } from './replay-cache.js';
+import { guardSlackRequests } from './request-guard.js';
+import { guardSocketMessages } from './socket-guard.js';
+
+const ENDPOINT = '/slack/events';
+
+/** Listeners find the request id in `context.requestId` (log lines carry it as `reqId` anyway). */
+const requestIdProps = () => ({ requestId: currentRequestId() });
 
 export interface Health {
   ok: boolean;
@@ -24,11 +37,20 @@ export interface SlackAppOptions {
   health: () => Promise<Health>;
   /** Web API retries (Bolt's default when undefined); tests use 0. */
   retries?: number;
+  /** Signatures remembered against replays (HTTP mode). */
+  replayCacheSize?: number;
 }
 
 export interface RunningHttp {
   port: number;
   close(): Promise<void>;
+}
+
+/** A health check that throws is "not healthy", never an unhandled rejection. */
+function answerHealth(res: http.ServerResponse, health: () => Promise<Health>): void {
+  void health()
+    .catch((err: unknown): Health => ({ ok: false, error: err instanceof Error ? err.message.slice(0, 200) : 'health check failed' }))
+    .then((h) => writeHealth(res, h));
 }
 
 function writeHealth(res: http.ServerResponse, h: Health): void {
@@ -39,7 +61,7 @@ function writeHealth(res: http.ServerResponse, h: Health): void {
 /** A bare HTTP server with only /healthz, for Socket Mode and for running without Slack. */
 export async function startHealthServer(port: number, health: () => Promise<Health>): Promise<RunningHttp> {
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/healthz') void health().then((h) => writeHealth(res, h));
+    if (req.method === 'GET' && req.url === '/healthz') answerHealth(res, health);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(port, resolve));
@@ -55,7 +77,16 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
   if (opts.appToken) {
     // The Socket Mode client has its own Web API client (apps.connections.open): it must also
     // go to SLACK_API_URL when that is set.
-    const app = new App({ token: opts.botToken, appToken: opts.appToken, socketMode: true, logger, clientOptions, installerOptions: { clientOptions } });
+    const receiver = new SocketModeReceiver({
+      appToken: opts.appToken,
+      logger,
+      installerOptions: { clientOptions },
+      customPropertiesExtractor: requestIdProps,
+      processEventErrorHandler: (args) => socketProcessEventErrorHandler(opts.logger, args),
+    });
+    guardSocketMessages(receiver.client, opts.logger);
+    const app = new App({ token: opts.botToken, receiver, logger, clientOptions });
+    installAppErrorHandler(app, opts.logger);
     return {
       app,
       async start() {
@@ -74,11 +105,20 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
   if (!opts.signingSecret) throw new Error('SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)');
   const receiver = new HTTPReceiver({
     signingSecret: opts.signingSecret,
-    endpoints: '/slack/events',
+    endpoints: [ENDPOINT],
     logger,
-    customRoutes: [{ path: '/healthz', method: ['GET'], handler: (_req, res) => void opts.health().then((h) => writeHealth(res, h)) }],
+    customRoutes: [{ path: '/healthz', method: ['GET'], handler: (_req, res) => answerHealth(res, opts.health) }],
+    customPropertiesExtractor: requestIdProps,
+    ...httpReceiverHandlers(opts.logger),
+  });
+  receiver.requestListener = guardSlackRequests(receiver.requestListener, {
+    signingSecret: opts.signingSecret,
+    endpoints: [ENDPOINT],
+    logger: opts.logger,
+    replays: new ReplayCache(opts.replayCacheSize ?? DEFAULT_REPLAY_CACHE_SIZE),
   });
   const app = new App({ token: opts.botToken, receiver, logger, clientOptions });
+  installAppErrorHandler(app, opts.logger);
   return {
     app,
     async start() {
