@@ -8,6 +8,7 @@ import type { Person } from '../src/models/person.js';
 import type { DriftReport, RequestDetails } from '../src/services/access/ports.js';
 import type { HostHolders, RequestList, RequestSummary } from '../src/services/access/grants.js';
 import { code, context, divider, esc, header, mrkdwn, plain, rowsToSections, section, type Block, type Message } from './kit.js';
+import { fitOptions, LIMITS } from './limits.js';
 
 const STATUS_TEXT: Record<number, string> = { 1: 'pending', 2: 'rejected', 3: 'provisioning', 4: 'granted', 5: 'failed' };
 
@@ -176,8 +177,8 @@ export function approvalMailText(d: RequestDetails): { subject: string; text: st
 
 // ---- views ----------------------------------------------------------------------------------
 
-/** Slack allows 50 blocks in a message and 100 in a view: lists are cut with a note. */
-const MAX_BUTTON_ROWS = 30;
+/** Slack allows 50 blocks in a message (LIMITS): lists are cut with a note. */
+const MAX_BUTTON_ROWS = LIMITS.messageBlocks - 20;
 const MAX_APPROVALS_SHOWN = 8;
 
 export function mineMessage(grants: Grant[]): Message {
@@ -301,7 +302,7 @@ export function rejectModal(meta: RejectModalMeta, requestText: string): ModalVi
 }
 
 export function hostOptions(hosts: Array<{ name: string; env?: string | null; project?: string | null }>): { options: Array<ReturnType<typeof option>> } {
-  return { options: hosts.slice(0, 100).map((h) => option(`${h.name}${h.env ? ` · ${h.env}` : ''}${h.project ? ` · ${h.project}` : ''}`.slice(0, 75), h.name)) };
+  return { options: fitOptions(hosts.slice(0, LIMITS.options).map((h) => option(`${h.name}${h.env ? ` · ${h.env}` : ''}${h.project ? ` · ${h.project}` : ''}`, h.name))) };
 }
 
 /** The Host access part of the App Home tab. */

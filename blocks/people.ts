@@ -1,7 +1,7 @@
 /** `/opsgate whoami` and `/opsgate teams`. */
 import { ResourceType, Role, type RoleGrant, type Team } from '../src/models/rbac.js';
 import type { Person } from '../src/models/person.js';
-import { code, context, esc, header, section, type Message } from './kit.js';
+import { code, context, esc, header, rowsToSections, section, type Message } from './kit.js';
 
 const TYPE_NAMES = Object.fromEntries(Object.entries(ResourceType).map(([k, v]) => [v, k])) as Record<number, string>;
 const ROLE_NAMES = Object.fromEntries(Object.entries(Role).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -41,5 +41,5 @@ export function whoamiMessage(w: WhoAmI): Message {
 export function teamsMessage(teams: Team[]): Message {
   if (teams.length === 0) return { text: 'No teams yet', blocks: [section('No teams yet. An admin creates one with `/opsgate team create <name>`.')] };
   const rows = teams.map((t) => `*${esc(t.name)}*${t.organization ? ` (org ${esc(t.organization)})` : ''}: ${t.members.length ? t.members.map(code).join(' ') : '—'}`);
-  return { text: `${teams.length} teams`, blocks: [header('Teams'), section(rows.join('\n')), context(`${teams.length} teams`)] };
+  return { text: `${teams.length} teams`, blocks: [header('Teams'), ...rowsToSections(rows, 15), context(`${teams.length} teams`)] };
 }
