@@ -100,6 +100,8 @@ export function requestAcceptedMessage(d: RequestDetails): Message {
 
 export function alreadyDecidedText(decision: string, by: Person | null, at: Date | null, level: number): string {
   if (decision === 'cancelled') return 'This request is no longer waiting for a decision.';
+  // A level index or request id no flow is waiting for: the button is stale or was altered.
+  if (decision === 'not-waiting') return `[1100] Not waiting: this request is not waiting for a decision at level ${level}; nothing changed.`;
   return `Already decided: level ${level} was ${decision} by ${by ? `${by.name} (${by.personId})` : 'someone'} at ${at ? new Date(at).toISOString() : 'an earlier time'}.`;
 }
 

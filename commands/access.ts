@@ -20,7 +20,7 @@ import {
 import { errorMessage, fieldError, infoMessage } from '../blocks/errors.js';
 import { HELP } from '../blocks/help.js';
 import { header, section, type Message } from '../blocks/kit.js';
-import { fitMessage } from '../blocks/limits.js';
+import { fitMessage, fitOptions } from '../blocks/limits.js';
 import { asAppError, AppError, ErrorCode } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { GrantService } from '../src/services/access/grants.js';
@@ -127,7 +127,7 @@ export function registerAccess(app: App, deps: AccessListenerDeps): void {
     } catch (err) {
       // A suggestion list cannot show an error: the refusal is the one option offered, and its
       // value is no host name, so submitting it is refused too.
-      return void (await ack({ options: [{ text: { type: 'plain_text', text: fieldError(asAppError(err)).slice(0, 75) }, value: '!refused' }] }));
+      return void (await ack({ options: fitOptions([{ text: { type: 'plain_text', text: fieldError(asAppError(err)) }, value: '!refused' }]) }));
     }
     const hosts = await deps.access.searchHosts(input.userId, query).catch(() => []);
     await ack(hostOptions(hosts));
