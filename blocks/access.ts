@@ -8,7 +8,7 @@ import type { Person } from '../src/models/person.js';
 import type { DriftReport, RequestDetails } from '../src/services/access/ports.js';
 import type { HostHolders, RequestList, RequestSummary } from '../src/services/access/grants.js';
 import { code, context, divider, esc, header, mrkdwn, plain, rowsToSections, section, type Block, type Message } from './kit.js';
-import { fitOptions, LIMITS } from './limits.js';
+import { cut, echo, fitOptions, LIMITS, printable } from './limits.js';
 
 const STATUS_TEXT: Record<number, string> = { 1: 'pending', 2: 'rejected', 3: 'provisioning', 4: 'granted', 5: 'failed' };
 
@@ -78,7 +78,7 @@ export function approvalMessage(d: RequestDetails, forPersonId: string): Message
       ],
     });
   }
-  return { text: `Host access request ${r.requestId} from ${d.requester.name}: ${r.role} on ${r.hosts.join(', ')} — ${r.approval.state}`, blocks };
+  return { text: `Host access request ${r.requestId} from ${echo(d.requester.name)}: ${r.role} on ${hostsBrief(r.hosts)} — ${r.approval.state}`, blocks };
 }
 
 export function requesterDecisionMessage(d: RequestDetails, level: ApprovalLevel): Message {
@@ -89,7 +89,7 @@ export function requesterDecisionMessage(d: RequestDetails, level: ApprovalLevel
       : r.approval.state === 'approved'
         ? `:white_check_mark: Your host access request ${code(r.requestId)} is approved (level ${level.level} by ${nameOf(d.people, level.decidedBy)}). Access is being set up.`
         : `:arrow_forward: Level ${level.level} of your request ${code(r.requestId)} was approved by ${nameOf(d.people, level.decidedBy)}; it now waits for level ${r.approval.current + 1}.`;
-  return { text: lead.replace(/[*`]/g, ''), blocks: [section(lead), context(`${r.role} on ${r.hosts.join(', ')}, ${r.days}d`)] };
+  return { text: cut(printable(lead.replace(/[*`]/g, '')), LIMITS.sectionText), blocks: [section(lead), context(`${r.role} on ${r.hosts.join(', ')}, ${r.days}d`)] };
 }
 
 export function requestAcceptedMessage(d: RequestDetails): Message {

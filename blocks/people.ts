@@ -2,6 +2,7 @@
 import { ResourceType, Role, type RoleGrant, type Team } from '../src/models/rbac.js';
 import type { Person } from '../src/models/person.js';
 import { code, context, esc, header, rowsToSections, section, type Message } from './kit.js';
+import { echo } from './limits.js';
 
 const TYPE_NAMES = Object.fromEntries(Object.entries(ResourceType).map(([k, v]) => [v, k])) as Record<number, string>;
 const ROLE_NAMES = Object.fromEntries(Object.entries(Role).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -35,7 +36,7 @@ export function whoamiMessage(w: WhoAmI): Message {
     `Roles: ${[w.globalAdmin ? 'global admin' : '', ...w.grants.map(describeGrant)].filter(Boolean).join('; ') || '—'}`,
     `SSH keys: ${p.sshKeys.length}`,
   ];
-  return { text: `You are ${p.name}`, blocks: [header('Who am I'), section(lines.join('\n'))] };
+  return { text: `You are ${echo(p.name)}`, blocks: [header('Who am I'), section(lines.join('\n'))] };
 }
 
 export function teamsMessage(teams: Team[]): Message {
