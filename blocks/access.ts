@@ -8,6 +8,7 @@ import type { Person } from '../src/models/person.js';
 import type { DriftReport, RequestDetails } from '../src/services/access/ports.js';
 import type { HostHolders, RequestList, RequestSummary } from '../src/services/access/grants.js';
 import { code, context, divider, esc, header, mrkdwn, plain, rowsToSections, section, type Block, type Message } from './kit.js';
+import { cut, echo, fitOptions, LIMITS, printable } from './limits.js';
 
 const STATUS_TEXT: Record<number, string> = { 1: 'pending', 2: 'rejected', 3: 'provisioning', 4: 'granted', 5: 'failed' };
 
@@ -77,7 +78,7 @@ export function approvalMessage(d: RequestDetails, forPersonId: string): Message
       ],
     });
   }
-  return { text: `Host access request ${r.requestId} from ${d.requester.name}: ${r.role} on ${r.hosts.join(', ')} — ${r.approval.state}`, blocks };
+  return { text: `Host access request ${r.requestId} from ${echo(d.requester.name)}: ${r.role} on ${hostsBrief(r.hosts)} — ${r.approval.state}`, blocks };
 }
 
 export function requesterDecisionMessage(d: RequestDetails, level: ApprovalLevel): Message {
@@ -88,7 +89,7 @@ export function requesterDecisionMessage(d: RequestDetails, level: ApprovalLevel
       : r.approval.state === 'approved'
         ? `:white_check_mark: Your host access request ${code(r.requestId)} is approved (level ${level.level} by ${nameOf(d.people, level.decidedBy)}). Access is being set up.`
         : `:arrow_forward: Level ${level.level} of your request ${code(r.requestId)} was approved by ${nameOf(d.people, level.decidedBy)}; it now waits for level ${r.approval.current + 1}.`;
-  return { text: lead.replace(/[*`]/g, ''), blocks: [section(lead), context(`${r.role} on ${r.hosts.join(', ')}, ${r.days}d`)] };
+  return { text: cut(printable(lead.replace(/[*`]/g, '')), LIMITS.sectionText), blocks: [section(lead), context(`${r.role} on ${r.hosts.join(', ')}, ${r.days}d`)] };
 }
 
 export function requestAcceptedMessage(d: RequestDetails): Message {
@@ -99,6 +100,8 @@ export function requestAcceptedMessage(d: RequestDetails): Message {
 
 export function alreadyDecidedText(decision: string, by: Person | null, at: Date | null, level: number): string {
   if (decision === 'cancelled') return 'This request is no longer waiting for a decision.';
+  // A level index or request id no flow is waiting for: the button is stale or was altered.
+  if (decision === 'not-waiting') return `[1100] Not waiting: this request is not waiting for a decision at level ${level}; nothing changed.`;
   return `Already decided: level ${level} was ${decision} by ${by ? `${by.name} (${by.personId})` : 'someone'} at ${at ? new Date(at).toISOString() : 'an earlier time'}.`;
 }
 
@@ -176,8 +179,8 @@ export function approvalMailText(d: RequestDetails): { subject: string; text: st
 
 // ---- views ----------------------------------------------------------------------------------
 
-/** Slack allows 50 blocks in a message and 100 in a view: lists are cut with a note. */
-const MAX_BUTTON_ROWS = 30;
+/** Slack allows 50 blocks in a message (LIMITS): lists are cut with a note. */
+const MAX_BUTTON_ROWS = LIMITS.messageBlocks - 20;
 const MAX_APPROVALS_SHOWN = 8;
 
 export function mineMessage(grants: Grant[]): Message {
@@ -301,7 +304,7 @@ export function rejectModal(meta: RejectModalMeta, requestText: string): ModalVi
 }
 
 export function hostOptions(hosts: Array<{ name: string; env?: string | null; project?: string | null }>): { options: Array<ReturnType<typeof option>> } {
-  return { options: hosts.slice(0, 100).map((h) => option(`${h.name}${h.env ? ` · ${h.env}` : ''}${h.project ? ` · ${h.project}` : ''}`.slice(0, 75), h.name)) };
+  return { options: fitOptions(hosts.slice(0, LIMITS.options).map((h) => option(`${h.name}${h.env ? ` · ${h.env}` : ''}${h.project ? ` · ${h.project}` : ''}`, h.name))) };
 }
 
 /** The Host access part of the App Home tab. */

@@ -1,5 +1,6 @@
 /** Small Block Kit constructors; everything in blocks/ is pure data in, data out. */
 import type { KnownBlock } from '@slack/types';
+import { cut, LIMITS, printable } from './limits.js';
 
 export type Block = KnownBlock;
 
@@ -8,13 +9,13 @@ export interface Message {
   blocks: Block[];
 }
 
-/** Slack limits a section's text to 3000 characters; longer text is cut with a marker. */
+/** Slack limits a section's text to 3000 characters; longer text is cut with "…" (limits.ts). */
 export function mrkdwn(text: string): { type: 'mrkdwn'; text: string } {
-  return { type: 'mrkdwn', text: text.length > 3000 ? text.slice(0, 2980) + '\n…(cut)' : text };
+  return { type: 'mrkdwn', text: cut(printable(text), LIMITS.sectionText) };
 }
 
-export function plain(text: string): { type: 'plain_text'; text: string; emoji: boolean } {
-  return { type: 'plain_text', text: text.slice(0, 150), emoji: true };
+export function plain(text: string, max: number = LIMITS.plainText): { type: 'plain_text'; text: string; emoji: boolean } {
+  return { type: 'plain_text', text: cut(printable(text), max), emoji: true };
 }
 
 export function section(text: string): Block {
@@ -46,7 +47,7 @@ export function code(text: string): string {
  * Splits rows into sections of at most `size` lines (a section holds 3000 characters), at
  * most `maxSections` of them (a message holds 50 blocks); rows beyond are counted in a note.
  */
-export function rowsToSections(rows: string[], size = 20, maxSections = 40): Block[] {
+export function rowsToSections(rows: string[], size = 20, maxSections = LIMITS.messageBlocks - 10): Block[] {
   const out: Block[] = [];
   const shown = Math.min(rows.length, size * maxSections);
   for (let i = 0; i < shown; i += size) out.push(section(rows.slice(i, Math.min(i + size, shown)).join('\n')));

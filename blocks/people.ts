@@ -1,7 +1,8 @@
 /** `/opsgate whoami` and `/opsgate teams`. */
 import { ResourceType, Role, type RoleGrant, type Team } from '../src/models/rbac.js';
 import type { Person } from '../src/models/person.js';
-import { code, context, esc, header, section, type Message } from './kit.js';
+import { code, context, esc, header, rowsToSections, section, type Message } from './kit.js';
+import { echo } from './limits.js';
 
 const TYPE_NAMES = Object.fromEntries(Object.entries(ResourceType).map(([k, v]) => [v, k])) as Record<number, string>;
 const ROLE_NAMES = Object.fromEntries(Object.entries(Role).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -35,11 +36,11 @@ export function whoamiMessage(w: WhoAmI): Message {
     `Roles: ${[w.globalAdmin ? 'global admin' : '', ...w.grants.map(describeGrant)].filter(Boolean).join('; ') || '—'}`,
     `SSH keys: ${p.sshKeys.length}`,
   ];
-  return { text: `You are ${p.name}`, blocks: [header('Who am I'), section(lines.join('\n'))] };
+  return { text: `You are ${echo(p.name)}`, blocks: [header('Who am I'), section(lines.join('\n'))] };
 }
 
 export function teamsMessage(teams: Team[]): Message {
   if (teams.length === 0) return { text: 'No teams yet', blocks: [section('No teams yet. An admin creates one with `/opsgate team create <name>`.')] };
   const rows = teams.map((t) => `*${esc(t.name)}*${t.organization ? ` (org ${esc(t.organization)})` : ''}: ${t.members.length ? t.members.map(code).join(' ') : '—'}`);
-  return { text: `${teams.length} teams`, blocks: [header('Teams'), section(rows.join('\n')), context(`${teams.length} teams`)] };
+  return { text: `${teams.length} teams`, blocks: [header('Teams'), ...rowsToSections(rows, 15), context(`${teams.length} teams`)] };
 }

@@ -3,11 +3,12 @@
  * naming what is wrong; nothing is decided here.
  */
 import { z } from 'zod';
+import { echo } from '../blocks/limits.js';
 import { AppError, badParameter, ErrorCode, missingField } from '../src/errors.js';
 import { ACCESS_ROLES, type AccessRole } from '../src/models/access.js';
 import type { RequestInput } from '../src/services/access/policy.js';
 import { AccessModalBlocks, Actions } from './ids.js';
-import { tokenize } from './opsgate-parse.js';
+import { checkText, decimal, filterValue, tokenize, VALUE_LIMIT } from './opsgate-parse.js';
 
 export type AccessRequestText =
   | { sub: 'help' }
@@ -21,17 +22,26 @@ export type AccessRequestText =
   | { sub: 'cancel'; requestId: string };
 
 const HOST = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** Hosts in one request (the extension button carries at most as many). */
+const MAX_HOSTS = 50;
+/** What the host search in the request form reads: longer text is refused, not searched. */
+export const SEARCH_LIMIT = VALUE_LIMIT;
+
+/** One word of subcommand takes no more arguments: extra ones are named, not ignored. */
+function noExtra(usage: string, extra: string[]): void {
+  if (extra.length > 0) throw badParameter(`unexpected ${extra.length === 1 ? 'argument' : 'arguments'} ${extra.slice(0, 5).map((e) => `"${echo(e, 30)}"`).join(' ')}; usage: ${usage}`);
+}
 
 export function parseDuration(token: string | undefined): number {
   if (!token) throw missingField('duration (1d, 7d, 30d or 365d)');
   const m = /^(\d{1,4})d?$/i.exec(token);
-  if (!m) throw badParameter(`duration must look like 7d (got "${token}")`, { field: 'days' });
-  return Number(m[1]);
+  if (!m) throw badParameter(`duration must look like 7d (got "${echo(token, 20)}")`, { field: 'days' });
+  return decimal('duration', m[1]!, 1, 9999);
 }
 
 export function parseRole(token: string | undefined): AccessRole {
   if (!token) throw missingField('role (root, evans or readonly)');
-  if (!(ACCESS_ROLES as readonly string[]).includes(token)) throw badParameter(`role must be root, evans or readonly (got "${token}")`, { field: 'role' });
+  if (!(ACCESS_ROLES as readonly string[]).includes(token)) throw badParameter(`role must be root, evans or readonly (got "${echo(token, 30)}")`, { field: 'role' });
   return token as AccessRole;
 }
 
@@ -41,7 +51,8 @@ function parseInlineRequest(args: string[], rawText: string): RequestInput | nul
   const [hostsToken, roleToken, daysToken] = args;
   const hosts = (hostsToken ?? '').split(',').map((h) => h.trim()).filter(Boolean);
   const bad = hosts.find((h) => !HOST.test(h));
-  if (bad) throw badParameter(`"${bad}" is not a host name`, { field: 'hosts' });
+  if (bad) throw badParameter(`"${echo(bad)}" is not a host name`, { field: 'hosts' });
+  if (hosts.length > MAX_HOSTS) throw badParameter(`${hosts.length} hosts named; the limit is ${MAX_HOSTS}`, { field: 'hosts' });
   const role = parseRole(roleToken);
   const days = parseDuration(daysToken);
   // The reason is the rest of the text as typed, after `request <hosts> <role> <days>`.
@@ -63,30 +74,36 @@ export function parseAccess(text: string): AccessRequestText {
     case 'mine':
     case 'requests':
     case 'approvals':
+      noExtra(`/access ${sub.toLowerCase()}`, args);
       return { sub: sub.toLowerCase() as 'mine' | 'requests' | 'approvals' };
     case 'host':
       if (!args[0]) throw missingField('host name');
-      if (!HOST.test(args[0])) throw badParameter(`"${args[0]}" is not a host name`);
+      if (!HOST.test(args[0])) throw badParameter(`"${echo(args[0])}" is not a host name`);
+      noExtra('/access host <name>', args.slice(1));
       return { sub: 'host', host: args[0] };
     case 'all': {
       const out: { sub: 'all'; state?: string; host?: string; person?: string } = { sub: 'all' };
       for (const a of args) {
-        const m = /^(state|host|person):(.+)$/.exec(a);
-        if (!m) throw badParameter(`filters are state:<pending|approved|rejected>, host:<name>, person:<id> (got "${a}")`);
-        out[m[1] as 'state' | 'host' | 'person'] = m[2]!;
+        const m = /^(state|host|person):(.*)$/s.exec(a);
+        if (!m) throw badParameter(`filters are state:<pending|approved|rejected>, host:<name>, person:<id> (got "${echo(a)}")`);
+        const key = m[1] as 'state' | 'host' | 'person';
+        if (out[key] !== undefined) throw badParameter(`${key}: is given twice`);
+        out[key] = filterValue(key, m[2]!);
       }
       return out;
     }
     case 'revoke':
       if (!args[0]) throw missingField('grant id (see /access mine)');
-      if (!GRANT_ID.test(args[0])) throw badParameter(`"${args[0]}" is not a grant id`);
+      if (!GRANT_ID.test(args[0])) throw badParameter(`"${echo(args[0])}" is not a grant id`);
+      noExtra('/access revoke <grant>', args.slice(1));
       return { sub: 'revoke', grantId: args[0] };
     case 'cancel':
       if (!args[0]) throw missingField('request id (see /access requests)');
-      if (!/^AR-[A-Z0-9]{6}$/.test(args[0])) throw badParameter(`"${args[0]}" is not a request id such as AR-7K2M9Q`);
+      if (!/^AR-[A-Z0-9]{6}$/.test(args[0])) throw badParameter(`"${echo(args[0])}" is not a request id such as AR-7K2M9Q`);
+      noExtra('/access cancel <request>', args.slice(1));
       return { sub: 'cancel', requestId: args[0] };
     default:
-      throw badParameter(`unknown command "${sub}"; try /access help`);
+      throw badParameter(`unknown command "${echo(sub, 30)}"; try /access help`);
   }
 }
 
@@ -143,9 +160,9 @@ export function parseExtendValue(value: string | undefined): z.infer<typeof exte
   return parsed.data;
 }
 
-const option = z.object({ value: z.string() });
+const option = z.object({ value: z.string().max(150) });
 const modalValues = z.object({
-  [AccessModalBlocks.hosts]: z.object({ [Actions.accessHosts]: z.object({ selected_options: z.array(option).default([]) }) }),
+  [AccessModalBlocks.hosts]: z.object({ [Actions.accessHosts]: z.object({ selected_options: z.array(option).max(100).default([]) }) }),
   [AccessModalBlocks.role]: z.object({ role: z.object({ selected_option: option.nullable().optional() }) }),
   [AccessModalBlocks.days]: z.object({ days: z.object({ selected_option: option.nullable().optional() }) }),
   [AccessModalBlocks.reason]: z.object({ reason: z.object({ value: z.string().nullable().optional() }) }),
@@ -160,15 +177,30 @@ export function parseRequestModal(values: unknown): RequestInput {
   const days = v[AccessModalBlocks.days].days.selected_option?.value;
   if (!role) throw badParameter('choose a role', { field: 'role' });
   if (!days) throw badParameter('choose a duration', { field: 'days' });
+  const hosts = v[AccessModalBlocks.hosts][Actions.accessHosts].selected_options.map((o) => o.value);
+  const bad = hosts.find((h) => !HOST.test(h));
+  if (bad !== undefined) throw badParameter(`"${echo(bad)}" is not a host name`, { field: 'hosts' });
+  if (hosts.length > MAX_HOSTS) throw badParameter(`${hosts.length} hosts chosen; the limit is ${MAX_HOSTS}`, { field: 'hosts' });
   return {
-    hosts: v[AccessModalBlocks.hosts][Actions.accessHosts].selected_options.map((o) => o.value),
+    hosts,
     role: parseRole(role),
     days: parseDuration(days),
     reason: v[AccessModalBlocks.reason].reason.value ?? '',
   };
 }
 
+/**
+ * What someone typed into the request form's host search: at most 100 characters without
+ * control characters (1100 saying so), then only the words a host name can contain.
+ */
+export function parseHostSearch(text: string): string {
+  checkText(text, SEARCH_LIMIT);
+  return text;
+}
+
+/** The reject form's reason; a form without state (a broken client) is 1100, not a crash. */
 export function parseRejectReason(values: unknown): string {
+  if (values === undefined || values === null) throw badParameter('the form arrived without its fields; click Reject again', { field: AccessModalBlocks.rejectReason });
   const r = z.object({ [AccessModalBlocks.rejectReason]: z.object({ reason: z.object({ value: z.string().nullable().optional() }) }) }).safeParse(values);
   return r.success ? (r.data[AccessModalBlocks.rejectReason].reason.value ?? '').trim() : '';
 }

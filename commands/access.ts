@@ -17,10 +17,11 @@ import {
   requestModal,
   requestsMessage,
 } from '../blocks/access.js';
-import { errorMessage, infoMessage } from '../blocks/errors.js';
+import { errorMessage, fieldError, infoMessage } from '../blocks/errors.js';
 import { HELP } from '../blocks/help.js';
 import { header, section, type Message } from '../blocks/kit.js';
-import { asAppError, AppError } from '../src/errors.js';
+import { fitMessage, fitOptions } from '../blocks/limits.js';
+import { asAppError, AppError, ErrorCode } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { GrantService } from '../src/services/access/grants.js';
 import type { AccessService } from '../src/services/access/requests.js';
@@ -31,6 +32,7 @@ import {
   parseApprovalValue,
   parseExtendValue,
   parseGrantIdValue,
+  parseHostSearch,
   parseHostValue,
   parseRejectMeta,
   parseRejectReason,
@@ -38,7 +40,8 @@ import {
   type AccessRequestText,
 } from './access-parse.js';
 import { AccessModalBlocks, Actions, Commands, Views } from './ids.js';
-import { safely } from './respond.js';
+import { inputOf } from './input-guard.js';
+import { ephemeralAck, safely } from './respond.js';
 
 export interface AccessListenerDeps {
   access: AccessService;
@@ -91,111 +94,132 @@ async function answer(req: AccessRequestText, user: string, deps: AccessListener
   }
 }
 
-/** Tells the clicker something only they see, in the conversation they clicked in. */
-async function tellClicker(client: WebClient, body: BlockAction, message: Message): Promise<void> {
-  const channel = body.channel?.id ?? body.container?.channel_id;
-  if (channel) await client.chat.postEphemeral({ channel, user: body.user.id, text: message.text, blocks: message.blocks });
-}
+const noTrigger = (): Message => errorMessage(new AppError(ErrorCode.MissingField, 'this click carries no trigger_id, so no form can open; try again'));
 
 export function registerAccess(app: App, deps: AccessListenerDeps): void {
-  app.command(Commands.access, async ({ command, ack, respond, client }) => {
+  app.command(Commands.access, async ({ command, ack, client, context }) => {
+    const { input, reply } = inputOf(context);
     let req: AccessRequestText;
     try {
       req = parseAccess(command.text ?? '');
     } catch (err) {
-      await ack({ response_type: 'ephemeral', ...errorMessage(asAppError(err)) });
+      await ack(ephemeralAck(errorMessage(asAppError(err))));
       return;
     }
-    if (req.sub === 'help') return void (await ack({ response_type: 'ephemeral', ...accessHelp() }));
+    if (req.sub === 'help') return void (await ack(ephemeralAck(accessHelp())));
     if (req.sub === 'request' && !req.inline) {
       await ack();
-      await openRequestModal(client, command.trigger_id, deps).catch((err: unknown) => deps.logger.error({ err }, 'opening the request form failed'));
+      if (!input.triggerId) return void (await reply.answer(noTrigger()));
+      await openRequestModal(client, input.triggerId, deps).catch((err: unknown) => deps.logger.error({ err }, 'opening the request form failed'));
       return;
     }
     await ack();
-    const reply = await safely(deps.logger, `/access ${req.sub}`, () => answer(req, command.user_id, deps));
-    await respond({ response_type: 'ephemeral', ...reply });
+    const message = await safely(deps.logger, `/access ${req.sub}`, () => answer(req, input.userId, deps));
+    await reply.answer(message);
   });
 
   // Host search as the user types in the request form (people in the directory only).
-  app.options(Actions.accessHosts, async ({ options, body, ack }) => {
-    const hosts = await deps.access.searchHosts(body.user.id, options.value ?? '').catch(() => []);
+  app.options(Actions.accessHosts, async ({ options, ack, context }) => {
+    const { input } = inputOf(context);
+    let query: string;
+    try {
+      query = parseHostSearch(options.value ?? '');
+    } catch (err) {
+      // A suggestion list cannot show an error: the refusal is the one option offered, and its
+      // value is no host name, so submitting it is refused too.
+      return void (await ack({ options: fitOptions([{ text: { type: 'plain_text', text: fieldError(asAppError(err)) }, value: '!refused' }]) }));
+    }
+    const hosts = await deps.access.searchHosts(input.userId, query).catch(() => []);
     await ack(hostOptions(hosts));
   });
 
-  app.view(Views.accessRequest, async ({ ack, body, view, client }) => {
+  app.view(Views.accessRequest, async ({ ack, view, client, context }) => {
+    const { input } = inputOf(context);
     try {
-      const input = parseRequestModal(view.state.values);
-      const details = await deps.access.request(body.user.id, input);
+      const values = parseRequestModal(view.state?.values);
+      const details = await deps.access.request(input.userId, values);
       await ack();
-      const im = await client.conversations.open({ users: body.user.id });
-      if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, ...requestAcceptedMessage(details) });
+      const im = await client.conversations.open({ users: input.userId });
+      if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, ...fitMessage(requestAcceptedMessage(details)) });
     } catch (err) {
       const e = asAppError(err);
       if (!(err instanceof AppError)) deps.logger.error({ err }, 'access request failed');
       const field = typeof e.details?.field === 'string' && e.details.field in AccessModalBlocks ? e.details.field : AccessModalBlocks.hosts;
-      await ack({ response_action: 'errors', errors: { [field]: e.toUserText().slice(0, 150) } });
+      await ack({ response_action: 'errors', errors: { [field]: fieldError(e) } });
     }
   });
 
-  app.action<BlockAction<ButtonAction>>(Actions.accessApprove, async ({ ack, body, action, client }) => {
+  app.action<BlockAction<ButtonAction>>(Actions.accessApprove, async ({ ack, action, context }) => {
+    const { input, reply } = inputOf(context);
     await ack();
-    const reply = await safely(deps.logger, 'access approve', async () => {
+    const message = await safely(deps.logger, 'access approve', async () => {
       const value = parseApprovalValue(action.value);
-      const r = await deps.access.decide(body.user.id, value.r, value.l, 'approved');
+      const r = await deps.access.decide(input.userId, value.r, value.l, 'approved');
       return r.kind === 'already' ? infoMessage(alreadyDecidedText(r.decision, r.by, r.at, r.level)) : null;
     });
-    if (reply) await tellClicker(client, body, reply);
+    if (message) await reply.tell(message);
   });
 
-  app.action<BlockAction<ButtonAction>>(Actions.accessReject, async ({ ack, body, action, client }) => {
+  app.action<BlockAction<ButtonAction>>(Actions.accessReject, async ({ ack, action, client, context }) => {
+    const { input, reply } = inputOf(context);
     await ack();
-    const reply = await safely(deps.logger, 'access reject', async () => {
+    const message = await safely(deps.logger, 'access reject', async () => {
       const value = parseApprovalValue(action.value);
       // Check now, so nobody writes a reason only to be refused.
-      const stale = await deps.access.checkMayDecide(body.user.id, value.r, value.l);
+      const stale = await deps.access.checkMayDecide(input.userId, value.r, value.l);
       if (stale) return infoMessage(alreadyDecidedText(stale.decision, stale.by, stale.at, stale.level));
+      if (!input.triggerId) return noTrigger();
       const details = await deps.access.details(value.r);
-      const channel = body.channel?.id ?? body.container?.channel_id ?? '';
-      await client.views.open({ trigger_id: body.trigger_id, view: rejectModal({ ...value, c: channel }, requestFacts(details.request, details.requester)) });
+      await client.views.open({ trigger_id: input.triggerId, view: rejectModal({ ...value, c: input.channelId ?? '' }, requestFacts(details.request, details.requester)) });
       return null;
     });
-    if (reply) await tellClicker(client, body, reply);
+    if (message) await reply.tell(message);
   });
 
-  app.view(Views.accessReject, async ({ ack, body, view, client }) => {
-    const reason = parseRejectReason(view.state.values);
+  app.view(Views.accessReject, async ({ ack, view, context }) => {
+    const { input, reply } = inputOf(context);
+    // Both are read before the ack, so an unreadable form is answered on the form itself.
+    let reason: string;
+    let meta: ReturnType<typeof parseRejectMeta>;
+    try {
+      reason = parseRejectReason(view.state?.values);
+      meta = parseRejectMeta(view.private_metadata ?? '');
+    } catch (err) {
+      return void (await ack({ response_action: 'errors', errors: { [AccessModalBlocks.rejectReason]: fieldError(asAppError(err)) } }));
+    }
     if (!reason) return void (await ack({ response_action: 'errors', errors: { [AccessModalBlocks.rejectReason]: '[1102] Missing field: a rejection needs a reason' } }));
     await ack();
-    let channel = '';
-    const reply = await safely(deps.logger, 'access reject submit', async () => {
-      const meta = parseRejectMeta(view.private_metadata);
-      channel = meta.c;
-      const r = await deps.access.decide(body.user.id, meta.r, meta.l, 'rejected', reason);
+    const message = await safely(deps.logger, 'access reject submit', async () => {
+      const r = await deps.access.decide(input.userId, meta.r, meta.l, 'rejected', reason);
       return r.kind === 'already' ? infoMessage(alreadyDecidedText(r.decision, r.by, r.at, r.level)) : null;
     });
-    if (reply && channel) await client.chat.postEphemeral({ channel, user: body.user.id, text: reply.text, blocks: reply.blocks });
+    // The form was opened from a conversation (or the App Home, c = ''): answer there, else by DM.
+    if (message) await reply.tell(message, meta.c || undefined);
   });
 
-  app.action<BlockAction<ButtonAction>>(Actions.accessExtend, async ({ ack, body, action, client }) => {
+  app.action<BlockAction<ButtonAction>>(Actions.accessExtend, async ({ ack, action, client, context }) => {
+    const { input, reply } = inputOf(context);
     await ack();
-    const reply = await safely(deps.logger, 'access extend', async () => {
+    const message = await safely(deps.logger, 'access extend', async () => {
       const value = parseExtendValue(action.value);
-      await openRequestModal(client, body.trigger_id, deps, { hosts: value.h, role: value.role, reason: 'extension of my current access' });
+      if (!input.triggerId) return noTrigger();
+      await openRequestModal(client, input.triggerId, deps, { hosts: value.h, role: value.role, reason: 'extension of my current access' });
       return null;
     });
-    if (reply) await tellClicker(client, body, reply);
+    if (message) await reply.tell(message);
   });
 
-  app.action<BlockAction<ButtonAction>>(Actions.accessRevoke, async ({ ack, body, action, respond }) => {
+  app.action<BlockAction<ButtonAction>>(Actions.accessRevoke, async ({ ack, action, context }) => {
+    const { input, reply } = inputOf(context);
     await ack();
-    const reply = await safely(deps.logger, 'access revoke', () => answer({ sub: 'revoke', grantId: parseGrantIdValue(action.value) }, body.user.id, deps));
-    await respond({ response_type: 'ephemeral', replace_original: false, ...reply });
+    const message = await safely(deps.logger, 'access revoke', () => answer({ sub: 'revoke', grantId: parseGrantIdValue(action.value) }, input.userId, deps));
+    await reply.answer(message, { replaceOriginal: false });
   });
 
-  app.action<BlockAction<ButtonAction>>(Actions.accessHostHistory, async ({ ack, body, action, respond }) => {
+  app.action<BlockAction<ButtonAction>>(Actions.accessHostHistory, async ({ ack, action, context }) => {
+    const { input, reply } = inputOf(context);
     await ack();
-    const reply = await safely(deps.logger, 'access host history', async () => hostMessage(await deps.grants.host(body.user.id, parseHostValue(action.value), true), true));
-    await respond({ response_type: 'ephemeral', replace_original: true, ...reply });
+    const message = await safely(deps.logger, 'access host history', async () => hostMessage(await deps.grants.host(input.userId, parseHostValue(action.value), true), true));
+    await reply.answer(message, { replaceOriginal: true });
   });
 }

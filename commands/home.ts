@@ -6,6 +6,7 @@ import type { Logger } from '../src/logger.js';
 import type { Person } from '../src/models/person.js';
 import type { DirectoryService } from '../src/services/directory/directory.js';
 import { Actions } from './ids.js';
+import { inputOf } from './input-guard.js';
 
 /** Each capability contributes its part of the Home tab. */
 export type HomeSectionProvider = (person: Person | null) => Promise<HomeSection>;
@@ -23,12 +24,12 @@ async function publish(client: WebClient, userId: string, deps: HomeDeps): Promi
 }
 
 export function registerHome(app: App, deps: HomeDeps): void {
-  app.event('app_home_opened', async ({ event, client }) => {
+  app.event('app_home_opened', async ({ event, client, context }) => {
     if (event.tab !== 'home') return;
-    await publish(client, event.user, deps).catch((err: unknown) => deps.logger.error({ err }, 'publishing the home tab failed'));
+    await publish(client, inputOf(context).input.userId, deps).catch((err: unknown) => deps.logger.error({ err }, 'publishing the home tab failed'));
   });
-  app.action(Actions.homeRefresh, async ({ ack, body, client }) => {
+  app.action(Actions.homeRefresh, async ({ ack, client, context }) => {
     await ack();
-    await publish(client, body.user.id, deps).catch((err: unknown) => deps.logger.error({ err }, 'refreshing the home tab failed'));
+    await publish(client, inputOf(context).input.userId, deps).catch((err: unknown) => deps.logger.error({ err }, 'refreshing the home tab failed'));
   });
 }

@@ -1,11 +1,26 @@
 /**
  * Parses the text after `/opsgate` into a typed request. Bad input becomes an AppError 1100
  * (or 1102 for a missing argument) naming what is wrong; nothing else is decided here.
+ *
+ * Everything is bounded here, before any service sees it: the text (Slack's own limit is 4,000
+ * characters), each word, each filter value and search; control characters (a NUL reached a
+ * regular expression once) are refused. Values quoted back in a refusal go through `echo`.
  */
+import { echo, firstControlChar } from '../blocks/limits.js';
 import { badParameter, missingField } from '../src/errors.js';
 import type { Resource } from '../src/services/rbac.js';
 import type { RoleName } from '../src/models/rbac.js';
 import type { Who } from '../src/services/console.js';
+
+export const TEXT_LIMIT = 4_000;
+export const WORD_LIMIT = 200;
+/** A filter value (`actor:x`, `env:x`) or a search word: these become MongoDB filters. */
+export const VALUE_LIMIT = 100;
+/** Words in one host filter: each is one condition of the query. */
+export const FILTER_WORDS_LIMIT = 20;
+
+/** Team, organization, person and resource names. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export type OpsgateRequest =
   | { sub: 'help' }
@@ -22,54 +37,105 @@ export type OpsgateRequest =
   | { sub: 'team-add' | 'team-remove'; team: string; who: Who }
   | { sub: 'org-create'; name: string };
 
+/** The whole text: within Slack's limit and free of control characters (tab and newline are fine). */
+export function checkText(text: string, limit = TEXT_LIMIT): string {
+  if (text.length > limit) throw badParameter(`the text is ${text.length.toLocaleString('en')} characters; the limit is ${limit.toLocaleString('en')}`);
+  const bad = firstControlChar(text);
+  if (bad) throw badParameter(`the text contains a control character (U+${bad.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}); type it without`);
+  return text;
+}
+
+/** Words, with "double" or 'single' quotes grouping; each word at most 200 characters. */
 export function tokenize(text: string): string[] {
+  checkText(text);
   const out: string[] = [];
   const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m[1] ?? m[2] ?? m[3] ?? '');
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const word = m[1] ?? m[2] ?? m[3] ?? '';
+    if (word.length > WORD_LIMIT) throw badParameter(`a word is ${word.length.toLocaleString('en')} characters; the limit is ${WORD_LIMIT}`);
+    out.push(word);
+  }
   return out;
+}
+
+/** A value that becomes part of a query: non-empty, at most 100 characters. */
+export function filterValue(key: string, value: string): string {
+  if (value === '') throw badParameter(`${key}: needs a value`, { field: key });
+  if (value.length > VALUE_LIMIT) throw badParameter(`the value of ${key}: is ${value.length} characters; the limit is ${VALUE_LIMIT}`, { field: key });
+  return value;
+}
+
+function name(what: string, token: string): string {
+  if (!NAME.test(token)) throw badParameter(`${what} must be 1-64 letters, digits, . _ - (got "${echo(token)}")`);
+  return token;
+}
+
+/** Arguments beyond what a command takes are refused, named, rather than silently ignored. */
+function noExtra(usage: string, extra: string[]): void {
+  if (extra.length > 0) throw badParameter(`unexpected ${extra.length === 1 ? 'argument' : 'arguments'} ${extra.map((e) => `"${echo(e, 30)}"`).slice(0, 5).join(' ')}${extra.length > 5 ? ' …' : ''}; usage: ${usage}`);
 }
 
 export function parseResource(token: string | undefined): Resource {
   if (!token) throw missingField('resource');
   if (token === 'global') return { type: 'global', id: '*' };
-  const m = /^(organization|org|inventory|project|template):(.+)$/.exec(token);
-  if (!m) throw badParameter(`resource must be global, organization:<name>, inventory:<env>, project:<name> or template:<name> (got "${token}")`);
+  const m = /^(organization|org|inventory|project|template):(.*)$/.exec(token);
+  if (!m) throw badParameter(`resource must be global, organization:<name>, inventory:<env>, project:<name> or template:<name> (got "${echo(token)}")`);
   const type = m[1] === 'org' ? 'organization' : (m[1] as Resource['type']);
-  return { type, id: m[2]! };
+  if (m[2] === '') throw badParameter(`${m[1]}: needs a name`);
+  return { type, id: name(`the ${type} name`, m[2]!) };
 }
 
 export function parseWho(token: string | undefined): Who {
   if (!token) throw missingField('who (@user, person:<id> or team:<name>)');
-  const mention = /^<@([UW][A-Z0-9]+)(\|[^>]*)?>$/.exec(token);
+  const mention = /^<@([UW][A-Z0-9]{2,30})(\|[^>]*)?>$/.exec(token);
   if (mention) return { kind: 'slack', slackUserId: mention[1]! };
-  const m = /^(person|team):(.+)$/.exec(token);
-  if (m) return { kind: m[1] as 'person' | 'team', id: m[2]! };
-  throw badParameter(`who must be an @mention, person:<id> or team:<name> (got "${token}")`);
+  const m = /^(person|team):(.*)$/.exec(token);
+  if (m) {
+    if (m[2] === '') throw badParameter(`${m[1]}: needs a name`);
+    return { kind: m[1] as 'person' | 'team', id: name(`the ${m[1]} id`, m[2]!) };
+  }
+  throw badParameter(`who must be an @mention, person:<id> or team:<name> (got "${echo(token)}")`);
 }
 
 function parseRole(token: string | undefined): RoleName {
   if (token === 'use' || token === 'admin') return token;
   if (!token) throw missingField('role (use or admin)');
-  throw badParameter(`role must be use or admin (got "${token}")`);
+  throw badParameter(`role must be use or admin (got "${echo(token)}")`);
+}
+
+/** A whole number written in decimal digits (no 1e2, 0x10, 1.0 or +5) within [min, max]. */
+export function decimal(key: string, text: string, min: number, max: number): number {
+  if (!/^\d{1,6}$/.test(text) || Number(text) < min || Number(text) > max) throw badParameter(`${key} must be a whole number from ${min} to ${max} in digits (got "${echo(text, 20)}")`, { field: key });
+  return Number(text);
 }
 
 function parseAudit(args: string[]): OpsgateRequest {
   const req: { sub: 'audit'; actor?: string; action?: string; target?: string; limit?: number } = { sub: 'audit' };
   for (const a of args) {
-    const m = /^(actor|action|target|limit):(.+)$/.exec(a);
-    if (!m) throw badParameter(`audit filters are actor:x, action:x, target:x and limit:n (got "${a}")`);
-    if (m[1] === 'limit') {
-      const n = Number(m[2]);
-      if (!Number.isInteger(n) || n < 1 || n > 200) throw badParameter('limit must be a whole number from 1 to 200');
-      req.limit = n;
-    } else req[m[1] as 'actor' | 'action' | 'target'] = m[2]!;
+    const m = /^(actor|action|target|limit):(.*)$/s.exec(a);
+    if (!m) throw badParameter(`audit filters are actor:x, action:x, target:x and limit:n (got "${echo(a)}")`);
+    const [, key, value] = m as unknown as [string, 'actor' | 'action' | 'target' | 'limit', string];
+    if (req[key] !== undefined) throw badParameter(`${key}: is given twice`);
+    if (key === 'limit') req.limit = decimal('limit', filterValue(key, value), 1, 200);
+    else req[key] = filterValue(key, value);
   }
   return req;
 }
 
+function parseHosts(args: string[]): OpsgateRequest {
+  if (args.length > FILTER_WORDS_LIMIT) throw badParameter(`a host filter has ${args.length} words; the limit is ${FILTER_WORDS_LIMIT}`);
+  for (const w of args) {
+    const m = /^([A-Za-z0-9_-]+):(.*)$/s.exec(w);
+    if (m) filterValue(m[1]!, m[2]!);
+    else filterValue('a search word', w);
+  }
+  return { sub: 'hosts', filter: args.join(' ') };
+}
+
 export function parseOpsgate(text: string): OpsgateRequest {
   const [sub = 'help', ...args] = tokenize(text.trim());
-  switch (sub.toLowerCase()) {
+  const verb = sub.toLowerCase();
+  switch (verb) {
     case 'help':
     case 'whoami':
     case 'sync':
@@ -77,32 +143,41 @@ export function parseOpsgate(text: string): OpsgateRequest {
     case 'projects':
     case 'products':
     case 'teams':
-      return { sub: sub.toLowerCase() } as OpsgateRequest;
+      noExtra(`/opsgate ${verb}`, args);
+      return { sub: verb } as OpsgateRequest;
     case 'hosts':
-      return { sub: 'hosts', filter: args.join(' ') };
+      return parseHosts(args);
     case 'audit':
       return parseAudit(args);
     case 'grant':
     case 'revoke':
-      if (args.length !== 3) throw badParameter(`usage: /opsgate ${sub} <use|admin> <resource> <who>`);
-      return { sub: sub as 'grant' | 'revoke', role: parseRole(args[0]), resource: parseResource(args[1]), who: parseWho(args[2]) };
+      if (args.length < 3) throw badParameter(`usage: /opsgate ${verb} <use|admin> <resource> <who>`);
+      noExtra(`/opsgate ${verb} <use|admin> <resource> <who>`, args.slice(3));
+      return { sub: verb, role: parseRole(args[0]), resource: parseResource(args[1]), who: parseWho(args[2]) };
     case 'team': {
-      const [verb, name, third] = args;
-      if (verb === 'create') {
-        if (!name) throw missingField('team name');
-        if (third !== undefined && !third.startsWith('org:')) throw badParameter(`usage: /opsgate team create <name> [org:<organization>]`);
-        return { sub: 'team-create', name, organization: third ? third.slice(4) : null };
+      const [action, teamName, third, ...extra] = args;
+      if (action === 'create') {
+        const usage = '/opsgate team create <name> [org:<organization>]';
+        if (!teamName) throw missingField('team name');
+        noExtra(usage, extra);
+        if (third !== undefined && !third.startsWith('org:')) throw badParameter(`unexpected argument "${echo(third, 30)}"; usage: ${usage}`);
+        if (third === 'org:') throw badParameter(`org: needs an organization name; usage: ${usage}`);
+        return { sub: 'team-create', name: name('a team name', teamName), organization: third ? name('an organization name', third.slice(4)) : null };
       }
-      if (verb === 'add' || verb === 'remove') {
-        if (!name) throw missingField('team name');
-        return { sub: verb === 'add' ? 'team-add' : 'team-remove', team: name, who: parseWho(third) };
+      if (action === 'add' || action === 'remove') {
+        if (!teamName) throw missingField('team name');
+        noExtra(`/opsgate team ${action} <team> <who>`, extra);
+        return { sub: action === 'add' ? 'team-add' : 'team-remove', team: name('a team name', teamName), who: parseWho(third) };
       }
       throw badParameter('usage: /opsgate team create|add|remove ...');
     }
-    case 'org':
-      if (args[0] !== 'create' || !args[1]) throw badParameter('usage: /opsgate org create <name>');
-      return { sub: 'org-create', name: args[1] };
+    case 'org': {
+      const [action, orgName, ...extra] = args;
+      if (action !== 'create' || !orgName) throw badParameter('usage: /opsgate org create <name>');
+      noExtra('/opsgate org create <name>', extra);
+      return { sub: 'org-create', name: name('an organization name', orgName) };
+    }
     default:
-      throw badParameter(`unknown command "${sub}"; try /opsgate help`);
+      throw badParameter(`unknown command "${echo(sub, 30)}"; try /opsgate help`);
   }
 }

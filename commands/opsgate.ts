@@ -10,15 +10,16 @@ import { asAppError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { HOST_LIST_LIMIT, type ConsoleService } from '../src/services/console.js';
 import { Commands } from './ids.js';
+import { inputOf } from './input-guard.js';
 import { parseOpsgate, type OpsgateRequest } from './opsgate-parse.js';
-import { safely } from './respond.js';
+import { ephemeralAck, safely } from './respond.js';
 
 export interface OpsgateDeps {
   console: ConsoleService;
   logger: Logger;
 }
 
-async function answer(req: OpsgateRequest, user: string, responseUrl: string, c: ConsoleService): Promise<Message> {
+async function answer(req: OpsgateRequest, user: string, responseUrl: string | undefined, c: ConsoleService): Promise<Message> {
   switch (req.sub) {
     case 'help':
       return helpMessage();
@@ -34,7 +35,8 @@ async function answer(req: OpsgateRequest, user: string, responseUrl: string, c:
       return teamsMessage(await c.teams(user));
     case 'sync':
       await c.requestSync(user, responseUrl);
-      return infoMessage(':hourglass_flowing_sand: Directory sync started; the result follows here.');
+      // Without a response_url on Slack's hosts the job has nowhere safe to post the result.
+      return infoMessage(`:hourglass_flowing_sand: Directory sync started; ${responseUrl ? 'the result follows here' : 'its result will be in `/opsgate audit action:directory.sync`'}.`);
     case 'reload':
       return reloadMessage(await c.reload(user));
     case 'audit':
@@ -62,20 +64,21 @@ async function answer(req: OpsgateRequest, user: string, responseUrl: string, c:
 }
 
 export function registerOpsgateCommand(app: App, deps: OpsgateDeps): void {
-  app.command(Commands.opsgate, async ({ command, ack, respond }) => {
+  app.command(Commands.opsgate, async ({ command, ack, context }) => {
+    const { input, reply } = inputOf(context);
     let req: OpsgateRequest;
     try {
       req = parseOpsgate(command.text ?? '');
     } catch (err) {
-      await ack({ response_type: 'ephemeral', ...errorMessage(asAppError(err)) });
+      await ack(ephemeralAck(errorMessage(asAppError(err))));
       return;
     }
     if (req.sub === 'help') {
-      await ack({ response_type: 'ephemeral', ...helpMessage() });
+      await ack(ephemeralAck(helpMessage()));
       return;
     }
     await ack();
-    const reply = await safely(deps.logger, `/opsgate ${req.sub}`, () => answer(req, command.user_id, command.response_url, deps.console));
-    await respond({ response_type: 'ephemeral', ...reply });
+    const message = await safely(deps.logger, `/opsgate ${req.sub}`, () => answer(req, input.userId, reply.responseUrl, deps.console));
+    await reply.answer(message);
   });
 }

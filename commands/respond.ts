@@ -3,6 +3,12 @@ import type { Logger } from '../src/logger.js';
 import { asAppError, ErrorCode } from '../src/errors.js';
 import { errorMessage } from '../blocks/errors.js';
 import type { Message } from '../blocks/kit.js';
+import { fitMessage } from '../blocks/limits.js';
+
+/** An answer in the acknowledgement itself: only the person sees it, and it needs no response_url. */
+export function ephemeralAck(m: Message): Message & { response_type: 'ephemeral' } {
+  return { response_type: 'ephemeral', ...fitMessage(m) };
+}
 
 /** Runs `work`; a thrown error becomes the one safe message for the person. */
 export async function safely<M extends Message | null>(logger: Logger, what: string, work: () => Promise<M>): Promise<M | Message> {

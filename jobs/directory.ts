@@ -10,7 +10,8 @@ import type { DirectoryService } from '../src/services/directory/directory.js';
 
 export const DIRECTORY_SYNC = 'directory:sync';
 
-const payload = z.object({ actor: z.string().min(1), responseUrl: z.string().url().optional() });
+// responseUrl is null in jobs stored without one; posts go only through the allow-listed poster.
+const payload = z.object({ actor: z.string().min(1), responseUrl: z.string().url().nullish() });
 export type DirectorySyncData = z.infer<typeof payload>;
 
 export interface DirectoryJobDeps {

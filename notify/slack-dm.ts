@@ -1,6 +1,10 @@
-/** Direct messages to directory people: open the IM channel, post, remember where. */
+/**
+ * Direct messages to directory people: open the IM channel, post, remember where. Every
+ * message is fitted to Slack's limits on the way out (blocks/limits.ts).
+ */
 import type { WebClient } from '@slack/web-api';
 import type { Message } from '../blocks/kit.js';
+import { fitMessage } from '../blocks/limits.js';
 import type { Logger } from '../src/logger.js';
 import type { Person } from '../src/models/person.js';
 
@@ -25,7 +29,8 @@ export class SlackMessenger {
       const im = await this.client.conversations.open({ users: person.slackId });
       const channel = im.channel?.id;
       if (!channel) throw new Error('conversations.open returned no channel');
-      const res = await this.client.chat.postMessage({ channel, text: message.text, blocks: message.blocks });
+      const m = fitMessage(message);
+      const res = await this.client.chat.postMessage({ channel, text: m.text, blocks: m.blocks });
       return { channel, ts: String(res.ts) };
     } catch (err) {
       this.logger.error({ err: (err as Error).message, personId: person.personId }, 'DM failed');
@@ -35,7 +40,8 @@ export class SlackMessenger {
 
   async post(channel: string, message: Message): Promise<void> {
     try {
-      await this.client.chat.postMessage({ channel, text: message.text, blocks: message.blocks });
+      const m = fitMessage(message);
+      await this.client.chat.postMessage({ channel, text: m.text, blocks: m.blocks });
     } catch (err) {
       this.logger.error({ err: (err as Error).message, channel }, 'posting to a channel failed');
     }
@@ -43,7 +49,8 @@ export class SlackMessenger {
 
   async update(ref: Posted, message: Message): Promise<void> {
     try {
-      await this.client.chat.update({ channel: ref.channel, ts: ref.ts, text: message.text, blocks: message.blocks });
+      const m = fitMessage(message);
+      await this.client.chat.update({ channel: ref.channel, ts: ref.ts, text: m.text, blocks: m.blocks });
     } catch (err) {
       this.logger.error({ err: (err as Error).message, ...ref }, 'updating a message failed');
     }

@@ -9,6 +9,7 @@ import { placeholderSection } from '../blocks/home.js';
 import { hostCheckMessage } from '../blocks/inventory.js';
 import { registerHome, type HomeSectionProvider } from '../commands/home.js';
 import { registerOpsgateCommand } from '../commands/opsgate.js';
+import { inputGuard } from '../commands/input-guard.js';
 import { defineDirectoryJobs } from '../jobs/directory.js';
 import { defineMailJobs, mailDrainKick } from '../jobs/mail.js';
 import { accessHomeBlocks } from '../blocks/access.js';
@@ -139,7 +140,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   });
 
   const agenda = createScheduler({ db: conn.db!, logger, processEveryMs: opts.processEveryMs });
-  const directoryJobs = defineDirectoryJobs(agenda, { directory, poster: responseUrlPoster(config.SLACK_API_URL), logger });
+  const poster = responseUrlPoster(config.SLACK_API_URL);
+  const directoryJobs = defineDirectoryJobs(agenda, { directory, poster, logger });
   const consoleService = new ConsoleService({ directory, rbac, inventory, audit, enqueueSync: directoryJobs.enqueue });
   const mailTransport = createMailTransport({ smtpUrl: config.SMTP_URL, dataDir: config.DATA_DIR });
   const mail = new MailService(
@@ -210,6 +212,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       async () => placeholderSection('Ops tickets', 'Tickets you filed and tickets waiting for your approval appear here once ops tickets are enabled.'),
       async () => placeholderSection('Module runs', 'Running and recent module runs appear here once module runs are enabled.'),
     ];
+    // Every request's envelope is typed before any listener runs (commands/input-guard.ts).
+    slack.app.use(inputGuard({ poster, logger }));
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, logger });

@@ -1,6 +1,10 @@
 /** Writes and queries the audit log; every service that changes state records it here. */
 import type { Clock } from '../clock.js';
 import type { AuditEntry, AuditModel } from '../models/audit.js';
+import { badParameter } from '../errors.js';
+
+/** A filter value's longest form; the target becomes a (escaped) regular expression. */
+export const AUDIT_VALUE_MAX = 200;
 
 export interface AuditRecord {
   actor: string;
@@ -36,6 +40,11 @@ export class AuditLog {
 
   async query(q: AuditQuery = {}): Promise<AuditEntry[]> {
     const filter: Record<string, unknown> = {};
+    // Only plain, bounded strings reach the filter (an object here would be a query operator).
+    for (const key of ['actor', 'action', 'target'] as const) {
+      const v = q[key];
+      if (v !== undefined && (typeof v !== 'string' || v.length > AUDIT_VALUE_MAX)) throw badParameter(`${key} must be text of at most ${AUDIT_VALUE_MAX} characters`);
+    }
     if (q.actor) filter.actor = q.actor;
     if (q.action) filter.action = q.action;
     if (q.target) filter.target = { $regex: '^' + q.target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') };
@@ -43,7 +52,7 @@ export class AuditLog {
     return this.deps.model
       .find(filter)
       .sort({ at: -1, _id: -1 })
-      .limit(Math.min(q.limit ?? 20, 200))
+      .limit(Math.max(1, Math.min(Number.isInteger(q.limit) ? q.limit! : 20, 200)))
       .lean<AuditEntry[]>();
   }
 }

@@ -6,7 +6,7 @@ import type { AuditEntry } from '../models/audit.js';
 import type { Host, Product, Project } from '../models/inventory.js';
 import type { Person } from '../models/person.js';
 import type { RoleGrant, RoleName, Team } from '../models/rbac.js';
-import { badParameter } from '../errors.js';
+import { AppError, badParameter, ErrorCode } from '../errors.js';
 import type { AuditLog, AuditQuery } from './audit.js';
 import type { DirectoryService } from './directory/directory.js';
 import type { InventoryService, ReloadResult } from './inventory.js';
@@ -33,23 +33,36 @@ export interface ConsoleDeps {
 
 export const HOST_LIST_LIMIT = 100;
 
+/**
+ * The caller's Slack user id goes into directory queries: it must be a plain string of Slack's
+ * shape, never an object a query would read as an operator (the listeners check it too).
+ */
+function slackUser(id: unknown): string {
+  if (typeof id !== 'string' || !/^[UW][A-Z0-9]{2,30}$/.test(id)) throw new AppError(ErrorCode.ExpectedObject, 'the caller is not a Slack user id');
+  return id;
+}
+
 export class ConsoleService {
   constructor(private readonly deps: ConsoleDeps) {}
 
+  private actor(slackUserId: string): Promise<Person> {
+    return this.deps.directory.requireBySlackUser(slackUser(slackUserId));
+  }
+
   private async member(slackUserId: string): Promise<Person> {
-    const person = await this.deps.directory.requireBySlackUser(slackUserId);
+    const person = await this.actor(slackUserId);
     await this.deps.rbac.requireMember(person);
     return person;
   }
 
   private async admin(slackUserId: string): Promise<Person> {
-    const person = await this.deps.directory.requireBySlackUser(slackUserId);
+    const person = await this.actor(slackUserId);
     await this.deps.rbac.requireAdmin(person);
     return person;
   }
 
   async whoami(slackUserId: string): Promise<WhoAmIData> {
-    const person = await this.deps.directory.findBySlackUser(slackUserId);
+    const person = await this.deps.directory.findBySlackUser(slackUser(slackUserId));
     if (!person) return { slackUserId, person: null, globalAdmin: false, teams: [], grants: [] };
     const s = await this.deps.rbac.standing(person);
     return { slackUserId, person, globalAdmin: s.globalAdmin, teams: s.teams, grants: s.grants };
@@ -77,7 +90,8 @@ export class ConsoleService {
 
   async requestSync(slackUserId: string, responseUrl?: string): Promise<void> {
     const person = await this.admin(slackUserId);
-    await this.deps.enqueueSync({ actor: person.personId, responseUrl });
+    // A stored job turns an undefined field into null: leave it out instead.
+    await this.deps.enqueueSync({ actor: person.personId, ...(responseUrl ? { responseUrl } : {}) });
   }
 
   async reload(slackUserId: string): Promise<ReloadResult> {
@@ -92,35 +106,35 @@ export class ConsoleService {
 
   private async subject(who: Who): Promise<Subject> {
     if (who.kind !== 'slack') return who;
-    const p = await this.deps.directory.findBySlackUser(who.slackUserId);
+    const p = await this.deps.directory.findBySlackUser(slackUser(who.slackUserId));
     if (!p) throw badParameter(`<@${who.slackUserId}> is not in the opsgate directory`);
     return { kind: 'person', id: p.personId };
   }
 
   async grant(slackUserId: string, role: RoleName, resource: Resource, who: Who): Promise<'granted' | 'already'> {
-    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    const actor = await this.actor(slackUserId);
     return this.deps.rbac.grant(actor, await this.subject(who), resource, role);
   }
 
   async revoke(slackUserId: string, role: RoleName, resource: Resource, who: Who): Promise<'revoked' | 'absent'> {
-    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    const actor = await this.actor(slackUserId);
     return this.deps.rbac.revoke(actor, await this.subject(who), resource, role);
   }
 
   async createTeam(slackUserId: string, name: string, organization: string | null): Promise<void> {
-    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    const actor = await this.actor(slackUserId);
     await this.deps.rbac.createTeam(actor, name, organization);
   }
 
   async changeTeam(slackUserId: string, op: 'add' | 'remove', team: string, who: Who): Promise<string> {
-    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    const actor = await this.actor(slackUserId);
     const subject = await this.subject(who);
     if (subject.kind !== 'person') throw badParameter('only people can be team members');
     return op === 'add' ? this.deps.rbac.addMember(actor, team, subject.id) : this.deps.rbac.removeMember(actor, team, subject.id);
   }
 
   async createOrganization(slackUserId: string, name: string): Promise<void> {
-    const actor = await this.deps.directory.requireBySlackUser(slackUserId);
+    const actor = await this.actor(slackUserId);
     await this.deps.rbac.createOrganization(actor, name);
   }
 }

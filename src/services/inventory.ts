@@ -3,6 +3,7 @@
  * filtered for people, and marked active/inactive by the daily reachability check.
  */
 import type { Clock } from '../clock.js';
+import { badParameter } from '../errors.js';
 import type { Host, InventoryModels, Product, Project } from '../models/inventory.js';
 import type { AuditLog } from './audit.js';
 import { loadCatalog } from './catalog/load.js';
@@ -23,6 +24,10 @@ export interface InventoryDeps {
   catalogDir: string;
 }
 
+/** A filter word becomes an escaped regular expression: bounded here whatever the caller checked. */
+export const FILTER_WORD_MAX = 100;
+export const FILTER_TERMS_MAX = 60;
+
 /**
  * A host filter as people type it: words match the name (substring); `key:value` matches
  * env, project, app or a label.
@@ -30,7 +35,10 @@ export interface InventoryDeps {
 export function parseHostFilter(text: string): Record<string, unknown> {
   const filter: Record<string, unknown> = { archived: false };
   const and: Record<string, unknown>[] = [];
-  for (const word of text.split(/\s+/).filter(Boolean)) {
+  const words = text.split(/\s+/).filter(Boolean);
+  if (words.length > FILTER_TERMS_MAX) throw badParameter(`a host filter has ${words.length} words; the limit is ${FILTER_TERMS_MAX}`);
+  if (words.some((w) => w.length > FILTER_WORD_MAX)) throw badParameter(`a host filter word is longer than ${FILTER_WORD_MAX} characters`);
+  for (const word of words) {
     const m = /^([A-Za-z0-9_-]+):(.+)$/.exec(word);
     const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     if (!m) {

@@ -62,25 +62,25 @@ export class SlackRequester {
   }
 
   /** A slash command, e.g. command('/opsgate', 'help', { id: 'U1' }). */
-  command(command: string, text: string, user: SlackUserRef, opts?: PostOptions & { channel?: string }): Promise<SlackResponse> {
-    return this.form(
-      {
-        token: 'legacy-verification-token',
-        team_id: 'T0TEST',
-        team_domain: 'opsgate-test',
-        channel_id: opts?.channel ?? 'C0GENERAL',
-        channel_name: 'general',
-        user_id: user.id,
-        user_name: user.name ?? user.id.toLowerCase(),
-        command,
-        text,
-        api_app_id: 'A0OPSGATE',
-        is_enterprise_install: 'false',
-        response_url: this.responseUrl(),
-        trigger_id: this.triggerId(),
-      },
-      opts,
-    );
+  command(command: string, text: string, user: SlackUserRef, opts?: PostOptions & { channel?: string; responseUrl?: string | null }): Promise<SlackResponse> {
+    const fields: Record<string, string> = {
+      token: 'legacy-verification-token',
+      team_id: 'T0TEST',
+      team_domain: 'opsgate-test',
+      channel_id: opts?.channel ?? 'C0GENERAL',
+      channel_name: 'general',
+      user_id: user.id,
+      user_name: user.name ?? user.id.toLowerCase(),
+      command,
+      text,
+      api_app_id: 'A0OPSGATE',
+      is_enterprise_install: 'false',
+      response_url: opts?.responseUrl === undefined ? this.responseUrl() : (opts.responseUrl ?? ''),
+      trigger_id: this.triggerId(),
+    };
+    // responseUrl: null sends a command without one (a broken or hostile client).
+    if (opts?.responseUrl === null) delete fields.response_url;
+    return this.form(fields, opts);
   }
 
   interaction(payload: Record<string, unknown>, opts?: PostOptions): Promise<SlackResponse> {
@@ -91,7 +91,7 @@ export class SlackRequester {
   blockAction(
     user: SlackUserRef,
     action: { action_id: string; block_id?: string; value?: string; type?: string; selected_option?: unknown },
-    where: { channel?: string; message_ts?: string; view?: Record<string, unknown> } = {},
+    where: { channel?: string; message_ts?: string; view?: Record<string, unknown>; responseUrl?: string | null } = {},
     opts?: PostOptions,
   ): Promise<SlackResponse> {
     const container = where.view
@@ -109,7 +109,7 @@ export class SlackRequester {
         channel: where.view ? undefined : { id: where.channel ?? 'D0DM', name: 'directmessage' },
         message: where.view ? undefined : { type: 'message', ts: where.message_ts ?? '1700000000.000001', text: '' },
         view: where.view,
-        response_url: where.view ? undefined : this.responseUrl(),
+        response_url: where.responseUrl === null ? undefined : (where.responseUrl ?? (where.view ? undefined : this.responseUrl())),
         actions: [
           {
             type: action.type ?? 'button',

@@ -37,7 +37,7 @@ export interface AccessDeps {
 
 export type DecisionResult =
   | { kind: 'decided'; decision: Decision; level: number; state: AccessRequest['approval']['state']; details: RequestDetails }
-  | { kind: 'already'; decision: Decision | 'cancelled'; by: Person | null; at: Date | null; level: number };
+  | { kind: 'already'; decision: Decision | 'cancelled' | 'not-waiting'; by: Person | null; at: Date | null; level: number };
 
 const ID_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
@@ -191,9 +191,9 @@ export class AccessService {
   async checkMayDecide(slackUserId: string, requestId: string, levelIndex: number): Promise<Extract<DecisionResult, { kind: 'already' }> | null> {
     const actor = await this.deps.directory.requireBySlackUser(slackUserId);
     const engine = await this.engine();
-    const doc = await engine.get(requestId);
+    const doc = await engine.find(requestId);
     const stale = engine.stale(doc, levelIndex);
-    if (stale) return { ...stale, by: stale.by ? await this.deps.directory.byPersonId(stale.by) : null };
+    if (stale || !doc) return { ...stale!, by: stale?.by ? await this.deps.directory.byPersonId(stale.by) : null };
     await engine.checkApprover(doc, actor);
     return null;
   }

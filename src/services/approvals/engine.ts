@@ -25,7 +25,7 @@ export type DecideOutcome<T> =
       state: ApprovalFlow['state'];
       doc: T;
     }
-  | { kind: 'already'; decision: Decision | 'cancelled'; by: string | null; at: Date | null; level: number };
+  | { kind: 'already'; decision: Decision | 'cancelled' | 'not-waiting'; by: string | null; at: Date | null; level: number };
 
 export interface DecideInput {
   /** The document's business key value (e.g. a request id). */
@@ -62,21 +62,30 @@ export class ApprovalEngine<T extends FlowDocument> {
   constructor(private readonly opts: ApprovalEngineOptions<T>) {}
 
   async get(id: string): Promise<T> {
-    const doc = (await this.opts.model.findOne({ [this.opts.key]: id } as never).lean()) as T | null;
+    const doc = await this.find(id);
     if (!doc) throw badParameter(`no ${this.opts.noun} ${id}`);
     return doc;
   }
 
+  async find(id: string): Promise<T | null> {
+    return (await this.opts.model.findOne({ [this.opts.key]: id } as never).lean()) as T | null;
+  }
+
   /**
    * What a click for `levelIndex` finds when that level is no longer waiting: who decided it (or
-   * the last decision), or that the flow was cancelled; null when the click is current.
+   * the last decision), or that the flow was cancelled; null when the click is current. A click
+   * for a level never decided and not waiting, or for no such document, is `not-waiting`: a
+   * button value is not trusted, so a forged one reads like a stale one.
    */
-  stale(doc: T, levelIndex: number): Extract<DecideOutcome<T>, { kind: 'already' }> | null {
+  stale(doc: T | null, levelIndex: number): Extract<DecideOutcome<T>, { kind: 'already' }> | null {
+    const notWaiting = { kind: 'already', decision: 'not-waiting', by: null, at: null, level: levelIndex + 1 } as const;
+    if (!doc) return notWaiting;
     const flow = doc.approval;
     if (flow.state === 'pending' && flow.current === levelIndex) return null;
     if (flow.state === 'cancelled') return { kind: 'already', decision: 'cancelled', by: null, at: null, level: levelIndex + 1 };
-    const level = flow.levels[levelIndex]?.decision ? flow.levels[levelIndex] : lastDecided(flow);
-    return { kind: 'already', decision: level?.decision ?? 'cancelled', by: level?.decidedBy ?? null, at: level?.decidedAt ?? null, level: level?.level ?? levelIndex + 1 };
+    const level = flow.levels[levelIndex]?.decision ? flow.levels[levelIndex] : flow.state === 'pending' || !flow.levels[levelIndex] ? undefined : lastDecided(flow);
+    if (!level?.decision) return notWaiting;
+    return { kind: 'already', decision: level.decision, by: level.decidedBy ?? null, at: level.decidedAt ?? null, level: level.level };
   }
 
   /** Checks that `actor` may decide the level now waiting; throws 1201 with the reason. */
@@ -108,10 +117,10 @@ export class ApprovalEngine<T extends FlowDocument> {
     const note = input.note?.trim() || null;
     if (input.decision === 'rejected' && !note) throw missingField('reason (a rejection needs one)');
     if (note && note.length > 1000) throw badParameter('the note is longer than 1000 characters');
-    const doc = await this.get(input.id);
-    const flow = doc.approval;
+    const doc = await this.find(input.id);
     const stale = this.stale(doc, input.levelIndex);
-    if (stale) return stale;
+    if (stale || !doc) return stale!;
+    const flow = doc.approval;
     await this.checkApprover(doc, input.actor);
 
     const i = input.levelIndex;
