@@ -49,7 +49,7 @@ describe('the bot process survives signed bad bodies', () => {
         HOME: process.env.HOME,
         PORT: '0',
         DATA_DIR: tempDir('opsgate-data'),
-        MONGODB_URI: `${store.uri.replace(/\/$/, '')}/${store.dbName}`,
+        MONGODB_URI: store.dbUri,
         SLACK_SIGNING_SECRET: SIGNING_SECRET,
         SLACK_BOT_TOKEN: 'xoxb-test-token',
         SLACK_API_URL: fake.url,

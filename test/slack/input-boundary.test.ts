@@ -106,12 +106,22 @@ describe('Slack input boundary (issue 14)', () => {
     expect(requestId).not.toBe('');
     // The ask job DMs Alice and records where: after that the request stays as it is.
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === `D${USERS.alice.id}` && textOfCall(c).includes(requestId));
+    await until(async () => (await t.app.services.access.details(requestId)).request.messages.length > 0, 'the approval DM was not recorded');
+    // The approval mail goes out on the drain job's clock and audits itself: let it settle, so
+    // no case's fingerprint sees it arrive.
+    const db = t.app.store.connection.db!;
+    const [queue, audit] = [db.collection('mail_queue'), db.collection('audit')];
+    const settled = async () => (await queue.countDocuments({ status: 0 })) === 0 && (await audit.countDocuments({ action: 'mail.sent' })) === (await queue.countDocuments({ status: 1 }));
+    await until(settled, 'the approval mail was not sent');
+  });
+
+  async function until(done: () => Promise<boolean>, failure: string): Promise<void> {
     const deadline = Date.now() + 10_000;
-    while ((await t.app.services.access.details(requestId)).request.messages.length === 0) {
-      if (Date.now() > deadline) throw new Error('the approval DM was not recorded');
+    while (!(await done())) {
+      if (Date.now() > deadline) throw new Error(failure);
       await new Promise((r) => setTimeout(r, 50));
     }
-  });
+  }
   afterAll(async () => {
     await foreign?.close();
     await t?.stop();
