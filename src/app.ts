@@ -22,7 +22,7 @@ import { ExecutionEngine } from './adapters/exec/engine.js';
 import type { SshTarget } from './adapters/exec/types.js';
 import { accessModels } from './models/access.js';
 import type { Host } from './models/inventory.js';
-import { accessNotifier } from '../notify/access-notifier.js';
+import { accessNotifier, sshdProblemsMessage } from '../notify/access-notifier.js';
 import { SlackMessenger } from '../notify/slack-dm.js';
 import { GrantService } from './services/access/grants.js';
 import { ProvisioningWorker } from './services/access/provisioning.js';
@@ -160,8 +160,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   });
   const toTarget = (h: Host): SshTarget => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: config.SSH_USER, hostKey: h.hostKey });
   const gateways = new Map<string, HostKeysGateway>();
+  const keysFileFor = (h: Host): string => h.authorizedKeysFile ?? config.AUTHORIZED_KEYS_FILE;
   const gatewayFor = (h: Host): HostKeysGateway => {
-    const file = h.authorizedKeysFile ?? config.AUTHORIZED_KEYS_FILE;
+    const file = keysFileFor(h);
     let g = gateways.get(file);
     if (!g) gateways.set(file, (g = new HostKeysGateway({ engine, authorizedKeysFile: file, startedBy: 'system:access' })));
     return g;
@@ -186,6 +187,11 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     notifyAdmins: async (r) => {
       if (config.ADMIN_CHANNEL) await messenger.post(config.ADMIN_CHANNEL, hostCheckMessage(r));
       else logger.warn({ inactive: r.newlyInactive, active: r.newlyActive }, 'host check changes (set ADMIN_CHANNEL to be told in Slack)');
+    },
+    keysFileFor,
+    notifySshdProblems: async (problems) => {
+      if (config.ADMIN_CHANNEL) await messenger.post(config.ADMIN_CHANNEL, sshdProblemsMessage(problems));
+      else logger.warn({ problems }, "hosts whose sshd does not read opsgate's key files as the README says (set ADMIN_CHANNEL to be told in Slack)");
     },
   });
   const inventoryJobs = defineInventoryJobs(agenda, { hostCheck, logger });
