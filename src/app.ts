@@ -113,6 +113,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const audit = new AuditLog({ model: auditModel(conn), clock });
   // Access ends for people who leave the directory; the grant service is built further down.
   let endAccessFor: (ids: string[]) => Promise<unknown> = async () => undefined;
+  let endGrantsOfUnlistedKeys: (changes: Array<{ personId: string; sshKeys: string[] }>) => Promise<unknown> = async () => undefined;
   const directory = new DirectoryService({
     model: personModel(conn),
     audit,
@@ -120,6 +121,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     slack: slackEnabled ? slackPeople(client) : noSlackPeople,
     source: config.DIRECTORY_SOURCE,
     onDeactivated: (ids) => endAccessFor(ids),
+    onKeysChanged: (changes) => endGrantsOfUnlistedKeys(changes),
   });
   const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR });
   const rbacM = rbacModels(conn);
@@ -180,6 +182,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   );
   accessJobs.attach({ access, worker: provisioning, grants, logger });
   endAccessFor = (ids) => grants.endAllFor(ids);
+  endGrantsOfUnlistedKeys = (changes) => grants.endForUnlistedKeys(changes);
   const hostCheck = new HostCheckService({
     inventory,
     toTarget,
