@@ -107,7 +107,7 @@ async function waitFor(what: string, cond: () => boolean, ms = 15_000): Promise<
 }
 
 /** A revocation that found no live connection of the touched accounts. */
-const noSessions = { ended: 0, endedUnattributed: 0, kept: 0, endedByGrant: {} };
+const noSessions = { ended: 0, endedUnattributed: 0, kept: 0, strays: 0, endedByGrant: {} };
 
 const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
 

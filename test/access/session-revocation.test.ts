@@ -7,7 +7,7 @@
  * command); a second person has an ordinary session on the same account. The sshd runs with
  * `ExposeAuthInfo yes`, configured as the README says.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -108,14 +108,18 @@ describeIf(roleAccounts.ready ? 'live sessions at revocation' : `live sessions a
     await grant(grantee, 'grant-master', 'evans');
     await grant(other, 'grant-other', 'evans');
     const ctl = path.join(dir, 'ctl-master');
-    const m = await master(grantee, 'evans', ctl);
+    // Its session also leaves a detached process behind (setsid + nohup), as a grantee might.
+    const m = await master(grantee, 'evans', ctl, 'setsid nohup sleep 6001 >/dev/null 2>&1 < /dev/null & echo master-up; exec sleep 600');
+    const detached = (): string[] => execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.trim().endsWith('sleep 6001'));
+    expect(detached()).toHaveLength(1);
     const s = await echoSession(other, 'evans');
     // The master hands out new sessions without the key being asked again.
     expect(await run([...baseArgs(grantee), '-o', `ControlPath=${ctl}`, '-O', 'check', 'evans@127.0.0.1'])).toMatchObject({ code: 0 });
     expect(await run([...baseArgs(grantee), '-o', 'ControlMaster=no', '-o', `ControlPath=${ctl}`, 'evans@127.0.0.1', 'echo via-master'])).toMatchObject({ code: 0, stdout: 'via-master\n' });
 
     const sessions = await revoke('grant-master', grantee, 'evans');
-    expect(sessions).toEqual({ ended: 1, endedUnattributed: 0, kept: 1, endedByGrant: { 'grant-master': 1 } });
+    expect(sessions).toEqual({ ended: 1, endedUnattributed: 0, kept: 1, strays: 1, endedByGrant: { 'grant-master': 1 } });
+    expect(detached()).toEqual([]);
 
     expect(await m.exited).toBe(255);
     expect((await run([...baseArgs(grantee), '-o', `ControlPath=${ctl}`, '-O', 'check', 'evans@127.0.0.1'])).code).not.toBe(0);
@@ -142,7 +146,7 @@ describeIf(roleAccounts.ready ? 'live sessions at revocation' : `live sessions a
     const m2 = await master(grantee, 'readonly', path.join(dir, 'ctl-forge-2'), link);
 
     const sessions = await revoke('grant-forger', grantee, 'readonly');
-    expect(sessions).toEqual({ ended: 2, endedUnattributed: 2, kept: 1, endedByGrant: {} });
+    expect(sessions).toEqual({ ended: 2, endedUnattributed: 2, kept: 1, strays: 0, endedByGrant: {} });
     expect(await m1.exited).toBe(255);
     expect(await m2.exited).toBe(255);
     await answers(h, 'holder-still-here');

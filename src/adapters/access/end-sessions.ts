@@ -30,15 +30,19 @@
  *
  * Ending a connection: KILL to each of its sessions' process groups and to the connection
  * process, TERM to its root-owned monitor (sshd then closes the TCP connection, so a master
- * dies and its control socket stops working).
+ * dies and its control socket stops working). Processes of the account that a session of an
+ * attributed connection detached (setsid, nohup) but that still carry its SSH_USER_AUTH are
+ * killed too ("strays"); one that cleared or rewrote its environment cannot be told from
+ * another holder's and keeps running (README).
+ *
  *
  * Inputs (shell variables set by the caller):
  *   sess_accounts  "<account>:<uid> ..." the accounts whose lines were removed
  *   targets        lines "<account> <key blob> <grant ids, comma-separated>": keys revoked
  *                  there and not still valid in that account's file
  *   removed_cs     /proc/uptime in centiseconds right after the files were rewritten
- * Output: `session ended <account> <pid> <grant ids|-> <why>` and `session kept <account> <pid>`
- * records (see host-keys.ts).
+ * Output: `session ended <account> <pid> <grant ids|-> <why>`, `session kept <account> <pid>`
+ * and `session stray <account> <pid>` records (see host-keys.ts).
  */
 
 /** An sshauth file changed later than this after its connection started is not trusted. */
@@ -113,6 +117,19 @@ end_conn() {
   [ "$1" = "$2" ] || kill -KILL "$1" 2>/dev/null
   kill -TERM "$2" 2>/dev/null
 }
+# Processes of uid $1 (not this script's) whose environment names the sshauth file $2: what a
+# session detached with setsid / nohup / disown from an ended connection left behind.
+end_strays() {
+  for st in /proc/[0-9]*/status; do
+    q=\${st#/proc/}; q=\${q%/status}
+    case $ancestors in *" $q "*) continue ;; esac
+    u=
+    { while read -r k v _; do [ "$k" = Uid: ] && { u=$v; break; }; done <"$st"; } 2>/dev/null
+    [ "$u" = "$1" ] || continue
+    v=$(tr '\\0' '\\n' <"/proc/$q/environ" 2>/dev/null | sed -n 's/^SSH_USER_AUTH=//p')
+    if [ "$v" = "$2" ] && kill -KILL "$q" 2>/dev/null; then record session stray "$acct" "$q"; fi
+  done
+}
 end_sessions() {
   ended_pids= round=0
   while :; do
@@ -159,7 +176,10 @@ end_sessions() {
         verdict=end reason="unattributed: $why"
       fi
       case $verdict in
-        end) end_conn "$p" "$monitor"; ended_pids="$ended_pids $p "; record session ended "$acct" "$p" "$grants" "$reason" ;;
+        end)
+          end_conn "$p" "$monitor"; ended_pids="$ended_pids $p "; record session ended "$acct" "$p" "$grants" "$reason"
+          # Only for a file that passed every check: a forged path could name someone else's.
+          [ -n "$why" ] || end_strays "$uid" "$authf" ;;
         wait) young=1 ;;
         keep) kept="$kept$acct $p
 " ;;

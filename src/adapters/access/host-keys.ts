@@ -116,6 +116,8 @@ export interface SessionsReport {
   endedUnattributed: number;
   /** Connections of those accounts left alone (another valid key, or opened after the removal). */
   kept: number;
+  /** Detached processes of an ended connection (still carrying its SSH_USER_AUTH), killed. */
+  strays: number;
   /** Per grant id: connections ended because they logged in with its key. */
   endedByGrant: Record<string, number>;
 }
@@ -584,16 +586,16 @@ const recordSchema = z.union([
   z.tuple([z.literal('line'), accountField, z.string().min(1)]),
   z.tuple([z.literal('stripped'), accountField, z.string().regex(/^[A-Za-z0-9_-]{6,40}$/, 'a grant id'), countField]),
   z.tuple([z.literal('session'), z.literal('ended'), accountField, countField, z.string().regex(/^(-|[A-Za-z0-9_-]{6,40}(,[A-Za-z0-9_-]{6,40})*)$/, 'grant ids'), z.string().min(1).max(200)]),
-  z.tuple([z.literal('session'), z.literal('kept'), accountField, countField]),
+  z.tuple([z.literal('session'), z.enum(['kept', 'stray']), accountField, countField]),
 ]);
 
 /** The session records of a revocation, counted. */
 function sessionsOf(records: string[][]): SessionsReport {
-  const report: SessionsReport = { ended: 0, endedUnattributed: 0, kept: 0, endedByGrant: {} };
+  const report: SessionsReport = { ended: 0, endedUnattributed: 0, kept: 0, strays: 0, endedByGrant: {} };
   for (const r of records) {
     if (r[0] !== 'session') continue;
-    if (r[1] === 'kept') {
-      report.kept++;
+    if (r[1] === 'kept' || r[1] === 'stray') {
+      report[r[1] === 'kept' ? 'kept' : 'strays']++;
       continue;
     }
     report.ended++;

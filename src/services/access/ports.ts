@@ -16,6 +16,8 @@ export interface SessionsEnded {
   ended: number;
   endedUnattributed: number;
   kept: number;
+  /** Processes an ended connection had detached (setsid, nohup) that still named its login, killed. */
+  strays: number;
   /** Per grant id: connections ended because they logged in with its key. */
   endedByGrant: Record<string, number>;
 }

@@ -390,7 +390,7 @@ export class ProvisioningWorker {
         actor: 'system:provisioning',
         action: 'access.sessions-ended',
         target: `host:${hostName}`,
-        to: { ended: sessions.ended, endedUnattributed: sessions.endedUnattributed, kept: sessions.kept, endedByGrant: sessions.endedByGrant, grantIds },
+        to: { ended: sessions.ended, endedUnattributed: sessions.endedUnattributed, kept: sessions.kept, strays: sessions.strays, endedByGrant: sessions.endedByGrant, grantIds },
       });
     }
     const holders = new Map((await this.deps.directory.byPersonIds([...new Set(done.map((d) => d.grant.personId))])).map((p) => [p.personId, p]));
