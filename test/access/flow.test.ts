@@ -454,9 +454,15 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     const grantId = (await t().app.services.access.details(id)).applications[0]!.grantId!;
     // While the grant has more than a day left, the same request is refused.
     expect(JSON.stringify((await runCommand(t(), '/access', 'request bastion-a evans 7d more', USERS.dave)).blocks)).toContain('already have evans on bastion-a');
-    // Bring the end within the 24-hour window (one shortened day).
+    // Bring the end within the 24-hour window (one shortened day). Only this grant's reminder
+    // counts: dave's earlier grants on other hosts may send their own one-hour reminders meanwhile.
+    const before = t().fake.calls.length;
     await models().models.Grant.updateOne({ grantId }, { $set: { expiresAt: new Date(Date.now() + DAY_MS / 2) } });
-    const reminder = await t().fake.waitFor('chat.postMessage', (c) => c.args.channel === dmChannel(USERS.dave) && text(c).includes('access_extend'), 20_000);
+    const reminder = await t().fake.waitFor(
+      'chat.postMessage',
+      (c) => t().fake.calls.indexOf(c) >= before && c.args.channel === dmChannel(USERS.dave) && text(c).includes('access_extend') && text(c).includes('bastion-a'),
+      20_000,
+    );
     expect(text(reminder)).toContain('ends in about 24 hours');
     const value = (reminder.args.blocks as Array<{ type: string; elements?: Array<{ value: string }> }>).find((x) => x.type === 'actions')!.elements![0]!.value;
     const mark = t().fake.calls.length;
