@@ -170,7 +170,7 @@ end_sessions() {
         done
       elif [ $(( start * 100 / clk_tck )) -gt $(( removed_cs + 200 )) ]; then
         verdict=keep
-      elif [ $(( now_cs - start * 100 / clk_tck )) -lt $(( ${UNATTRIBUTED_GRACE_S} * 100 )) ] && [ "$round" -lt $(( ${UNATTRIBUTED_GRACE_S} + 2 )) ]; then
+      elif [ $(( now_cs - start * 100 / clk_tck )) -lt $(( ${UNATTRIBUTED_GRACE_S} * 100 )) ] && [ "$now_cs" -lt $(( removed_cs + (${UNATTRIBUTED_GRACE_S} + 2) * 100 )) ]; then
         verdict=wait
       else
         verdict=end reason="unattributed: $why"
@@ -186,8 +186,10 @@ end_sessions() {
       esac
     done
     [ "$young" = 1 ] || break
+    # A login whose session is starting is attributed within milliseconds: look again soon,
+    # then every second (another bot connection to the same host is the usual case).
     round=$((round + 1))
-    sleep 1
+    if [ "$round" -le 8 ]; then sleep 0.25 2>/dev/null || sleep 1; else sleep 1; fi
   done
   printf '%s' "$kept" | while read -r acct p; do [ -n "$p" ] && record session kept "$acct" "$p"; done
 }
