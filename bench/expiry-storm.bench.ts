@@ -7,9 +7,9 @@
  * `expiresAt`): median, p99, max; the total time; and whether every line was gone within 60 s.
  *
  * Setup. 5 real OpenSSH sshd on loopback; 50 host entries in the catalog, 10 per sshd, each
- * with its own `authorizedKeysFile` folder (`<dir>/<entry>/%u/authorized_keys`; every sshd
- * reads the folders of its 10 entries, plus the bot's own folder that authorizes the bot for
- * root). 50 extra directory people with real key pairs (10 in ops). Per host entry, 100 grants
+ * with its own root-owned `authorizedKeysFile` folder (`<root-owned>/<entry>/%u`, as
+ * `/etc/opsgate/authorized_keys/%u` on a real host; every sshd reads the folders of its 10
+ * entries, plus the bot's own folder that authorizes the bot for root). 50 extra directory people with real key pairs (10 in ops). Per host entry, 100 grants
  * by 100 different person/role pairs: half from 10-host requests, half from one-host requests
  * (2,750 requests). The grants are written as the worker leaves them after a successful `add`:
  * Request (approved), Application (granted), Grant (valid, reminders already sent), the `add`
@@ -53,7 +53,7 @@ import { wakeTimeFor } from '../src/services/access/provisioning.js';
 import { FakeSlack } from '../test/helpers/fake-slack.js';
 import { exampleCatalog, manifestScopes } from '../test/helpers/opsgate.js';
 import { ensureRoleAccounts } from '../test/helpers/role-accounts.js';
-import { generateClientKey, startSshd, type ClientKey, type SshdInstance } from '../test/helpers/sshd.js';
+import { generateClientKey, rootOwnedDir, startSshd, type ClientKey, type SshdInstance } from '../test/helpers/sshd.js';
 import { fmt, line, summarize } from './stats.js';
 
 const SSHD_PROCESSES = 5;
@@ -105,11 +105,6 @@ function requestIdOf(n: number): string {
   return `AR-${s}`;
 }
 
-function owner(account: string): { uid: number; gid: number } {
-  const f = execFileSync('getent', ['passwd', account], { encoding: 'utf8' }).trim().split(':');
-  return { uid: Number(f[2]), gid: Number(f[3]) };
-}
-
 function sshLogin(key: ClientKey, port: number, knownHosts: string, account: string): Promise<number> {
   const args = [
     ...['-F', '/dev/null', '-i', key.path, '-p', String(port)],
@@ -145,27 +140,26 @@ export async function benchExpiryStorm(): Promise<void> {
   }
   const benchStart = performance.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-bench-storm-'));
-  // sshd reads each account's key file as that account: the folders must be reachable.
-  fs.chmodSync(dir, 0o755);
+  // opsgate refuses key folders an account could replace (/tmp is 1777): a root-owned tree.
+  const keysRoot = rootOwnedDir('bench-storm');
   const sshds: SshdInstance[] = [];
   let fake: FakeSlack | undefined;
   let app: Opsgate | undefined;
   try {
     // --- hosts: 5 sshd, 10 entries each, one key folder per entry, the bot's own folder for root.
     const bot = generateClientKey(fs.mkdtempSync(path.join(dir, 'botkey-')));
-    const botKeys = path.join(dir, 'bot');
-    fs.mkdirSync(path.join(botKeys, 'root'), { recursive: true, mode: 0o755 });
-    fs.chmodSync(botKeys, 0o755);
-    fs.writeFileSync(path.join(botKeys, 'root', 'authorized_keys'), bot.publicKeyLine + '\n', { mode: 0o600 });
+    const botKeys = path.join(keysRoot, 'bot');
+    fs.mkdirSync(botKeys, { mode: 0o755 });
+    fs.writeFileSync(path.join(botKeys, 'root'), bot.publicKeyLine + '\n', { mode: 0o644 });
     const entryNames = Array.from({ length: HOST_ENTRIES }, (_, i) => `storm-${String(i + 1).padStart(2, '0')}`);
-    for (const name of entryNames) fs.mkdirSync(path.join(dir, name), { mode: 0o755 });
+    for (const name of entryNames) fs.mkdirSync(path.join(keysRoot, name), { mode: 0o755 });
     const entries: Entry[] = [];
     for (let s = 0; s < SSHD_PROCESSES; s++) {
       const mine = entryNames.filter((_, i) => i % SSHD_PROCESSES === s);
-      const files = [`${botKeys}/%u/authorized_keys`, ...mine.map((n) => `${dir}/${n}/%u/authorized_keys`)];
+      const files = [`${botKeys}/%u`, ...mine.map((n) => `${keysRoot}/${n}/%u`)];
       sshds.push(await startSshd({ authorizedKeys: files.join(' ') }));
     }
-    entryNames.forEach((name, i) => entries.push({ name, sshd: sshds[i % SSHD_PROCESSES]!, keysDir: path.join(dir, name) }));
+    entryNames.forEach((name, i) => entries.push({ name, sshd: sshds[i % SSHD_PROCESSES]!, keysDir: path.join(keysRoot, name) }));
 
     // --- people with real key pairs, in the directory and in the fake Slack workspace.
     const people: Person[] = [];
@@ -184,7 +178,7 @@ export async function benchExpiryStorm(): Promise<void> {
     fs.cpSync(exampleCatalog, catalogDir, { recursive: true });
     const hostsDoc = YAML.parse(fs.readFileSync(path.join(catalogDir, 'hosts.yaml'), 'utf8')) as { hosts: Array<Record<string, unknown>> };
     hostsDoc.hosts.push(
-      ...entries.map((e) => ({ name: e.name, address: '127.0.0.1', port: e.sshd.port, hostKey: e.sshd.fingerprint, project: 'edge', env: 'prod', authorizedKeysFile: `${e.keysDir}/%u/authorized_keys` })),
+      ...entries.map((e) => ({ name: e.name, address: '127.0.0.1', port: e.sshd.port, hostKey: e.sshd.fingerprint, project: 'edge', env: 'prod', authorizedKeysFile: `${e.keysDir}/%u` })),
     );
     fs.writeFileSync(path.join(catalogDir, 'hosts.yaml'), YAML.stringify(hostsDoc));
     const dirDoc = YAML.parse(fs.readFileSync(path.join(catalogDir, 'directory.yaml'), 'utf8')) as { people: Array<Record<string, unknown>> };
@@ -282,18 +276,12 @@ export async function benchExpiryStorm(): Promise<void> {
     });
     if (plan.length !== total) throw new Error(`planned ${plan.length} grants, not ${total}`);
 
-    // --- the key lines, as the gateway writes them (folder 700 and file 600, owned by the account).
-    const owners = Object.fromEntries(ACCOUNTS.map((a) => [a, owner(a)])) as Record<AccessRole, { uid: number; gid: number }>;
+    // --- the key lines, as the gateway writes them (root's files, 0644).
     let linesWritten = 0;
     for (const e of entries) {
       for (const account of ACCOUNTS) {
         const lines = plan.filter((g) => g.entry === e && accountsForRole(g.role).includes(account)).map((g) => buildKeyLine({ publicKey: g.person.key.publicKeyLine, grantId: g.grantId, expiresAt: g.expiresAt }));
-        const folder = path.join(e.keysDir, account);
-        fs.mkdirSync(folder, { mode: 0o700 });
-        fs.chownSync(folder, owners[account].uid, owners[account].gid);
-        const file = path.join(folder, 'authorized_keys');
-        fs.writeFileSync(file, lines.map((l) => l + '\n').join(''), { mode: 0o600 });
-        fs.chownSync(file, owners[account].uid, owners[account].gid);
+        fs.writeFileSync(path.join(e.keysDir, account), lines.map((l) => l + '\n').join(''), { mode: 0o644 });
         linesWritten += lines.length;
       }
     }
@@ -361,7 +349,7 @@ export async function benchExpiryStorm(): Promise<void> {
     const engine = new ExecutionEngine({ sshPrivateKey: bot.privateKey, parallelism: HOST_ENTRIES, connectTimeoutMs: 10_000 });
     const target = (e: Entry): SshTarget => ({ transport: 'ssh', name: e.name, address: '127.0.0.1', port: e.sshd.port, user: 'root', hostKey: e.sshd.fingerprint });
     const listAll = async (): Promise<{ lines: number; failed: string[] }> => {
-      const results = await Promise.all(entries.map((e) => new HostKeysGateway({ engine, authorizedKeysFile: `${e.keysDir}/%u/authorized_keys` }).list(target(e), ACCOUNTS)));
+      const results = await Promise.all(entries.map((e) => new HostKeysGateway({ engine, authorizedKeysFile: `${e.keysDir}/%u` }).list(target(e), ACCOUNTS)));
       let lines = 0;
       const failed: string[] = [];
       for (const r of results) {
@@ -415,7 +403,7 @@ export async function benchExpiryStorm(): Promise<void> {
 
     // --- on the hosts: nothing of the storm may be left.
     const after = await listAll();
-    const onDisk = entries.reduce((n, e) => n + ACCOUNTS.reduce((m, a) => m + fs.readFileSync(path.join(e.keysDir, a, 'authorized_keys'), 'utf8').split('\n').filter((l) => l.includes(' opsgate-grant:')).length, 0), 0);
+    const onDisk = entries.reduce((n, e) => n + ACCOUNTS.reduce((m, a) => m + fs.readFileSync(path.join(e.keysDir, a), 'utf8').split('\n').filter((l) => l.includes(' opsgate-grant:')).length, 0), 0);
     const loginAfter = await sshLogin(sample.person.key, sample.entry.sshd.port, knownHosts, 'evans');
     line('grant lines left on the hosts (gateway list / files)', `${after.failed.length ? `list failed on ${after.failed.length} entries; ` : ''}${after.lines} / ${onDisk}`);
     line('login with an expired grant key', loginAfter === 255 ? 'refused' : `exit ${loginAfter} (expected refusal)`);
@@ -453,6 +441,7 @@ export async function benchExpiryStorm(): Promise<void> {
     await fake?.stop().catch(() => undefined);
     for (const s of sshds) await s.stop().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(keysRoot, { recursive: true, force: true });
   }
 }
 

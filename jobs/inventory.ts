@@ -13,7 +13,7 @@ export function defineInventoryJobs(agenda: Agenda, deps: { hostCheck: HostCheck
     HOST_CHECK,
     async () => {
       const r = await deps.hostCheck.run();
-      deps.logger.info({ job: HOST_CHECK, checked: r.checked, newlyInactive: r.newlyInactive, newlyActive: r.newlyActive }, 'host check');
+      deps.logger.info({ job: HOST_CHECK, checked: r.checked, newlyInactive: r.newlyInactive, newlyActive: r.newlyActive, sshdProblems: Object.keys(r.sshdProblems) }, 'host check');
     },
     { concurrency: 1, lockLifetime: 30 * 60_000 },
   );

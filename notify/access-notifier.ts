@@ -9,6 +9,7 @@ import {
   requesterDecisionMessage,
   revokedMessage,
 } from '../blocks/access.js';
+import { code, esc, header, rowsToSections, type Message } from '../blocks/kit.js';
 import type { Logger } from '../src/logger.js';
 import type { Grant } from '../src/models/access.js';
 import type { MessageRef } from '../src/models/approval.js';
@@ -67,4 +68,13 @@ export function accessNotifier(deps: AccessNotifierDeps): AccessNotifier {
       else deps.logger.warn({ removed: report.removed.length, missing: report.missing.length, unreachable: report.unreachable }, 'access drift (set ADMIN_CHANNEL to be told in Slack)');
     },
   };
+}
+
+/**
+ * The daily host check's notice about hosts whose sshd does not read opsgate's root-owned key
+ * files as the README's "Running it for real" says (built here, beside the other access notices).
+ */
+export function sshdProblemsMessage(problems: Record<string, string>): Message {
+  const rows = Object.entries(problems).map(([host, problem]) => `:warning: ${code(host)}: ${esc(problem)}`);
+  return { text: `Host check: ${rows.length} hosts whose sshd does not read opsgate's key files as it must`, blocks: [header("sshd settings for opsgate's key files"), ...rowsToSections(rows, 10, 10)] };
 }

@@ -23,7 +23,7 @@ import { ExecutionEngine } from './adapters/exec/engine.js';
 import type { SshTarget } from './adapters/exec/types.js';
 import { accessModels } from './models/access.js';
 import type { Host } from './models/inventory.js';
-import { accessNotifier } from '../notify/access-notifier.js';
+import { accessNotifier, sshdProblemsMessage } from '../notify/access-notifier.js';
 import { SlackMessenger } from '../notify/slack-dm.js';
 import { GrantService } from './services/access/grants.js';
 import { ProvisioningWorker } from './services/access/provisioning.js';
@@ -114,6 +114,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const audit = new AuditLog({ model: auditModel(conn), clock });
   // Access ends for people who leave the directory; the grant service is built further down.
   let endAccessFor: (ids: string[]) => Promise<unknown> = async () => undefined;
+  let endGrantsOfUnlistedKeys: (changes: Array<{ personId: string; sshKeys: string[] }>) => Promise<unknown> = async () => undefined;
   const directory = new DirectoryService({
     model: personModel(conn),
     audit,
@@ -121,6 +122,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     slack: slackEnabled ? slackPeople(client) : noSlackPeople,
     source: config.DIRECTORY_SOURCE,
     onDeactivated: (ids) => endAccessFor(ids),
+    onKeysChanged: (changes) => endGrantsOfUnlistedKeys(changes),
   });
   const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR });
   const rbacM = rbacModels(conn);
@@ -162,8 +164,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   });
   const toTarget = (h: Host): SshTarget => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: config.SSH_USER, hostKey: h.hostKey });
   const gateways = new Map<string, HostKeysGateway>();
+  const keysFileFor = (h: Host): string => h.authorizedKeysFile ?? config.AUTHORIZED_KEYS_FILE;
   const gatewayFor = (h: Host): HostKeysGateway => {
-    const file = h.authorizedKeysFile ?? config.AUTHORIZED_KEYS_FILE;
+    const file = keysFileFor(h);
     let g = gateways.get(file);
     if (!g) gateways.set(file, (g = new HostKeysGateway({ engine, authorizedKeysFile: file, startedBy: 'system:access' })));
     return g;
@@ -181,6 +184,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   );
   accessJobs.attach({ access, worker: provisioning, grants, logger });
   endAccessFor = (ids) => grants.endAllFor(ids);
+  endGrantsOfUnlistedKeys = (changes) => grants.endForUnlistedKeys(changes);
   const hostCheck = new HostCheckService({
     inventory,
     toTarget,
@@ -188,6 +192,11 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     notifyAdmins: async (r) => {
       if (config.ADMIN_CHANNEL) await messenger.post(config.ADMIN_CHANNEL, hostCheckMessage(r));
       else logger.warn({ inactive: r.newlyInactive, active: r.newlyActive }, 'host check changes (set ADMIN_CHANNEL to be told in Slack)');
+    },
+    keysFileFor,
+    notifySshdProblems: async (problems) => {
+      if (config.ADMIN_CHANNEL) await messenger.post(config.ADMIN_CHANNEL, sshdProblemsMessage(problems));
+      else logger.warn({ problems }, "hosts whose sshd does not read opsgate's key files as the README says (set ADMIN_CHANNEL to be told in Slack)");
     },
   });
   const inventoryJobs = defineInventoryJobs(agenda, { hostCheck, logger });

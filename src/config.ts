@@ -69,7 +69,10 @@ const schema = z.object({
   EXEC_PARALLELISM: positiveInt(50, 1, 1000),
   EXEC_CONNECT_TIMEOUT_MS: positiveInt(10_000, 100, 600_000),
   EXEC_COMMAND_TIMEOUT_MS: positiveInt(600_000, 1000, 86_400_000),
-  AUTHORIZED_KEYS_FILE: optionalString.transform((v) => v ?? '%h/.ssh/authorized_keys').refine((v) => v.startsWith('/') || v.startsWith('%h'), { message: 'must be absolute or start with %h' }),
+  // Root-owned key files the role accounts cannot replace (issue 13); never in their homes.
+  AUTHORIZED_KEYS_FILE: optionalString
+    .transform((v) => v ?? '/etc/opsgate/authorized_keys/%u')
+    .refine((v) => v.startsWith('/') && !v.includes('%h'), { message: "must be an absolute path outside the accounts' homes (no %h), such as /etc/opsgate/authorized_keys/%u" }),
   ACCESS_DAY_MS: positiveInt(86_400_000, 1000, 86_400_000),
   ACCESS_SWEEP_MS: positiveInt(60_000, 500, 3_600_000),
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),

@@ -17,6 +17,8 @@ export const hostSchema = new Schema(
     labels: { type: Map, of: String, default: {} },
     /** sshd's AuthorizedKeysFile on this host, when it differs from AUTHORIZED_KEYS_FILE. */
     authorizedKeysFile: { type: String, default: null },
+    /** The sshd_config the daily check reads (`sshd -T -f`), when not sshd's default. */
+    sshdConfig: { type: String, default: null },
     /** Catalog switch: false takes the host out of service. */
     enabled: { type: Boolean, default: true },
     /** Enabled and answering the bot's key at the last check. */

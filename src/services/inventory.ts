@@ -161,6 +161,7 @@ function hostFields(h: HostEntry, old: Host | null): Record<string, unknown> {
     env: h.env,
     labels: h.labels,
     authorizedKeysFile: h.authorizedKeysFile,
+    sshdConfig: h.sshdConfig,
     enabled: h.enabled,
     active,
     inactiveReason: h.enabled ? (active ? null : (old?.inactiveReason ?? null)) : 'disabled in the catalog',

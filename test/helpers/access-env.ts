@@ -1,7 +1,9 @@
 /**
- * A whole host-access world for end-to-end tests: two real sshd "bastions" on loopback (each
- * reading `<keys>/%u/authorized_keys`), the role accounts, people with real key pairs in the
- * directory, a real SMTP server, and the real opsgate app talking to the fake Slack API.
+ * A whole host-access world for end-to-end tests: two real sshd "bastions" on loopback, set up
+ * as the README says for a real host (opsgate's root-owned `<keys>/%u` is the only key file
+ * sshd reads for evans and readonly; root also reads the bot's own key file; StrictModes on;
+ * ExposeAuthInfo yes), the role accounts, people with real key pairs in the directory, a real
+ * SMTP server, and the real opsgate app talking to the fake Slack API.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,11 +13,12 @@ import YAML from 'yaml';
 import { exampleCatalog, startOpsgate, USERS, type TestOpsgate } from './opsgate.js';
 import { ensureRoleAccounts, type RoleAccountsStatus } from './role-accounts.js';
 import { TestSmtpServer } from './smtp.js';
-import { generateClientKey, startSshd, type ClientKey, type SshdInstance } from './sshd.js';
+import { generateClientKey, rootOwnedDir, startSshd, type ClientKey, type SshdInstance } from './sshd.js';
 
 export interface Bastion {
   name: string;
   sshd: SshdInstance;
+  /** Root-owned: opsgate's file for account `a` is `<keysDir>/a`. */
   keysDir: string;
   knownHosts: string;
 }
@@ -28,6 +31,8 @@ export interface AccessEnv {
   /** Each directory person's key pair, as their laptop holds it. */
   keys: Record<string, ClientKey>;
   dir: string;
+  /** Root-owned folder holding the bastions' key folders. */
+  rootDir: string;
   lines(bastion: Bastion, account: string): string[];
   /** A real ssh login; resolves with the exit code (0 = logged in) and what the remote printed. */
   login(bastion: Bastion, account: string, person: string): Promise<{ code: number; stdout: string; stderr: string }>;
@@ -52,14 +57,19 @@ export async function startAccessEnv(opts: { dayMs: number; env?: Record<string,
   // sshd reads each account's key file as that account: the folders must be reachable.
   fs.chmodSync(dir, 0o755);
   const bot = generateClientKey(fs.mkdtempSync(path.join(dir, 'bot-')));
+  const rootDir = rootOwnedDir('access-env');
   const bastions: Bastion[] = [];
   for (const name of ['bastion-a', 'bastion-b']) {
-    const keysDir = path.join(dir, name, 'keys');
-    fs.mkdirSync(path.join(keysDir, 'root'), { recursive: true, mode: 0o755 });
-    fs.chmodSync(path.join(dir, name), 0o755);
-    fs.chmodSync(keysDir, 0o755);
-    fs.writeFileSync(path.join(keysDir, 'root', 'authorized_keys'), bot.publicKeyLine + '\n', { mode: 0o600 });
-    const sshd = await startSshd({ authorizedKeys: `${keysDir}/%u/authorized_keys` });
+    const keysDir = path.join(rootDir, name, 'keys');
+    const botKeys = path.join(rootDir, name, 'bot');
+    fs.mkdirSync(keysDir, { recursive: true, mode: 0o755 });
+    fs.mkdirSync(botKeys, { mode: 0o755 });
+    fs.writeFileSync(path.join(botKeys, 'root'), bot.publicKeyLine + '\n', { mode: 0o644 });
+    const sshd = await startSshd({
+      authorizedKeys: `${keysDir}/%u ${botKeys}/%u`,
+      strictModes: true,
+      extraConfig: ['Match User evans,readonly', `  AuthorizedKeysFile ${keysDir}/%u`],
+    });
     const hostKey = fs.readFileSync(path.join(sshd.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     const knownHosts = path.join(dir, `${name}.known_hosts`);
     fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${hostKey}\n`);
@@ -77,7 +87,8 @@ export async function startAccessEnv(opts: { dayMs: number; env?: Record<string,
       hostKey: b.sshd.fingerprint,
       project: 'edge',
       env: 'prod',
-      authorizedKeysFile: `${b.keysDir}/%u/authorized_keys`,
+      authorizedKeysFile: `${b.keysDir}/%u`,
+      sshdConfig: b.sshd.config,
     })),
   );
   fs.writeFileSync(path.join(catalogDir, 'hosts.yaml'), YAML.stringify(hosts));
@@ -116,8 +127,9 @@ export async function startAccessEnv(opts: { dayMs: number; env?: Record<string,
     bot,
     keys,
     dir,
+    rootDir,
     lines: (b, account) => {
-      const f = path.join(b.keysDir, account, 'authorized_keys');
+      const f = path.join(b.keysDir, account);
       return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : [];
     },
     login: (b, account, person) =>
@@ -139,6 +151,7 @@ export async function startAccessEnv(opts: { dayMs: number; env?: Record<string,
         await b.sshd.stop();
       }
       fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(rootDir, { recursive: true, force: true });
     },
   };
 }

@@ -4,7 +4,7 @@
  * pid file; all of them accept one generated client key (the bot's). Nothing listens beyond
  * 127.0.0.1.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -27,6 +27,8 @@ export interface ClientKey {
 
 export interface SshdInstance {
   port: number;
+  /** The sshd_config it runs with (`sshd -T -f` reads it). */
+  config: string;
   /** Host-key fingerprint as OpenSSH prints it (`SHA256:...`). */
   fingerprint: string;
   dir: string;
@@ -108,6 +110,26 @@ export interface StartSshdOptions {
   extraConfig?: string[];
   /** Extra environment for sshd (TZ, to check times in authorized_keys are read as UTC). */
   env?: Record<string, string>;
+  /**
+   * sshd's StrictModes (default off: most tests keep key files under /tmp, which is 1777).
+   * With keys under rootOwnedDir() it can be on, as on a real host.
+   */
+  strictModes?: boolean;
+}
+
+/** Root-owned 0755 folders for tests, each under this root-owned 0755 parent (not /tmp: 1777). */
+export const ROOT_OWNED_TEST_BASE = '/var/lib/opsgate-test';
+
+/**
+ * A fresh folder root:root 0755 whose every parent is root's and not group/world-writable,
+ * as sshd's StrictModes and opsgate's key-file checks want. Remove it with fs.rmSync.
+ */
+export function rootOwnedDir(prefix: string): string {
+  fs.mkdirSync(ROOT_OWNED_TEST_BASE, { recursive: true, mode: 0o755 });
+  fs.chmodSync(ROOT_OWNED_TEST_BASE, 0o755);
+  const dir = fs.mkdtempSync(path.join(ROOT_OWNED_TEST_BASE, `${prefix}-`));
+  fs.chmodSync(dir, 0o755);
+  return dir;
 }
 
 export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
@@ -135,7 +157,10 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
         `PasswordAuthentication no`,
         `KbdInteractiveAuthentication no`,
         `UsePAM no`,
-        `StrictModes no`,
+        `StrictModes ${opts.strictModes ? 'yes' : 'no'}`,
+        // Each session names the key its connection logged in with (SSH_USER_AUTH): opsgate
+        // ends a revoked key's connections by it.
+        `ExposeAuthInfo yes`,
         // Tests run as root; key-only root logins are what the bot uses on real hosts too.
         `PermitRootLogin prohibit-password`,
         `UseDNS no`,
@@ -173,6 +198,7 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
     }
     return {
       port,
+      config,
       fingerprint,
       dir,
       child,
@@ -211,6 +237,88 @@ export async function startSshdFleet(count: number, extraConfig?: string[]): Pro
     stop: async () => {
       await Promise.all(servers.map((s) => s.stop()));
       fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A person's key pair, as their laptop would hold it (ed25519, no passphrase). */
+export function personKey(dir: string, comment: string): ClientKey {
+  const d = fs.mkdtempSync(path.join(dir, 'person-'));
+  const file = path.join(d, 'id_ed25519');
+  generateKey(file, comment);
+  return { path: file, privateKey: fs.readFileSync(file), publicKeyLine: fs.readFileSync(file + '.pub', 'utf8').trim() };
+}
+
+/**
+ * One sshd set up the way the README's "Running it for real" says for a real host: opsgate's
+ * root-owned folder (`keysDir`, one file per account) is the only key file sshd reads for
+ * evans and readonly (a Match block); root also reads the bot's own key file; StrictModes on;
+ * ExposeAuthInfo yes. `target` is how the bot (root, pinned host key) reaches it.
+ */
+export interface ReadmeHost {
+  sshd: SshdInstance;
+  /** Root-owned 0755, removed by stop(). */
+  rootDir: string;
+  keysDir: string;
+  /** The gateway's AuthorizedKeysFile for this host: `<keysDir>/%u`. */
+  keysFile: string;
+  bot: ClientKey;
+  knownHosts: string;
+  /** A folder under /tmp for client-side files (keys, control sockets); removed by stop(). */
+  dir: string;
+  target: { transport: 'ssh'; name: string; address: string; port: number; user: string; hostKey: string };
+  /** `ssh` options for logging in with `key` only, the host key pinned. */
+  sshArgs(key: ClientKey): string[];
+  /** A real `ssh` login that prints `logged-in-as=<account>`; the exit code (0 = in). */
+  login(account: string, key: ClientKey): Promise<{ code: number; stdout: string; stderr: string }>;
+  newKey(): ClientKey;
+  stop(): Promise<void>;
+}
+
+export async function startReadmeHost(name: string, opts: { env?: Record<string, string> } = {}): Promise<ReadmeHost> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `opsgate-${name}-`));
+  const rootDir = rootOwnedDir(name);
+  const keysDir = path.join(rootDir, 'keys');
+  const botKeys = path.join(rootDir, 'bot');
+  fs.mkdirSync(keysDir, { mode: 0o755 });
+  fs.mkdirSync(botKeys, { mode: 0o755 });
+  const bot = generateClientKey(fs.mkdtempSync(path.join(dir, 'bot-')));
+  fs.writeFileSync(path.join(botKeys, 'root'), bot.publicKeyLine + '\n', { mode: 0o644 });
+  const sshd = await startSshd({
+    authorizedKeys: `${keysDir}/%u ${botKeys}/%u`,
+    env: opts.env,
+    strictModes: true,
+    extraConfig: ['Match User evans,readonly', `  AuthorizedKeysFile ${keysDir}/%u`],
+  });
+  const hostKey = fs.readFileSync(path.join(sshd.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  const knownHosts = path.join(dir, 'known_hosts');
+  fs.writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${hostKey}\n`);
+  let people = 0;
+  const sshArgs = (key: ClientKey): string[] => [
+    ...['-F', '/dev/null', '-i', key.path, '-p', String(sshd.port), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none'],
+    ...['-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=10'],
+  ];
+  return {
+    sshd,
+    rootDir,
+    keysDir,
+    keysFile: `${keysDir}/%u`,
+    bot,
+    knownHosts,
+    dir,
+    target: { transport: 'ssh', name, address: '127.0.0.1', port: sshd.port, user: 'root', hostKey: sshd.fingerprint },
+    sshArgs,
+    login: (account, key) =>
+      new Promise((resolve) =>
+        execFile('ssh', [...sshArgs(key), `${account}@127.0.0.1`, 'echo "logged-in-as=$(id -un)"'], { timeout: 30_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+        ),
+      ),
+    newKey: () => personKey(dir, `person${++people}@laptop`),
+    stop: async () => {
+      await sshd.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(rootDir, { recursive: true, force: true });
     },
   };
 }

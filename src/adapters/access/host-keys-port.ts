@@ -6,7 +6,8 @@
 import type { Host } from '../../models/inventory.js';
 import { asAppError } from '../../errors.js';
 import { buildKeyLine, isValidGrantId } from '../../services/access/authorized-keys.js';
-import type { HostKeysPort, HostListResult, HostOpResult, KeyLineOnHost } from '../../services/access/ports.js';
+import { isPublicKeyError, parsePublicKey } from '../../services/ssh-public-key.js';
+import type { HostKeysPort, HostListResult, HostOpResult, KeyLineOnHost, SessionsEnded } from '../../services/access/ports.js';
 import type { SshTarget } from '../exec/types.js';
 import { MAX_GRANTS_PER_REMOVE, type HostKeysGateway, type HostKeysResult } from './host-keys.js';
 
@@ -22,6 +23,11 @@ async function guarded<T>(work: () => Promise<T>, onError: (message: string) => 
 function toOp<T>(r: HostKeysResult<T>): HostOpResult {
   if (r.status === 'ok') return { ok: true };
   return { ok: false, unreachable: r.status === 'unreachable', message: r.message };
+}
+
+/** A removal's result, with what it did to live connections. */
+function toRemoval<T extends { sessions: SessionsEnded }>(r: HostKeysResult<T>): HostOpResult {
+  return r.status === 'ok' ? { ok: true, sessions: r.value.sessions } : toOp(r);
 }
 
 /**
@@ -41,9 +47,9 @@ export function hostKeysPort(gatewayFor: (host: Host) => HostKeysGateway, toTarg
         (message) => ({ ok: false, unreachable: false, message }),
       );
     },
-    async remove(host, accounts, grantId) {
+    async remove(host, accounts, grantId, publicKey) {
       return guarded(
-        async () => toOp(await gatewayFor(host).remove(toTarget(host), { accounts, grantId })),
+        async () => toRemoval(await gatewayFor(host).remove(toTarget(host), { accounts, grantId, publicKey })),
         (message) => ({ ok: false, unreachable: false, message }),
       );
     },
@@ -57,9 +63,10 @@ export function hostKeysPort(gatewayFor: (host: Host) => HostKeysGateway, toTarg
       });
       // One call per chunk; chunks of one host run one after the other (they share its lock anyway).
       for (let i = 0; i < usable.length; i += MAX_GRANTS_PER_REMOVE) {
-        const chunk = usable.slice(i, i + MAX_GRANTS_PER_REMOVE);
+        // A stored key the gateway would refuse must not block the removal: the line's own key is used then.
+        const chunk = usable.slice(i, i + MAX_GRANTS_PER_REMOVE).map((g) => ({ ...g, publicKey: g.publicKey && !isPublicKeyError(parsePublicKey(g.publicKey)) ? g.publicKey : undefined }));
         const r = await guarded(
-          async () => toOp(await gatewayFor(host).removeMany(toTarget(host), { grants: chunk })),
+          async () => toRemoval(await gatewayFor(host).removeMany(toTarget(host), { grants: chunk })),
           (message) => ({ ok: false, unreachable: false, message }),
         );
         for (const g of chunk) results.set(g.grantId, r);

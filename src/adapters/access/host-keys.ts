@@ -1,19 +1,27 @@
 /**
  * The host side of access grants: writes, removes and lists opsgate's lines in the role
- * accounts' authorized_keys files, over SSH with the execution engine (seed 003).
+ * accounts' key files, over SSH with the execution engine (seed 003), and ends the live
+ * connections of a revoked key (end-sessions.ts).
  *
  * Each call is one small POSIX sh script run as root on the host. Every value in it (grant
  * id, key line, account names, the literal parts of the path template) is shell-quoted;
  * values are also checked before any connection is made, so a hostile grant id or key is an
  * AppError 1100 here and never reaches a host.
  *
- * On the host, for each account: the home comes from `getent passwd`; the file's folder
- * (`~/.ssh` by default) and the file are created mode 700 / 600 and owned by the account;
- * the file is rewritten atomically (a temp file in the same folder, then `mv`), keeping every
- * line that does not end with exactly ` opsgate-grant:<id>`. Changes on one host are
- * serialised with `flock` on /run/opsgate/authorized-keys.lock, so two grants provisioned at
- * once cannot lose each other's line. The script refuses to follow a symlinked file or folder
- * (root must not copy a file an account points it at into that account's key file).
+ * The files are root's, never the accounts' (issue 13 item 1): an account owned its
+ * `~/.ssh`, so it could swap a symlink in between root's check and root's read, and root
+ * copied `/etc/shadow` into a file it then gave the account. Now opsgate's lines live in a
+ * root-owned folder (default `/etc/opsgate/authorized_keys/%u`, sshd's `AuthorizedKeysFile`
+ * for the role accounts), folder root:root 0755, files root:root 0644, never chowned. Before
+ * any read or write the script refuses (a coded failure, nothing changed) when the folder or
+ * any folder above it is a symlink, not owned by root, or writable by group or others, or the
+ * file is a symlink, not a regular file or not root's: then nobody but root can have put
+ * anything on that path, and there is no race left to win. A path under the accounts' homes
+ * (`%h`) is refused outright. The file is rewritten atomically by root in its own folder (a
+ * temp file there, then `mv`), keeping every line that does not end with exactly
+ * ` opsgate-grant:<id>`. Changes on one host are serialised with `flock` on
+ * /run/opsgate/authorized-keys.lock, so two grants provisioned at once cannot lose each
+ * other's line.
  *
  * Results come back node-ssh style, one per host: `ok` with what was done, `unreachable`, or
  * `failed` with a message a person can act on. A remote failure never throws.
@@ -24,9 +32,11 @@ import type { ExecutionEngine } from '../exec/engine.js';
 import { shellQuote } from '../exec/shell-quote.js';
 import type { HostResult, SshTarget } from '../exec/types.js';
 import { assertGrantId, grantIdOfLine, parseOpsgateLine, type OpsgateKeyLine } from '../../services/access/authorized-keys.js';
+import { isPublicKeyError, parsePublicKey } from '../../services/ssh-public-key.js';
+import { END_SESSIONS_SH } from './end-sessions.js';
 
-/** sshd's default: `%h/.ssh/authorized_keys`. */
-export const DEFAULT_AUTHORIZED_KEYS_FILE = '%h/.ssh/authorized_keys';
+/** Root-owned, one file per account; the README shows the sshd_config lines that read it. */
+export const DEFAULT_AUTHORIZED_KEYS_FILE = '/etc/opsgate/authorized_keys/%u';
 
 /** Login names as useradd accepts them by default; nothing here means anything to sh or getent. */
 const ACCOUNT_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -39,8 +49,9 @@ const REFUSED_EXIT = 65;
 
 /**
  * removeMany's filter: copies the file to $OPSGATE_OUT without the lines whose last word is
- * ` opsgate-grant:<id>` for an id in $OPSGATE_IDS (space-separated); prints how many lines went,
- * then one `stripped` record per id. Values arrive through the environment, never as program text.
+ * ` opsgate-grant:<id>` for an id in $OPSGATE_IDS (space-separated); prints `R <account> <key
+ * blob> <id>` per removed line, `G <how many went>`, then one `stripped` record per id. Values
+ * arrive through the environment, never as program text.
  */
 const STRIP_AWK = [
   'BEGIN {',
@@ -52,13 +63,17 @@ const STRIP_AWK = [
   '{',
   '  if (match($0, / opsgate-grant:[A-Za-z0-9_-]+$/)) {',
   '    id = substr($0, RSTART + 15)',
-  '    if (id in want) { count[id]++; gone++; next }',
+  '    if (id in want) {',
+  '      count[id]++; gone++',
+  '      for (f = 1; f < NF; f++) if ($f ~ /^(ssh-|ecdsa-|sk-)/) { printf "R %s %s %s\\n", account, $(f + 1), id; break }',
+  '      next',
+  '    }',
   '  }',
   '  print > out',
   '}',
   'END {',
   '  if (close(out) != 0) exit 2',
-  '  print gone',
+  '  print "G " gone',
   `  for (i = 1; i <= n; i++) printf "${RECORD_TAG}\\tstripped\\t%s\\t%s\\t%d\\n", account, ids[i], count[ids[i]]`,
   '}',
 ].join('\n');
@@ -86,6 +101,25 @@ export interface Added {
 export interface RemoveInput {
   accounts: string[];
   grantId: string;
+  /**
+   * The grant's public key, when known: its live connections are ended even if its line was
+   * already gone (a retry after a run that removed the line and then failed).
+   */
+  publicKey?: string;
+}
+
+/** The connections a revocation found on the host's touched accounts (see end-sessions.ts). */
+export interface SessionsReport {
+  /** Connections ended: logged in with a revoked key, or not attributable (fail closed). */
+  ended: number;
+  /** Of those, the ones that could not be attributed to a key. */
+  endedUnattributed: number;
+  /** Connections of those accounts left alone (another valid key, or opened after the removal). */
+  kept: number;
+  /** Detached processes of an ended connection (still carrying its SSH_USER_AUTH), killed. */
+  strays: number;
+  /** Per grant id: connections ended because they logged in with its key. */
+  endedByGrant: Record<string, number>;
 }
 
 export interface Removed {
@@ -94,6 +128,7 @@ export interface Removed {
    * exist on the host is `accountMissing` and counts as done: sshd cannot log anyone into it.
    */
   accounts: { account: string; removed: number; accountMissing: boolean }[];
+  sessions: SessionsReport;
 }
 
 export interface RemoveManyInput {
@@ -101,12 +136,13 @@ export interface RemoveManyInput {
    * The grants whose lines go, each with the accounts its line is in (usually
    * `accountsForRole(role)`). At most MAX_GRANTS_PER_REMOVE, each grant once.
    */
-  grants: { grantId: string; accounts: string[] }[];
+  grants: { grantId: string; accounts: string[]; publicKey?: string }[];
 }
 
 export interface RemovedMany {
   /** Per grant, in the order asked: per account as `remove` reports it. */
   grants: { grantId: string; accounts: Removed['accounts'] }[];
+  sessions: SessionsReport;
 }
 
 /**
@@ -141,10 +177,11 @@ export type EngineStart = Pick<ExecutionEngine, 'start'>;
 export interface HostKeysGatewayOptions {
   engine: EngineStart;
   /**
-   * Where each account's key file is, as sshd's `AuthorizedKeysFile`: `%u` the account,
-   * `%h` its home, `%%` a percent sign. Absolute or starting with `%h`. The folder is
-   * created per account only when the folder part names `%u` or `%h`; a shared folder
-   * (`/etc/ssh/keys/%u`) must exist. Default `%h/.ssh/authorized_keys`.
+   * Where each account's key file is, as sshd's `AuthorizedKeysFile`: `%u` the account, `%%`
+   * a percent sign; absolute, outside the accounts' homes (`%h` is refused). The folder is
+   * created (root, 0755) per account only when the folder part names `%u`; a shared folder
+   * (`/etc/opsgate/authorized_keys`) must exist, root's and writable by root only. Default
+   * `/etc/opsgate/authorized_keys/%u`.
    */
   authorizedKeysFile?: string;
   /** Whole-script limit per host. Default 60 s (the script waits up to 30 s for the lock). */
@@ -154,23 +191,22 @@ export interface HostKeysGatewayOptions {
 }
 
 interface CompiledPath {
-  /** An sh word that expands to the path, using $account and $home. */
+  /** An sh word that expands to the path, using $account. */
   shellWord: string;
-  /** The folder differs per account, so the script may create it for the account. */
+  /** The folder differs per account, so the script may create it (root's). */
   perAccountFolder: boolean;
-  usesHome: boolean;
 }
 
 /** Turns an `AuthorizedKeysFile`-style template into a shell word; AppError 1100 if unusable. */
 export function compileKeysPath(template: string): CompiledPath {
-  if (!template.startsWith('/') && !template.startsWith('%h')) {
-    throw badParameter(`the authorized_keys path "${template}" must be absolute or start with %h`);
+  if (template.includes('%h')) {
+    throw badParameter(`the authorized_keys path "${template}" is in the accounts' homes (%h); opsgate's key files must be root's, e.g. ${DEFAULT_AUTHORIZED_KEYS_FILE}`);
   }
+  if (!template.startsWith('/')) throw badParameter(`the authorized_keys path "${template}" must be absolute`);
   if (/[\0\n\r]/.test(template) || template.endsWith('/')) throw badParameter(`the authorized_keys path "${template}" is not a file path`);
   const words: string[] = [];
   let literal = '';
   let perAccountFolder = false;
-  let usesHome = false;
   const lastSlash = template.lastIndexOf('/');
   for (let i = 0; i < template.length; i++) {
     const c = template[i]!;
@@ -183,17 +219,15 @@ export function compileKeysPath(template: string): CompiledPath {
       literal += '%';
       continue;
     }
-    if (token !== 'u' && token !== 'h') {
-      throw badParameter(`the authorized_keys path "${template}" uses %${token ?? ''}; only %u, %h and %% are known`);
-    }
+    if (token !== 'u') throw badParameter(`the authorized_keys path "${template}" uses %${token ?? ''}; only %u and %% are known`);
     if (literal) words.push(shellQuote(literal));
     literal = '';
-    words.push(token === 'u' ? '"$account"' : '"$home"');
-    if (token === 'h') usesHome = true;
+    words.push('"$account"');
     if (i < lastSlash) perAccountFolder = true;
   }
   if (literal) words.push(shellQuote(literal));
-  return { shellWord: words.join(''), perAccountFolder, usesHome };
+  if (/(^|\/)\.\.?(\/|$)/.test(template)) throw badParameter(`the authorized_keys path "${template}" must not contain . or .. folders`);
+  return { shellWord: words.join(''), perAccountFolder };
 }
 
 function checkAccounts(accounts: string[]): void {
@@ -202,6 +236,18 @@ function checkAccounts(accounts: string[]): void {
     if (typeof a !== 'string' || !ACCOUNT_NAME.test(a)) throw badParameter(`"${String(a).slice(0, 40)}" is not an account name`, { account: String(a).slice(0, 40) });
   }
   if (new Set(accounts).size !== accounts.length) throw badParameter('an account is listed twice', { accounts });
+}
+
+/** The blob of a grant's public key, for matching the key a connection logged in with. */
+function keyBlob(publicKey: string): string {
+  const k = parsePublicKey(publicKey);
+  if (isPublicKeyError(k)) throw badParameter(`the public key is not usable: ${k.error}`);
+  return k.blob;
+}
+
+/** `supplied` lines of the scripts: "<account> <blob> <grant id>", one per account of each grant with a key. */
+function suppliedKeys(grants: { grantId: string; accounts: string[]; publicKey?: string }[]): string {
+  return grants.flatMap((g) => (g.publicKey === undefined ? [] : g.accounts.map((a) => `${a} ${keyBlob(g.publicKey!)} ${g.grantId}`))).join('\n');
 }
 
 export class HostKeysGateway {
@@ -255,7 +301,9 @@ export class HostKeysGateway {
   async remove(target: SshTarget, input: RemoveInput): Promise<HostKeysResult<Removed>> {
     checkAccounts(input.accounts);
     assertGrantId(input.grantId);
+    const supplied = suppliedKeys([{ grantId: input.grantId, accounts: input.accounts, publicKey: input.publicKey }]);
     const script = this.script([
+      `supplied=${shellQuote(supplied)}`,
       `for account in ${words(input.accounts)}; do`,
       `  locate "$account"`,
       `  [ "$missing" = 1 ] || check_paths read`,
@@ -263,16 +311,24 @@ export class HostKeysGateway {
       `for account in ${words(input.accounts)}; do`,
       `  locate "$account"`,
       `  if [ "$missing" = 1 ]; then record missing "$account"; continue; fi`,
+      `  sess_accounts="$sess_accounts $account:$uid"`,
       `  count_lines`,
-      `  [ "$n" = 0 ] || rewrite 0`,
+      `  if [ "$n" != 0 ]; then`,
+      `    revoked="$revoked$(grep -e "$grant_tag" "$file" | OPSGATE_ACCOUNT=$account OPSGATE_ID=$grant_id awk "$blob_awk")`,
+      `"`,
+      `    rewrite 0`,
+      `  fi`,
       `  record removed "$account" "$n"`,
+      `  collect_valid`,
       `done`,
+      `finish_sessions`,
     ], { lock: true, grantId: input.grantId });
     return this.run(target, script, (records) => ({
       accounts: input.accounts.map((account) => {
         const r = single(records, account, ['removed', 'missing']);
         return r[0] === 'missing' ? { account, removed: 0, accountMissing: true } : { account, removed: Number(r[2]), accountMissing: false };
       }),
+      sessions: sessionsOf(records),
     }));
   }
 
@@ -300,10 +356,11 @@ export class HostKeysGateway {
       }
     }
     const accounts = [...idsByAccount.keys()];
+    const supplied = suppliedKeys(input.grants);
     const script = this.script(
       [
-        'command -v awk >/dev/null 2>&1 || fail "awk is missing on this host; removing many grants at once needs it"',
         `strip_program=${shellQuote(STRIP_AWK)}`,
+        `supplied=${shellQuote(supplied)}`,
         // Every file is checked before any is changed, as in remove.
         `for account in ${words(accounts)}; do`,
         `  locate "$account"`,
@@ -312,8 +369,9 @@ export class HostKeysGateway {
         ...accounts.flatMap((account) => [
           `locate ${shellQuote(account)}`,
           `ids=${shellQuote(idsByAccount.get(account)!.join(' '))}`,
-          `if [ "$missing" = 1 ]; then record missing "$account"; else strip_many; fi`,
+          `if [ "$missing" = 1 ]; then record missing "$account"; else sess_accounts="$sess_accounts $account:$uid"; strip_many; collect_valid; fi`,
         ]),
+        'finish_sessions',
       ],
       { lock: true },
     );
@@ -329,6 +387,7 @@ export class HostKeysGateway {
           return { account, removed: Number(found[0]![3]), accountMissing: false };
         }),
       })),
+      sessions: sessionsOf(records),
     }));
   }
 
@@ -384,7 +443,7 @@ export class HostKeysGateway {
       `trap 'rm -f "$tmp"' EXIT`,
       `trap 'exit 143' TERM INT HUP`,
       `[ "$(id -u)" = 0 ] || fail "changing role accounts' authorized_keys needs root; the bot logged in as $(id -un)"`,
-      ...(grantId === undefined ? [] : [`grant_tag=${shellQuote(` opsgate-grant:${grantId}$`)}`]),
+      ...(grantId === undefined ? [] : [`grant_tag=${shellQuote(` opsgate-grant:${grantId}$`)}`, `grant_id=${shellQuote(grantId)}`]),
       ...(!lock
         ? []
         : [
@@ -392,62 +451,104 @@ export class HostKeysGateway {
             'mkdir -p /run/opsgate && exec 9>>/run/opsgate/authorized-keys.lock || fail "cannot open the lock /run/opsgate/authorized-keys.lock"',
             'flock -w 30 9 || fail "another opsgate change to authorized_keys on this host held the lock for 30 s"',
           ]),
-      // Sets missing (1 if getent knows no such account), uid, gid, home, file and dir.
+      'command -v awk >/dev/null 2>&1 || fail "awk is missing on this host"',
+      // Sets missing (1 if getent knows no such account), uid, file and dir.
       'locate() {',
-      '  account=$1 missing=0 uid= gid= home= file= dir=',
+      '  account=$1 missing=0 uid= file= dir=',
       '  entry=$(getent passwd "$account") || { missing=1; return 0; }',
-      '  IFS=: read -r name pw uid gid gecos home shell <<EOF',
+      '  IFS=: read -r name pw uid gid rest <<EOF',
       '$entry',
       'EOF',
       '  [ "$name" = "$account" ] || fail "getent passwd $account answered with the account $name"',
-      ...(this.path.usesHome ? ['  case $home in /*) ;; *) fail "account $account has no usable home folder (\"$home\")" ;; esac'] : []),
       `  file=${this.path.shellWord}`,
-      '  case $file in /*) ;; *) fail "the authorized_keys path of $account is not absolute: $file (home: $home)" ;; esac',
       '  dir=${file%/*}; [ -n "$dir" ] || dir=/',
       '}',
-      // "write": the folder must exist or be creatable for the account.
+      // Root's and only root's: $1 must be absent, or a real folder (no symlink) owned by root
+      // and not writable by group or others; so must every folder above it, up to /.
+      'check_chain() {',
+      '  p=$1',
+      '  while :; do',
+      '    [ ! -L "$p" ] || fail "$p is a symbolic link; the key folder and every folder above it must be real folders owned by root"',
+      '    if [ -e "$p" ]; then',
+      '      [ -d "$p" ] || fail "$p is not a folder"',
+      '      own=$(stat -c "%u %a" -- "$p") || fail "cannot stat $p"',
+      '      set -- $own',
+      '      [ "$1" = 0 ] || fail "$p is owned by uid $1, not root; an account could replace the key files in it"',
+      '      [ $(( 0$2 & 022 )) = 0 ] || fail "$p is writable by group or others (mode $2); an account could replace the key files in it"',
+      '    fi',
+      '    [ "$p" != / ] || return 0',
+      '    p=${p%/*}; [ -n "$p" ] || p=/',
+      '  done',
+      '}',
+      // "write": the folder must exist, or (one folder per account) be creatable in a folder that exists.
       'check_paths() {',
-      '  [ ! -L "$dir" ] || fail "$dir is a symbolic link; refusing to write through it"',
+      '  want=$1',
+      '  check_chain "$dir"',
       '  [ ! -L "$file" ] || fail "$file is a symbolic link; refusing to follow it"',
-      '  [ ! -e "$file" ] || [ -f "$file" ] || fail "$file is not a regular file"',
-      '  [ ! -e "$dir" ] || [ -d "$dir" ] || fail "$dir is not a folder"',
-      '  [ "$1" = write ] && [ ! -d "$dir" ] || return 0',
+      '  if [ -e "$file" ]; then',
+      '    [ -f "$file" ] || fail "$file is not a regular file"',
+      '    own=$(stat -c "%u %a" -- "$file") || fail "cannot stat $file"',
+      '    set -- $own',
+      '    [ "$1" = 0 ] || fail "$file is owned by uid $1, not root"',
+      '    [ $(( 0$2 & 022 )) = 0 ] || fail "$file is writable by group or others (mode $2)"',
+      '  fi',
+      '  [ "$want" = write ] && [ ! -d "$dir" ] || return 0',
       ...(this.path.perAccountFolder
         ? ['  parent=${dir%/*}; [ -n "$parent" ] || parent=/', '  [ -d "$parent" ] || fail "cannot create $dir for $account: $parent does not exist"']
-        : ['  fail "the shared folder $dir does not exist; create it first"']),
+        : ['  fail "the folder $dir does not exist; create it (root:root, mode 0755) first"']),
       '}',
       // n = lines of this grant in the file now.
       'count_lines() {',
       '  n=0',
       '  if [ -f "$file" ]; then n=$(grep -c -e "$grant_tag" "$file"); [ $? -le 1 ] || fail "cannot read $file"; fi',
       '}',
-      // Every other line, then the grant's line when $1 is 1; same folder, so mv is atomic.
+      // Every other line, then the grant's line when $1 is 1; same folder, so mv is atomic. Root's, 0644.
       'rewrite() {',
-      '  if [ ! -d "$dir" ]; then',
-      '    { mkdir -m 700 "$dir" && chown "$uid:$gid" "$dir"; } || fail "cannot create $dir for $account"',
-      '  fi',
-      '  tmp=$(mktemp "$dir/.authorized_keys.opsgate.XXXXXX") || fail "cannot create a temporary file in $dir"',
+      '  if [ ! -d "$dir" ]; then mkdir -m 755 "$dir" || fail "cannot create $dir for $account"; fi',
+      '  tmp=$(mktemp "$dir/.opsgate.XXXXXX") || fail "cannot create a temporary file in $dir"',
       '  if [ -f "$file" ]; then grep -v -e "$grant_tag" "$file" >"$tmp"; [ $? -le 1 ] || fail "cannot copy $file"; fi',
       '  if [ "$1" = 1 ]; then printf \'%s\\n\' "$line" >>"$tmp" || fail "cannot write $tmp"; fi',
-      '  { chown "$uid:$gid" "$tmp" && chmod 600 "$tmp" && mv -f "$tmp" "$file"; } || fail "cannot replace $file"',
+      '  { chmod 644 "$tmp" && mv -f "$tmp" "$file"; } || fail "cannot replace $file"',
       '  tmp=',
       '}',
-      // removeMany: every line of a grant in $ids out of $file at once; records per grant.
+      // removeMany: every line of a grant in $ids out of $file at once; records per grant, keys into $revoked.
       'strip_many() {',
       '  if [ ! -f "$file" ]; then',
       '    for id in $ids; do record stripped "$account" "$id" 0; done',
       '    return 0',
       '  fi',
-      '  tmp=$(mktemp "$dir/.authorized_keys.opsgate.XXXXXX") || fail "cannot create a temporary file in $dir"',
+      '  tmp=$(mktemp "$dir/.opsgate.XXXXXX") || fail "cannot create a temporary file in $dir"',
       '  out=$(OPSGATE_IDS=$ids OPSGATE_OUT=$tmp OPSGATE_ACCOUNT=$account awk "$strip_program" "$file") || fail "cannot copy $file"',
-      // The first line is how many lines went; the records follow.
-      '  { read -r gone; cat; } <<EOF',
-      '$out',
-      'EOF',
+      '  gone=$(printf \'%s\\n\' "$out" | sed -n \'s/^G //p\')',
+      `  printf '%s\\n' "$out" | grep -e '^${RECORD_TAG}'`,
+      '  revoked="$revoked$(printf \'%s\\n\' "$out" | sed -n \'s/^R //p\')',
+      '"',
       '  case $gone in ""|*[!0-9]*) fail "unexpected count from awk for $file: $gone" ;; esac',
       '  if [ "$gone" = 0 ]; then rm -f "$tmp"; tmp=; return 0; fi',
-      '  { chown "$uid:$gid" "$tmp" && chmod 600 "$tmp" && mv -f "$tmp" "$file"; } || fail "cannot replace $file"',
+      '  { chmod 644 "$tmp" && mv -f "$tmp" "$file"; } || fail "cannot replace $file"',
       '  tmp=',
+      '}',
+      // Revocation only (remove, removeMany): the keys that went, the keys still valid, then the sessions.
+      'revoked= valid= sess_accounts=',
+      // A line's key blob: the word after its key type ("R"-style lines "<account> <blob> <id>").
+      `blob_awk=${shellQuote('{ for (f = 1; f < NF; f++) if ($f ~ /^(ssh-|ecdsa-|sk-)/) { print ENVIRON["OPSGATE_ACCOUNT"], $(f + 1), ENVIRON["OPSGATE_ID"]; break } }')}`,
+      // Keys of lines left in the account's file that sshd still accepts (no expiry-time, or one ahead).
+      `valid_awk=${shellQuote('index($0, "expiry-time=\\"") == 1 && substr($0, 14, 12) <= ENVIRON["OPSGATE_NOW"] { next } { for (f = 1; f < NF; f++) if ($f ~ /^(ssh-|ecdsa-|sk-)/) { print ENVIRON["OPSGATE_ACCOUNT"], $(f + 1); break } }')}`,
+      'collect_valid() {',
+      '  [ -f "$file" ] || return 0',
+      '  valid="$valid$(OPSGATE_ACCOUNT=$account OPSGATE_NOW=$(date -u +%Y%m%d%H%M) awk "$valid_awk" "$file")',
+      '"',
+      '}',
+      END_SESSIONS_SH,
+      // targets: "<account> <blob> <grant ids>" revoked there and not still valid there.
+      `targets_awk=${shellQuote('BEGIN { n = split(ENVIRON["OPSGATE_VALID"], v, "\\n"); for (i = 1; i <= n; i++) ok[v[i]] = 1 } NF == 3 && !(($1 " " $2) in ok) { k = $1 " " $2; if (!(k in g)) { order[++m] = k; g[k] = $3 } else if (index("," g[k] ",", "," $3 ",") == 0) g[k] = g[k] "," $3 } END { for (i = 1; i <= m; i++) print order[i], g[order[i]] }')}`,
+      'finish_sessions() {',
+      '  [ -n "$sess_accounts" ] || return 0',
+      '  removed_cs=$(uptime_cs)',
+      '  targets=$(printf \'%s\\n%s\\n\' "$revoked" "$supplied" | OPSGATE_VALID=$valid awk "$targets_awk")',
+      // The files are done: let other changes on this host go on while connections are ended.
+      '  exec 9>&-',
+      '  end_sessions',
       '}',
       ...body,
     ].join('\n');
@@ -484,7 +585,25 @@ const recordSchema = z.union([
   z.tuple([z.enum(['missing', 'account']), accountField]),
   z.tuple([z.literal('line'), accountField, z.string().min(1)]),
   z.tuple([z.literal('stripped'), accountField, z.string().regex(/^[A-Za-z0-9_-]{6,40}$/, 'a grant id'), countField]),
+  z.tuple([z.literal('session'), z.literal('ended'), accountField, countField, z.string().regex(/^(-|[A-Za-z0-9_-]{6,40}(,[A-Za-z0-9_-]{6,40})*)$/, 'grant ids'), z.string().min(1).max(200)]),
+  z.tuple([z.literal('session'), z.enum(['kept', 'stray']), accountField, countField]),
 ]);
+
+/** The session records of a revocation, counted. */
+function sessionsOf(records: string[][]): SessionsReport {
+  const report: SessionsReport = { ended: 0, endedUnattributed: 0, kept: 0, strays: 0, endedByGrant: {} };
+  for (const r of records) {
+    if (r[0] !== 'session') continue;
+    if (r[1] === 'kept' || r[1] === 'stray') {
+      report[r[1] === 'kept' ? 'kept' : 'strays']++;
+      continue;
+    }
+    report.ended++;
+    if (r[4] === '-') report.endedUnattributed++;
+    else for (const id of r[4]!.split(',')) report.endedByGrant[id] = (report.endedByGrant[id] ?? 0) + 1;
+  }
+  return report;
+}
 
 /** Tagged stdout lines -> checked records; other lines (login-shell noise) are skipped. */
 function parseRecords(stdout: string): string[][] {

@@ -14,6 +14,7 @@ import type { InventoryService } from '../inventory.js';
 import { GLOBAL, type RbacService } from '../rbac.js';
 import { accountsForRole } from './authorized-keys.js';
 import type { AccessNotifier, DriftReport, HostKeysPort } from './ports.js';
+import { isPublicKeyError, parsePublicKey } from '../ssh-public-key.js';
 import { queueDelete } from './tasks.js';
 
 export interface GrantDeps {
@@ -159,8 +160,49 @@ export class GrantService {
    */
   async endAllFor(personIds: string[], reason = 'left the directory'): Promise<number> {
     if (personIds.length === 0) return 0;
-    const now = this.deps.clock.now();
     const grants = await this.deps.models.Grant.find({ personId: { $in: personIds }, status: GrantStatus.valid }).lean<Grant[]>();
+    await this.endByDirectory(grants, reason);
+    const pending = await this.deps.models.Request.find({ requester: { $in: personIds }, 'approval.state': 'pending' }).lean<AccessRequest[]>();
+    for (const r of pending) {
+      await this.deps.models.Request.updateOne({ requestId: r.requestId, 'approval.state': 'pending' }, { $set: { 'approval.state': 'cancelled' } });
+      await this.deps.models.Application.updateMany({ requestId: r.requestId, status: 1 }, { $set: { status: 2, error: reason } });
+      await this.deps.audit.record({ actor: 'system:directory', action: 'access.cancel', target: `access:${r.requestId}`, from: { state: 'pending' }, to: { state: 'cancelled', reason } });
+    }
+    if (grants.length > 0) await this.deps.kickProvisioning();
+    return grants.length;
+  }
+
+  /**
+   * A person's SSH key replaced in the directory (issue 13 item 8): grants made with a key no
+   * longer listed end (the line is removed and that key's live connections ended by the
+   * worker, which also tells the holder); grants of a key still listed stay. Keys compare by
+   * type and blob, so a changed comment changes nothing.
+   */
+  async endForUnlistedKeys(changes: Array<{ personId: string; sshKeys: string[] }>): Promise<number> {
+    const keyOf = (line: string): string | null => {
+      const k = parsePublicKey(line);
+      return isPublicKeyError(k) ? null : `${k.type} ${k.blob}`;
+    };
+    const ended: Grant[] = [];
+    for (const { personId, sshKeys } of changes) {
+      const listed = new Set(sshKeys.map(keyOf).filter((k): k is string => k !== null));
+      const grants = await this.deps.models.Grant.find({ personId, status: GrantStatus.valid }).lean<Grant[]>();
+      ended.push(...grants.filter((g) => !listed.has(keyOf(g.publicKey) ?? '')));
+    }
+    await this.endByDirectory(ended, 'its SSH key was removed from the directory');
+    // A grant not yet written never reaches the worker's removal notice: tell its holder here.
+    for (const g of ended.filter((x) => x.grantedAt === null)) {
+      const holder = await this.deps.directory.byPersonId(g.personId);
+      const final = await this.deps.models.Grant.findOne({ grantId: g.grantId }).lean<Grant>();
+      if (holder && final) await this.deps.notifier.revoked(final, holder);
+    }
+    if (ended.length > 0) await this.deps.kickProvisioning();
+    return ended.length;
+  }
+
+  /** Ends grants for a directory reason: at once if never written, else when the worker removed the line. */
+  private async endByDirectory(grants: Grant[], reason: string): Promise<void> {
+    const now = this.deps.clock.now();
     for (const g of grants) {
       const notWritten = g.grantedAt === null;
       await this.deps.models.Grant.updateOne(
@@ -170,14 +212,6 @@ export class GrantService {
       await queueDelete(this.deps.models, g, now);
       await this.deps.audit.record({ actor: 'system:directory', action: 'access.revoke', target: `host:${g.host}`, from: { grantId: g.grantId, status: 'valid' }, to: { grantId: g.grantId, reason } });
     }
-    const pending = await this.deps.models.Request.find({ requester: { $in: personIds }, 'approval.state': 'pending' }).lean<AccessRequest[]>();
-    for (const r of pending) {
-      await this.deps.models.Request.updateOne({ requestId: r.requestId, 'approval.state': 'pending' }, { $set: { 'approval.state': 'cancelled' } });
-      await this.deps.models.Application.updateMany({ requestId: r.requestId, status: 1 }, { $set: { status: 2, error: reason } });
-      await this.deps.audit.record({ actor: 'system:directory', action: 'access.cancel', target: `access:${r.requestId}`, from: { state: 'pending' }, to: { state: 'cancelled', reason } });
-    }
-    if (grants.length > 0) await this.deps.kickProvisioning();
-    return grants.length;
   }
 
   /**

@@ -8,7 +8,22 @@ import type { ApprovalLevel, MessageRef } from '../../models/approval.js';
 import type { Host } from '../../models/inventory.js';
 import type { Person } from '../../models/person.js';
 
-export type HostOpResult = { ok: true } | { ok: false; unreachable: boolean; message: string };
+/**
+ * Live connections a revocation found on the host (sshd's connections of the touched accounts):
+ * ended (logged in with a revoked key, or not attributable: fail closed) and kept.
+ */
+export interface SessionsEnded {
+  ended: number;
+  endedUnattributed: number;
+  kept: number;
+  /** Processes an ended connection had detached (setsid, nohup) that still named its login, killed. */
+  strays: number;
+  /** Per grant id: connections ended because they logged in with its key. */
+  endedByGrant: Record<string, number>;
+}
+
+/** `sessions` comes with removals: what the host's revocation did to live connections. */
+export type HostOpResult = { ok: true; sessions?: SessionsEnded } | { ok: false; unreachable: boolean; message: string };
 
 export interface KeyLineOnHost {
   account: string;
@@ -21,14 +36,16 @@ export type HostListResult = { ok: true; lines: KeyLineOnHost[] } | { ok: false;
 export interface HostKeysPort {
   /** Writes (or rewrites) the grant's line for each account; idempotent. */
   add(host: Host, accounts: string[], grant: { grantId: string; publicKey: string; expiresAt: Date }): Promise<HostOpResult>;
-  /** Removes exactly that grant's line from each account. */
-  remove(host: Host, accounts: string[], grantId: string): Promise<HostOpResult>;
+  /** Removes exactly that grant's line from each account, and ends the live connections of its key. */
+  remove(host: Host, accounts: string[], grantId: string, publicKey?: string): Promise<HostOpResult>;
   /**
    * Removes several grants' lines from one host, each from its own accounts, in as few SSH
    * calls as the gateway allows (one per 200 grants); the outcome per grant id. A call that
-   * fails fails only the grants it carried.
+   * fails fails only the grants it carried. Live connections that logged in with a removed key
+   * (the grant's `publicKey`, or the removed line's) are ended; one result per call, shared by
+   * the grants it carried.
    */
-  removeMany(host: Host, grants: Array<{ grantId: string; accounts: string[] }>): Promise<Map<string, HostOpResult>>;
+  removeMany(host: Host, grants: Array<{ grantId: string; accounts: string[]; publicKey?: string }>): Promise<Map<string, HostOpResult>>;
   /** opsgate's lines on the host, per account. */
   list(host: Host, accounts: string[]): Promise<HostListResult>;
 }

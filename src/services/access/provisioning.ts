@@ -22,7 +22,7 @@ import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
 import type { InventoryService } from '../inventory.js';
 import { accountsForRole } from './authorized-keys.js';
-import type { AccessNotifier, HostKeysPort, HostOpResult } from './ports.js';
+import type { AccessNotifier, HostKeysPort, HostOpResult, SessionsEnded } from './ports.js';
 import type { AccessService } from './requests.js';
 import { queueDelete } from './tasks.js';
 
@@ -327,7 +327,9 @@ export class ProvisioningWorker {
     const { models, clock } = this.deps;
     // An archived host keeps its record; its lines are still removed if it answers.
     const target = host ?? (await this.deps.inventory.hostRecord(hostName));
-    const results = target ? await this.deps.hostKeys.removeMany(target, items.map(({ grant }) => ({ grantId: grant.grantId, accounts: accountsForRole(grant.role) }))) : new Map<string, HostOpResult>();
+    const results = target
+      ? await this.deps.hostKeys.removeMany(target, items.map(({ grant }) => ({ grantId: grant.grantId, accounts: accountsForRole(grant.role), publicKey: grant.publicKey })))
+      : new Map<string, HostOpResult>();
     const endedAt = clock.now();
     const done: Array<{ task: ClaimedTask; grant: Grant }> = [];
     const failedBy = new Map<string, ClaimedTask[]>();
@@ -364,6 +366,10 @@ export class ProvisioningWorker {
       await models.Grant.updateMany({ grantId: { $in: grantIds }, status: GrantStatus.valid }, { $set: { status: GrantStatus.expired, endedAt, endedBy, endReason } });
     }
     const finals = new Map((await models.Grant.find({ grantId: { $in: done.map((d) => d.grant.grantId) } }).lean<Grant[]>()).map((g) => [g.grantId, g]));
+    const sessionsOf = (grantId: string): SessionsEnded | undefined => {
+      const r = results.get(grantId);
+      return r?.ok ? r.sessions : undefined;
+    };
     await Promise.all(
       done.map(({ grant }) => {
         const final = finals.get(grant.grantId);
@@ -372,10 +378,21 @@ export class ProvisioningWorker {
           action: 'access.removed',
           target: `host:${grant.host}`,
           from: { grantId: grant.grantId, status: 'valid' },
-          to: { grantId: grant.grantId, status: 'expired', reason: final?.endReason ?? 'expired' },
+          to: { grantId: grant.grantId, status: 'expired', reason: final?.endReason ?? 'expired', sessionsEnded: sessionsOf(grant.grantId)?.endedByGrant[grant.grantId] ?? 0 },
         });
       }),
     );
+    // Once per gateway call (its result is shared by the grants it carried): the live connections it found.
+    for (const sessions of new Set(done.map((d) => sessionsOf(d.grant.grantId)))) {
+      if (!sessions || sessions.ended + sessions.kept === 0) continue;
+      const grantIds = done.filter((d) => sessionsOf(d.grant.grantId) === sessions).map((d) => d.grant.grantId);
+      await this.deps.audit.record({
+        actor: 'system:provisioning',
+        action: 'access.sessions-ended',
+        target: `host:${hostName}`,
+        to: { ended: sessions.ended, endedUnattributed: sessions.endedUnattributed, kept: sessions.kept, strays: sessions.strays, endedByGrant: sessions.endedByGrant, grantIds },
+      });
+    }
     const holders = new Map((await this.deps.directory.byPersonIds([...new Set(done.map((d) => d.grant.personId))])).map((p) => [p.personId, p]));
     for (const { grant } of done) {
       const holder = holders.get(grant.personId);

@@ -21,12 +21,14 @@ export const hostEntry = z
     env: z.string().min(1).nullable().default(null),
     labels: z.record(z.string(), z.string()).default({}),
     enabled: z.boolean().default(true),
-    /** Where sshd reads the role accounts' keys on this host (sshd's AuthorizedKeysFile: %u, %h); AUTHORIZED_KEYS_FILE when absent. */
+    /** Where sshd reads the role accounts' keys on this host (sshd's AuthorizedKeysFile: %u); AUTHORIZED_KEYS_FILE when absent. Root's, never in the homes. */
     authorizedKeysFile: z
       .string()
-      .refine((v) => v.startsWith('/') || v.startsWith('%h'), 'must be absolute or start with %h')
+      .refine((v) => v.startsWith('/') && !v.includes('%h'), "must be an absolute path outside the accounts' homes (no %h)")
       .nullable()
       .default(null),
+    /** The sshd_config the daily check reads with `sshd -T -f` on this host; sshd's own default when absent. */
+    sshdConfig: z.string().regex(/^\/[A-Za-z0-9._/-]*$/, 'must be an absolute path of letters, digits, ".", "_", "-" and "/"').nullable().default(null),
   })
   .strict();
 

@@ -31,6 +31,8 @@ export interface DirectoryDeps {
   source: string;
   /** Told who left the directory at a sync (access ends for them). */
   onDeactivated?: (personIds: string[]) => Promise<unknown>;
+  /** Told whose SSH keys changed at a sync, with the keys now listed (grants of keys no longer listed end). */
+  onKeysChanged?: (changes: Array<{ personId: string; sshKeys: string[] }>) => Promise<unknown>;
 }
 
 function sameRecord(p: Person, r: DirectoryRecord): boolean {
@@ -57,6 +59,7 @@ export class DirectoryService {
     const now = clock.now();
     const existing = new Map((await model.find({}).lean<Person[]>()).map((p) => [p.personId, p]));
     const result: SyncResult = { added: 0, updated: 0, unchanged: 0, deactivated: 0, slackIdsLearned: 0 };
+    const keysChanged: Array<{ personId: string; sshKeys: string[] }> = [];
     for (const r of records) {
       const old = existing.get(r.id);
       if (old && sameRecord(old, r)) {
@@ -76,6 +79,7 @@ export class DirectoryService {
         ...(r.slackId ? { slackId: r.slackId } : {}),
       };
       await model.updateOne({ personId: r.id }, { $set: fields }, { upsert: true });
+      if (old && JSON.stringify(old.sshKeys) !== JSON.stringify(r.sshKeys)) keysChanged.push({ personId: r.id, sshKeys: r.sshKeys });
       if (old) result.updated++;
       else result.added++;
     }
@@ -87,6 +91,7 @@ export class DirectoryService {
       for (const id of gone) await this.deps.audit.record({ actor, action: 'person.deactivate', target: `person:${id}`, from: { active: true }, to: { active: false } });
       await this.deps.onDeactivated?.(gone);
     }
+    if (keysChanged.length > 0) await this.deps.onKeysChanged?.(keysChanged);
     result.slackIdsLearned = await this.learnSlackIds();
     await this.deps.audit.record({ actor, action: 'directory.sync', target: 'directory:people', to: { ...result, total: records.length } });
     return result;
