@@ -17,6 +17,7 @@ import { MongoClient } from 'mongodb';
 import { spawnStore } from '../test/helpers/store-process.js';
 import { tempDir } from '../test/helpers/store.js';
 import { fmt, line, summarize } from './stats.js';
+import { drainOrClose } from '../src/store/embedded/socket-drain.js';
 
 const CLIENTS = 8;
 const INSERT_SECONDS = 5;
@@ -24,18 +25,6 @@ const FIND_SAMPLES = 20_000;
 const FAM_SECONDS = 5;
 const COLLECTION_SIZE = 100_000;
 
-/** Resolves when the socket can take more, or is gone (the store closes abusive connections). */
-function drainOrClose(sock: net.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      sock.off('drain', done);
-      sock.off('close', done);
-      resolve();
-    };
-    sock.on('drain', done);
-    sock.on('close', done);
-  });
-}
 
 /**
  * Time from the first byte of a 47 MB OP_MSG (a ping carrying a document sequence, so nothing is

@@ -26,6 +26,7 @@ import { commandName, runCommand } from './handlers/index.js';
 import { MessageReader } from './message-reader.js';
 import { Storage } from './storage.js';
 import { buildMsg, buildReply, MSG_MORE_TO_COME, OP_MSG, OP_QUERY, parseMsg, parseQuery, readHeader, WireError } from './wire.js';
+import { drainOrClose } from './socket-drain.js';
 
 export interface StoreLogger {
   info(obj: object, msg?: string): void;
@@ -325,15 +326,7 @@ export class EmbeddedMongoServer {
     if (sock.destroyed || sock.write(reply)) return;
     this.pausedSockets.add(sock);
     sock.pause();
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        sock.off('drain', done);
-        sock.off('close', done);
-        resolve();
-      };
-      sock.on('drain', done);
-      sock.on('close', done);
-    });
+    await drainOrClose(sock);
     this.pausedSockets.delete(sock);
     if (!sock.destroyed) sock.resume();
   }
