@@ -272,6 +272,10 @@ export class TicketLogStore implements TicketLogSink {
     } catch (err) {
       // The filter misses a closed header, so the upsert collides with it on the unique id.
       if (isDuplicateKey(err)) throw badParameter(`the log of ${ticketId} is closed; no more text can be added`, { ticketId });
+      // Nothing was written under these numbers: the text goes back to the front of the buffer.
+      log.segments = segments.concat(log.segments);
+      log.bytes += taken;
+      this.counters.bufferedBytes += taken;
       throw err;
     }
     if (!header) throw new Error(`ticket log header for ${ticketId} was not returned`);
