@@ -162,6 +162,30 @@ describe('ticket log store', () => {
     expect(seqs).toEqual([0, 1, 2, 3]);
   });
 
+  it('a failed header update keeps the text buffered for the next write', async () => {
+    const id = newId();
+    const real = ticketLogModels(conn);
+    let failNext = true;
+    const headers = {
+      findOne: real.headers.findOne.bind(real.headers),
+      updateOne: real.headers.updateOne.bind(real.headers),
+      findOneAndUpdate: (...args: Parameters<typeof real.headers.findOneAndUpdate>) => {
+        if (failNext) {
+          failNext = false;
+          return { lean: () => Promise.reject(new Error('server selection timed out')) };
+        }
+        return real.headers.findOneAndUpdate(...args);
+      },
+    } as unknown as typeof real.headers;
+    const s = new TicketLogStore({ chunks: real.chunks, headers }, { maxChunkBytes: 8, flushBytes: 1000 });
+    await s.append(id, 'stdout', 'one two three\n');
+    await expect(s.flush(id)).rejects.toThrow(/server selection/);
+    expect(s.stats().bufferedBytes).toBe(14);
+    await s.append(id, 'stderr', 'four\n');
+    expect(await s.tail(id, 1000)).toBe('one two three\nfour\n');
+    expect(await s.header(id)).toMatchObject({ totalBytes: 19, lines: 2 });
+  });
+
   it('a closed log refuses more text with 1100, also from another instance', async () => {
     const id = newId();
     const s = logStore();
