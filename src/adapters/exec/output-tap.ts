@@ -37,6 +37,7 @@ export class OutputTap {
 
   /** Raw bytes from the transport; resolves once the listener took what could be released. */
   write(stream: OutputStreamName, chunk: Buffer): Promise<void> | undefined {
+    if (this.failed || this.ended) return undefined;
     const s = this.streams[stream];
     return this.deliver(stream, s.redactor.push(s.decoder.write(chunk)));
   }
