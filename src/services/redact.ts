@@ -6,7 +6,8 @@
  *   - every value declared secret, wherever it appears, also in its shell-quoted form
  *     (the form a rendered command template carries).
  * Redaction is done on whole texts, never chunk by chunk: a secret split across two
- * chunks would slip through.
+ * chunks would slip through. Output that arrives in pieces goes through
+ * adapters/exec/streaming-redactor.ts, which holds back what could still become a match.
  */
 import { escapeInDoubleQuotes, escapeInHeredoc, escapeInSingleQuotes } from '../adapters/exec/shell-quote.js';
 
@@ -31,7 +32,7 @@ export function redactUrlCredentials(text: string): string {
  * `a$b` is written `a\$b` inside double quotes). Longest first, so a secret containing
  * another secret is masked whole.
  */
-function secretForms(secrets: Iterable<string>): string[] {
+export function secretForms(secrets: Iterable<string>): string[] {
   const forms = new Set<string>();
   for (const s of secrets) {
     if (s === '') continue;
@@ -44,8 +45,13 @@ function secretForms(secrets: Iterable<string>): string[] {
 }
 
 export function redactSecrets(text: string, secrets: Iterable<string>): string {
+  return maskForms(text, secretForms(secrets));
+}
+
+/** Masks every occurrence of prepared forms (from `secretForms`, longest first). */
+export function maskForms(text: string, forms: readonly string[]): string {
   let out = text;
-  for (const form of secretForms(secrets)) out = out.split(form).join(MASK);
+  for (const form of forms) out = out.split(form).join(MASK);
   return out;
 }
 

@@ -14,9 +14,10 @@ import { systemClock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
 import { redactorFor } from '../../services/redact.js';
 import { LocalTransport } from './local-transport.js';
+import { OutputTap, type OutputListener } from './output-tap.js';
 import { normalizeSignal, STOP_SIGNALS } from './signals.js';
 import { SshTransport } from './ssh-transport.js';
-import { hostTargetSchema, isUnreachable, type HostResult, type HostTarget, type LocalTarget, type RunResult, type RunningCommand, type SignalName, type SshTarget, type Transport } from './types.js';
+import { hostTargetSchema, isUnreachable, type HostResult, type HostTarget, type LocalTarget, type RunCommandOptions, type RunResult, type RunningCommand, type SignalName, type SshTarget, type Transport } from './types.js';
 
 /**
  * Extra bytes kept past the output limit so a secret or URL that straddles the limit is still
@@ -58,6 +59,15 @@ export interface StartRunOptions {
   secrets?: string[];
   /** Who started it (Slack user id), for listings and logs. */
   startedBy?: string;
+  /**
+   * Live output, per host and stream, in arrival order, already redacted (secrets split
+   * across chunks included); what is held back for redaction comes at the end, before `done`
+   * settles. The next piece waits for the returned promise, and the host's output is paused
+   * meanwhile, so a slow consumer (a log store) is never outrun. The promise must settle: a
+   * listener that hangs holds the run. A listener that throws stops live output for that host
+   * only. Results keep their stdout/stderr as without it (cut at the output limit).
+   */
+  onOutput?: OutputListener;
 }
 
 const startSchema = z.object({
@@ -67,6 +77,7 @@ const startSchema = z.object({
   parallelism: z.number().int().positive().optional(),
   secrets: z.array(z.string()).optional(),
   startedBy: z.string().optional(),
+  onOutput: z.custom<OutputListener>((v) => typeof v === 'function', 'onOutput must be a function').optional(),
 });
 
 export type JobState = 'running' | 'done';
@@ -154,6 +165,8 @@ export class ExecutionEngine {
       timeoutMs: run.timeoutMs ?? this.opts.defaultTimeoutMs ?? 600_000,
       parallelism: run.parallelism ?? this.opts.parallelism ?? 50,
       redact,
+      secrets: run.secrets ?? [],
+      onOutput: run.onOutput,
     });
     return { jobId, done };
   }
@@ -189,7 +202,7 @@ export class ExecutionEngine {
   private async runAll(
     job: Job,
     targets: HostTarget[],
-    run: { command: string; timeoutMs: number; parallelism: number; redact: (t: string) => string },
+    run: { command: string; timeoutMs: number; parallelism: number; redact: (t: string) => string; secrets: string[]; onOutput?: OutputListener },
   ): Promise<RunResult> {
     const result: RunResult = { jobId: job.info.jobId, host_ok: {}, host_failed: {}, host_unreachable: {} };
     const limit = this.opts.maxOutputBytes ?? 1024 * 1024;
@@ -212,16 +225,20 @@ export class ExecutionEngine {
           continue;
         }
         job.info.progress.running++;
-        const runOpts = {
+        const tap = run.onOutput && new OutputTap(target.name, run.secrets, run.onOutput, this.opts.logger);
+        const runOpts: RunCommandOptions = {
           command: run.command,
           timeoutMs: run.timeoutMs,
           killGraceMs: this.opts.killGraceMs ?? 5000,
           maxOutputBytes: limit + REDACTION_SLACK_BYTES,
+          ...(tap ? { onOutput: (stream, chunk) => tap.write(stream, chunk) } : {}),
         };
         const cmd = target.transport === 'local' ? this.transports.local.run(target, runOpts) : this.transports.ssh!.run(target, runOpts);
         job.active.set(target.name, cmd);
         try {
-          record(await cmd.result);
+          const raw = await cmd.result;
+          await tap?.end();
+          record(raw);
         } finally {
           job.active.delete(target.name);
           job.info.progress.running--;

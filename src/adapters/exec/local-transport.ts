@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { OutputBuffer } from './output-buffer.js';
+import { readOutput } from './read-output.js';
 import { STOP_SIGNALS } from './signals.js';
 import type { HostError, HostResult, LocalTarget, RunCommandOptions, RunningCommand, SignalName, Transport } from './types.js';
 
@@ -32,8 +33,14 @@ export class LocalTransport implements Transport<LocalTarget> {
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: this.opts.cwd,
     });
-    child.stdout.on('data', (c: Buffer) => stdout.push(c));
-    child.stderr.on('data', (c: Buffer) => stderr.push(c));
+    void readOutput(child.stdout, (c) => {
+      stdout.push(c);
+      return opts.onOutput?.('stdout', c);
+    });
+    void readOutput(child.stderr, (c) => {
+      stderr.push(c);
+      return opts.onOutput?.('stderr', c);
+    });
 
     const signalGroup = (name: SignalName): void => {
       if (done || child.pid === undefined) return;

@@ -9,6 +9,7 @@ import ssh2, { type ClientChannel, type ParsedKey } from 'ssh2';
 // ssh2 is CommonJS: its named exports are only reachable through the default import.
 const { Client, utils } = ssh2;
 import { OutputBuffer } from './output-buffer.js';
+import { readOutput } from './read-output.js';
 import { PgidMarkerScanner, killGroupCommand, wrapInProcessGroup } from './process-group-wrapper.js';
 import { STOP_SIGNALS } from './signals.js';
 import type { HostError, HostResult, RunCommandOptions, RunningCommand, SignalName, SshTarget, Transport } from './types.js';
@@ -70,6 +71,8 @@ class SshRun implements RunningCommand {
   private hostKeyRefusal?: string;
   private stoppedBy?: SignalName;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Set when the command's channel closed: settles once its output was read to the end. */
+  private channelClosed?: Promise<void>;
 
   constructor(
     private readonly target: SshTarget,
@@ -105,6 +108,8 @@ class SshRun implements RunningCommand {
       .on('ready', () => this.exec())
       .on('error', (err: Ssh2Error) => this.onClientError(err))
       .on('close', () => {
+        // After the channel closed the command did finish; its output is still being handed over.
+        if (this.channelClosed) return;
         if (this.phase !== 'done') this.finish(this.error ?? { kind: 'connect', message: 'the connection closed before the command finished' });
       });
     try {
@@ -165,17 +170,28 @@ class SshRun implements RunningCommand {
       this.stream = stream;
       // No input: a command that reads stdin sees end-of-file instead of waiting forever.
       stream.end();
-      stream.on('data', (chunk: Buffer) => this.stdout.push(this.scanner.push(chunk)));
-      stream.stderr.on('data', (chunk: Buffer) => this.stderr.push(chunk));
+      void readOutput(stream, (chunk) => this.onStdout(this.scanner.push(chunk)));
+      // ssh2 emits 'close' once stdout has ended; stderr may still hold data while a slow
+      // output listener has it paused, so the result waits for it too.
+      const stderrEnded = readOutput(stream.stderr, (chunk) => {
+        this.stderr.push(chunk);
+        return this.opts.onOutput?.('stderr', chunk);
+      });
       stream.on('exit', (code: number | null, signal?: string) => {
         this.exit = { code: code ?? null, signal: signal ?? null };
       });
       stream.on('close', () => {
-        this.stdout.push(this.scanner.flush());
-        this.finish(this.error);
+        const rest = this.onStdout(this.scanner.flush());
+        this.channelClosed = Promise.all([rest, stderrEnded]).then(() => undefined);
+        void this.channelClosed.then(() => this.finish(this.error));
       });
       this.timers.push(setTimeout(() => this.onTimeout(), this.opts.timeoutMs));
     });
+  }
+
+  private onStdout(chunk: Buffer): Promise<void> | void | undefined {
+    this.stdout.push(chunk);
+    if (chunk.length > 0) return this.opts.onOutput?.('stdout', chunk);
   }
 
   /** TERM to the group, KILL after the grace, then drop the connection if it still hangs. */

@@ -101,7 +101,14 @@ export interface RunCommandOptions {
   killGraceMs: number;
   /** Output kept per stream; the rest is dropped (the engine marks the result truncated). */
   maxOutputBytes: number;
+  /**
+   * Raw output as it arrives, besides what is kept. When it returns a promise the stream is
+   * paused until the promise settles (backpressure reaches the process or the SSH window).
+   */
+  onOutput?: (stream: OutputStreamName, chunk: Buffer) => void | Promise<void>;
 }
+
+export type OutputStreamName = 'stdout' | 'stderr';
 
 export interface Transport<T extends HostTarget = HostTarget> {
   run(target: T, opts: RunCommandOptions): RunningCommand;
