@@ -13,7 +13,7 @@ import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
 import type { HostResult, SshTarget } from '../../src/adapters/exec/types.js';
 import { renderTemplate } from '../../src/services/command-template.js';
 import { freePort, generateClientKey, startSshdFleet, type SshdFleet, type SshdInstance } from '../helpers/sshd.js';
-import { startDropOnExecServer, startSilentServer, type FaultServer } from '../helpers/ssh-fault-server.js';
+import { startDropOnExecServer, startLateMarkerServer, startSilentServer, type FaultServer } from '../helpers/ssh-fault-server.js';
 
 let fleet: SshdFleet;
 let engine: ExecutionEngine;
@@ -187,6 +187,22 @@ describe('timeouts and signals reach the remote process group', () => {
     expect(h.error?.kind).toBe('timeout');
     expect(h.signal).toBe('SIGKILL');
     expect(await remoteProcesses(`sleep ${tag}`)).toEqual([]);
+  });
+
+  it('a timeout that fires before a loaded host reported the process group still stops the group, TERM then KILL', async () => {
+    // The host's shell needs longer than the whole timeout to start the wrapper.
+    const slow = await startLateMarkerServer({ markerDelayMs: 300, pgid: 4242 });
+    const patient = new ExecutionEngine({ sshPrivateKey: fleet.clientKey.privateKey, connectTimeoutMs: 3000, killGraceMs: 2000 });
+    try {
+      const target = { transport: 'ssh' as const, name: 'slow', address: '127.0.0.1', port: slow.port, user: 'root', hostKey: slow.fingerprint };
+      const r = await patient.start({ targets: [target], command: 'sleep 600', timeoutMs: 50 }).done;
+      const h = only(r.host_failed, 'slow');
+      expect(h.error?.kind).toBe('timeout');
+      expect(h.signal).toBe('SIGKILL');
+      expect(slow.execs.slice(1)).toEqual(['kill -TERM -4242', 'kill -KILL -4242']);
+    } finally {
+      await slow.stop();
+    }
   });
 
   it('a timeout also ends background processes left holding the output after the script exited', async () => {

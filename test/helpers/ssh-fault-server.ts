@@ -4,6 +4,10 @@
  *     sshd): the client must give up at its connect timeout.
  *   - `drop-on-exec`: a real SSH server (ssh2's Server) that authenticates any key, then cuts
  *     the connection when asked to run a command.
+ *   - `late-marker`: runs nothing, but answers like a loaded host: the process-group marker
+ *     of the wrapper arrives only after a delay, the "process" ignores TERM, and a
+ *     `kill -KILL -<pgid>` on a second channel ends it with signal KILL. Every command asked
+ *     for is recorded.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,7 +42,42 @@ export async function startSilentServer(): Promise<FaultServer> {
   };
 }
 
-export async function startDropOnExecServer(): Promise<FaultServer> {
+export function startDropOnExecServer(): Promise<FaultServer> {
+  return startFakeSshServer((client, session) => session.on('exec', () => client.end()));
+}
+
+export interface LateMarkerServer extends FaultServer {
+  /** Every command the client asked to run, in order. */
+  execs: string[];
+}
+
+export async function startLateMarkerServer(opts: { markerDelayMs: number; pgid: number }): Promise<LateMarkerServer> {
+  const execs: string[] = [];
+  let main: ssh2.ServerChannel | undefined;
+  const server = await startFakeSshServer((_client, session) => {
+    session.on('exec', (accept, _reject, info) => {
+      const channel = accept();
+      execs.push(info.command);
+      if (!main) {
+        main = channel;
+        setTimeout(() => channel.write(`\x1eOPSGATE-PGID ${opts.pgid}\n`), opts.markerDelayMs);
+        return;
+      }
+      if (info.command === `kill -KILL -${opts.pgid}`) {
+        main.exit('KILL');
+        main.end();
+      }
+      channel.exit(0);
+      channel.end();
+    });
+  });
+  return { ...server, execs };
+}
+
+type SessionHandler = (client: ssh2.Connection, session: ssh2.Session) => void;
+
+/** An ssh2 Server on loopback with a fresh host key that accepts any client key. */
+async function startFakeSshServer(onSession: SessionHandler): Promise<FaultServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-faultssh-'));
   const keyFile = path.join(dir, 'host_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile], { stdio: 'ignore' });
@@ -49,10 +88,7 @@ export async function startDropOnExecServer(): Promise<FaultServer> {
     client.on('close', () => clients.delete(client));
     client.on('error', () => undefined);
     client.on('authentication', (ctx) => ctx.accept());
-    client.on('session', (accept) => {
-      const session = accept();
-      session.on('exec', () => client.end());
-    });
+    client.on('session', (accept) => onSession(client, accept()));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

@@ -63,6 +63,8 @@ class SshRun implements RunningCommand {
   private pgid?: number;
   /** Signals asked for before the group id was known; sent once it is. */
   private readonly heldSignals: SignalName[] = [];
+  /** The command timed out before its group id arrived: stop the group once it does. */
+  private stopGroupWhenKnown = false;
   private readonly stdout: OutputBuffer;
   private readonly stderr: OutputBuffer;
   private readonly scanner: PgidMarkerScanner;
@@ -86,6 +88,7 @@ class SshRun implements RunningCommand {
     this.scanner = new PgidMarkerScanner((pgid) => {
       this.pgid = pgid;
       for (const s of this.heldSignals.splice(0)) this.sendToGroup(s);
+      if (this.stopGroupWhenKnown) this.stopGroup();
     });
     this.connect(key);
   }
@@ -194,17 +197,30 @@ class SshRun implements RunningCommand {
     if (chunk.length > 0) return this.opts.onOutput?.('stdout', chunk);
   }
 
-  /** TERM to the group, KILL after the grace, then drop the connection if it still hangs. */
+  /**
+   * TERM to the group, KILL after the grace, then drop the connection if it still hangs. A
+   * timeout can fire before the wrapper has reported its group (a loaded host is slow to start
+   * the shell): then the group is stopped as soon as it is known, and only if it is still
+   * unknown after the grace does the channel signal stand in, for servers that honour it.
+   */
   private onTimeout(): void {
     if (this.phase === 'done') return;
     this.error = { kind: 'timeout', message: `command did not finish within ${this.opts.timeoutMs} ms; its process group was terminated` };
-    if (this.pgid === undefined) {
-      // The wrapper never reported its group (the login shell is stuck before it): the channel
-      // signal is all that is left, for servers that honour it.
-      this.stream?.signal('KILL');
-      this.finish(this.error);
+    if (this.pgid !== undefined) {
+      this.stopGroup();
       return;
     }
+    this.stopGroupWhenKnown = true;
+    this.timers.push(
+      setTimeout(() => {
+        if (this.phase === 'done' || this.pgid !== undefined) return;
+        this.stream?.signal('KILL');
+        this.finish(this.error);
+      }, this.opts.killGraceMs),
+    );
+  }
+
+  private stopGroup(): void {
     this.sendToGroup('TERM');
     this.timers.push(
       setTimeout(() => {
