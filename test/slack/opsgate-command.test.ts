@@ -113,6 +113,11 @@ describe('/opsgate', () => {
     expect((await t.app.services.audit.query({ limit: 200 })).length).toBe(before);
   });
 
+  it('grants roles on ticket templates of tickets.yaml (1301 before ops tickets)', async () => {
+    expect(await shown('grant use template:deploy-git team:storefront-devs')).toContain('Role granted');
+    expect(await shown('revoke use template:deploy-git team:storefront-devs')).toContain('Role revoked');
+  });
+
   it('keeps an audit log that admins can filter', async () => {
     const text = await shown('audit action:team.add-member');
     expect(text).toContain('team.add-member');
