@@ -52,9 +52,30 @@ beforeAll(async () => {
         { name: 'quick', env: 'STAGE', options: [{ name: 'Msg', label: 'Message', text: { maxLength: 100 } }], main: 'echo "quick {Msg}"', approval: [{ label: 'ops', approvers: { group: 'ops' } }], autoRun: true },
         { name: 'failing-pre', env: 'STAGE', pre: `echo "checking with {Token}"; echo no-good >&2; exit 3`, secrets: { Token: { env: 'OPSGATE_TEST_TOKEN' } }, main: 'echo never', lock: true },
         { name: 'sleepy', env: 'PROD', configCenter: centerHost, main: 'echo "begin {sk__task_name_created}"; sleep 30017; echo never', lock: true },
+        { name: 'stubborn', env: 'PROD', configCenter: centerHost, main: `trap '' TERM; echo "stubborn {sk__task_name_created}"; sleep 30018; echo never` },
+        { name: 'elsewhere', env: 'PROD', configCenter: centerHost, main: 'echo "elsewhere {sk__task_name_created}"; sleep 30019; echo never' },
+        {
+          name: 'scripted',
+          env: 'PROD',
+          configCenter: centerHost,
+          vars: { Prefix: 'mode' },
+          options: [{ name: 'Mode', label: 'Mode', choicesScript: `printf '%s-%s\\n' {Prefix} rolling {Prefix} all {sk__env}` }],
+          main: 'echo "mode is {Mode}"',
+        },
         { name: 'sched', env: 'PROD', main: 'echo "scheduled {sk__task_name_created}"', approval: [{ label: 'lead', approvers: { people: ['alice'] } }], schedule: true },
         { name: 'plain', env: 'PROD', main: 'echo plain', approval: [{ label: 'lead', approvers: { people: ['alice'] } }] },
         { name: 'locked', env: 'STAGE', main: 'echo locked', approval: [{ label: 'lead', approvers: { people: ['alice'] } }], lock: true },
+        {
+          name: 'inject-ssh',
+          env: 'STAGE',
+          configCenter: centerHost,
+          vars: { Out: out },
+          options: [
+            { name: 'Free', label: 'Free text', text: { maxLength: 4000 } },
+            { name: 'Pick', label: 'Pick', choices: hostile },
+          ],
+          main: `printf '%s' "{Free}" > "{Out}/free"; printf '%s' {Pick} > "{Out}/pick"; printf '%s' '{Free}' > "{Out}/free-single"`,
+        },
         {
           name: 'inject',
           env: 'STAGE',
@@ -193,14 +214,14 @@ describe('scheduled runs', () => {
   });
 });
 
-describe('revoke', () => {
-  async function remotePs(needle: string): Promise<string[]> {
+async function remotePs(needle: string): Promise<string[]> {
     const engine = new ExecutionEngine({ sshPrivateKey: env.fleet.clientKey.privateKey });
     const s = env.fleet.servers[0]!;
     const r = await engine.start({ targets: [{ transport: 'ssh', name: 'ps', address: '127.0.0.1', port: s.port, user: 'root', hostKey: s.fingerprint }], command: 'ps -eo pid,pgid,args' }).done;
     return r.host_ok.ps!.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
-  }
+}
 
+describe('revoke', () => {
   it('mid-run: TERM then KILL to the remote process group, ends revoked with the log so far, nothing left on the host', async () => {
     const d = await svc().submit('UBOB', { template: 'sleepy', env: 'PROD', values: {} });
     const id = d.ticket.ticketId;
@@ -216,6 +237,81 @@ describe('revoke', () => {
     expect(env.log.logs.get(id)).toContain('signal SIGTERM');
     expect(await remotePs('sleep 30017')).toEqual([]);
     expect(await remotePs(d.ticket.system.sk__task_name_created!)).toEqual([]);
+  });
+});
+
+describe('revoke, harder cases', () => {
+  it('a command that ignores TERM gets KILL after the grace; nothing is left on the host', async () => {
+    const d = await svc().submit('UBOB', { template: 'stubborn', env: 'PROD', values: {} });
+    const id = d.ticket.ticketId;
+    await env.notifier.next('started', id);
+    for (let i = 0; (await remotePs('sleep 30018')).length === 0; i++) if (i > 200) throw new Error('sleep never started');
+    await svc().revoke('UBOB', id);
+    expect((await finished(id)).state).toBe('revoked');
+    expect(env.log.logs.get(id)).toContain('signal SIGKILL');
+    expect(await remotePs('sleep 30018')).toEqual([]);
+  });
+
+  it('a revoke stored by another instance is applied at the next heartbeat', async () => {
+    const d = await svc().submit('UBOB', { template: 'elsewhere', env: 'PROD', values: {} });
+    const id = d.ticket.ticketId;
+    await env.notifier.next('started', id);
+    for (let i = 0; (await remotePs('sleep 30019')).length === 0; i++) if (i > 200) throw new Error('sleep never started');
+    // What TicketService.revoke writes on the instance that took the click.
+    await env.wiring.model.updateOne({ ticketId: id, state: 'running' }, { $set: { revokeRequested: { by: 'erin', at: new Date() } } });
+    expect((await finished(id)).state).toBe('revoked');
+    expect((await ticket(id)).history.at(-1)).toMatchObject({ state: 'revoked', by: 'erin' });
+    expect(await remotePs('sleep 30019')).toEqual([]);
+  });
+
+  it('only the submitter or an admin revokes; a finished ticket cannot be', async () => {
+    const d = await svc().submit('UBOB', { template: 'plain', env: 'PROD', values: {} });
+    await expect(svc().revoke('UCAROL', d.ticket.ticketId)).rejects.toMatchObject({ code: 1201 });
+    expect((await svc().revoke('UERIN', d.ticket.ticketId)).ticket.state).toBe('revoked');
+    await expect(svc().revoke('UBOB', d.ticket.ticketId)).rejects.toMatchObject({ code: 1100, message: expect.stringContaining('already ended (revoked)') });
+    await expect(svc().decide('UALICE', d.ticket.ticketId, 0, 'approved')).resolves.toMatchObject({ kind: 'already', decision: 'cancelled' });
+  });
+});
+
+describe('choices, approvers and queries', () => {
+  it('script choices are produced on the config center; a value outside them is refused', async () => {
+    await expect(svc().submit('UBOB', { template: 'scripted', env: 'PROD', values: { Mode: 'mode-sideways' } })).rejects.toMatchObject({ code: 1100, message: expect.stringContaining('option Mode') });
+    const d = await svc().submit('UBOB', { template: 'scripted', env: 'PROD', values: { Mode: 'mode-all' } });
+    expect((await finished(d.ticket.ticketId)).state).toBe('succeeded');
+    expect(env.log.logs.get(d.ticket.ticketId)).toContain('mode is mode-all');
+    const t = env.wiring.tickets;
+    const template = (await t.submittable('UBOB')).find((x) => x.name === 'scripted')!;
+    expect(await t.choicesOf(template, template.options[0]!)).toEqual(['mode-rolling', 'mode-all', 'PROD-']);
+  });
+
+  it('approvers are checked again on every decision: one who left the group no longer decides', async () => {
+    const d = await svc().submit('UBOB', { template: 'quick', env: 'STAGE', values: { Msg: 'x' } });
+    expect(d.ticket.approval.levels[0]!.approvers).toContain('carol');
+    expect((await svc().waitingFor('UCAROL')).map((x) => x.ticketId)).toContain(d.ticket.ticketId);
+    const people = env.conn.db!.collection('people');
+    await people.updateOne({ personId: 'carol' }, { $set: { groups: [] } });
+    try {
+      await expect(svc().decide('UCAROL', d.ticket.ticketId, 0, 'approved')).rejects.toMatchObject({ code: 1201, message: expect.stringContaining('no longer in ops') });
+    } finally {
+      await people.updateOne({ personId: 'carol' }, { $set: { groups: ['ops'] } });
+    }
+    await expect(svc().decide('UCAROL', d.ticket.ticketId, 0, 'rejected')).rejects.toMatchObject({ code: 1102 });
+    await svc().decide('UCAROL', d.ticket.ticketId, 0, 'rejected', 'not now');
+    const shown = await svc().show('UBOB', d.ticket.ticketId);
+    expect(shown.ticket).toMatchObject({ state: 'rejected', status: 2 });
+    expect(shown.ticket.approval.levels[0]).toMatchObject({ decision: 'rejected', decidedBy: 'carol', note: 'not now' });
+    await expect(svc().show('UDAVE', d.ticket.ticketId)).rejects.toMatchObject({ code: 1202 });
+  });
+
+  it('a scheduled ticket may be run earlier by its submitter; its queued job goes', async () => {
+    const d = await svc().submit('UBOB', { template: 'sched', env: 'PROD', values: {}, runAt: new Date(Date.now() + 3_600_000) });
+    await svc().decide('UALICE', d.ticket.ticketId, 0, 'approved');
+    const jobs = env.conn.db!.collection('agendaJobs');
+    expect(await jobs.countDocuments({ name: 'tickets:run', 'data.ticketId': d.ticket.ticketId })).toBe(1);
+    await svc().run('UBOB', d.ticket.ticketId);
+    expect(await jobs.countDocuments({ name: 'tickets:run', 'data.ticketId': d.ticket.ticketId })).toBe(0);
+    expect((await finished(d.ticket.ticketId)).state).toBe('succeeded');
+    expect((await ticket(d.ticket.ticketId)).background).toBe('SUCCESS');
   });
 });
 
@@ -268,9 +364,9 @@ describe('change of mind', () => {
 });
 
 describe('injection corpus', () => {
-  it('every option value reaches the main task literally and nothing else runs', async () => {
+  it.each(['inject', 'inject-ssh'])('every option value reaches the main task literally and nothing else runs (%s)', async (template) => {
     for (const v of hostile) {
-      const d = await svc().submit('UBOB', { template: 'inject', env: 'STAGE', values: { Free: v, Pick: v } });
+      const d = await svc().submit('UBOB', { template, env: 'STAGE', values: { Free: v, Pick: v } });
       expect((await finished(d.ticket.ticketId)).state, env.log.logs.get(d.ticket.ticketId)).toBe('succeeded');
       for (const f of ['free', 'pick', 'free-single']) expect(fs.readFileSync(path.join(out, f), 'utf8'), `${f} for ${JSON.stringify(v)}`).toBe(v);
       expect(fs.existsSync(pwned), `value ${JSON.stringify(v)} ran something`).toBe(false);

@@ -122,6 +122,8 @@ export class TicketExecutor {
       result = { host: t.template.configCenter, stdout: '', stderr: '', code: null, signal: null, durationMs: 0, error: { kind: 'connect', message: (err as Error).message } };
     } finally {
       this.jobs.delete(t.ticketId);
+      // A pre-task revoked meanwhile is over; a run's stop mark lasts until the run ends.
+      if (phase === 'pre') this.stopping.delete(t.ticketId);
     }
     if (result.stdout) await log.append(t.ticketId, 'stdout', result.stdout);
     if (result.stderr) await log.append(t.ticketId, 'stderr', result.stderr);

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.js';
-import { AppError, badParameter, ErrorCode, missingField, needPermission } from '../../errors.js';
+import { badParameter, missingField, needPermission } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ApprovalLevel, Decision } from '../../models/approval.js';
 import type { Person } from '../../models/person.js';
@@ -451,9 +451,8 @@ export class TicketService {
     const details = await this.deps.records.details(ticketId);
     const t = details.ticket;
     const involved = t.submitter === actor.personId || t.approval.levels.some((l) => l.approvers.includes(actor.personId));
-    if (!involved && !(await this.deps.rbac.can(actor, 'use', { type: 'template', id: t.template.name, organization: null }))) {
-      throw new AppError(ErrorCode.NeedPermission, `you need use on template ${t.template.name} to see its tickets`);
-    }
+    // Others need `use` on the template (1201), and a team (1202), as for submitting.
+    if (!involved) await this.deps.rbac.require(actor, 'use', { type: 'template', id: t.template.name, organization: null });
     return { ...details, tail: await this.deps.log.tail(ticketId, 2500).catch(() => '') };
   }
 
