@@ -61,11 +61,13 @@ export class RecordingNotifier implements TicketNotifier {
     this.waiters = this.waiters.filter((w) => (w.match(e) ? (w.resolve(e), false) : true));
   }
 
-  next(event: keyof TicketNotifier, ticketId: string): Promise<RecordedEvent> {
+  /** Resolves with the `nth` (1-based) such event of the ticket, once it has arrived. */
+  next(event: keyof TicketNotifier, ticketId: string, nth = 1): Promise<RecordedEvent> {
     const match = (e: RecordedEvent) => e.event === event && e.ticketId === ticketId;
-    const seen = this.events.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ match, resolve }));
+    const seen = this.events.filter(match);
+    if (seen.length >= nth) return Promise.resolve(seen[nth - 1]!);
+    let count = seen.length;
+    return new Promise((resolve) => this.waiters.push({ match: (e) => match(e) && ++count === nth, resolve }));
   }
 
   of(ticketId: string): RecordedEvent[] {
