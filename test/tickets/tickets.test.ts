@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
 import { LEVEL_APPROVED, type Ticket } from '../../src/models/tickets.js';
@@ -12,6 +13,9 @@ import { hostileValues } from '../helpers/hostile-values.js';
 import { startTicketsEnv, type TicketsEnv } from '../helpers/tickets-env.js';
 
 const SECRET = 'sEcr3t-t0ken-value-42';
+// The "hosts" share this machine's process table with every other test run: the long sleeps
+// get numbers of their own, so ps on the host sees only this run's processes.
+const SLEEP = [0, 1, 2].map((i) => 40_000 + randomInt(0, 20_000) * 3 + i);
 let env: TicketsEnv;
 let pwned: string;
 let out: string;
@@ -51,9 +55,9 @@ beforeAll(async () => {
         },
         { name: 'quick', env: 'STAGE', options: [{ name: 'Msg', label: 'Message', text: { maxLength: 100 } }], main: 'echo "quick {Msg}"', approval: [{ label: 'ops', approvers: { group: 'ops' } }], autoRun: true },
         { name: 'failing-pre', env: 'STAGE', pre: `echo "checking with {Token}"; echo no-good >&2; exit 3`, secrets: { Token: { env: 'OPSGATE_TEST_TOKEN' } }, main: 'echo never', lock: true },
-        { name: 'sleepy', env: 'PROD', configCenter: centerHost, main: 'echo "begin {sk__task_name_created}"; sleep 30017; echo never', lock: true },
-        { name: 'stubborn', env: 'PROD', configCenter: centerHost, main: `trap '' TERM; echo "stubborn {sk__task_name_created}"; sleep 30018; echo never` },
-        { name: 'elsewhere', env: 'PROD', configCenter: centerHost, main: 'echo "elsewhere {sk__task_name_created}"; sleep 30019; echo never' },
+        { name: 'sleepy', env: 'PROD', configCenter: centerHost, main: `echo "begin {sk__task_name_created}"; sleep ${SLEEP[0]}; echo never`, lock: true },
+        { name: 'stubborn', env: 'PROD', configCenter: centerHost, main: `trap '' TERM; echo "stubborn {sk__task_name_created}"; sleep ${SLEEP[1]}; echo never` },
+        { name: 'elsewhere', env: 'PROD', configCenter: centerHost, main: `echo "elsewhere {sk__task_name_created}"; sleep ${SLEEP[2]}; echo never` },
         {
           name: 'scripted',
           env: 'PROD',
@@ -223,13 +227,25 @@ async function remotePs(needle: string): Promise<string[]> {
     return r.host_ok.ps!.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
 }
 
+/**
+ * What is left on the host once the processes signalled have exited: a leftover would stay for
+ * hours (the sleeps are long), so asking until none is left, for at most 10 s, still catches it.
+ */
+async function goneFromHost(needle: string): Promise<string[]> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const left = await remotePs(needle);
+    if (left.length === 0 || Date.now() > until) return left;
+  }
+}
+
 describe('revoke', () => {
   it('mid-run: TERM then KILL to the remote process group, ends revoked with the log so far, nothing left on the host', async () => {
     const d = await svc().submit('UBOB', { template: 'sleepy', env: 'PROD', values: {} });
     const id = d.ticket.ticketId;
     await env.notifier.next('started', id);
     // Wait until the command is running on the host.
-    for (let i = 0; (await remotePs('sleep 30017')).length === 0; i++) if (i > 200) throw new Error('sleep never started');
+    for (let i = 0; (await remotePs(`sleep ${SLEEP[0]}`)).length === 0; i++) if (i > 200) throw new Error('sleep never started');
     await svc().revoke('UBOB', id);
     const end = await finished(id);
     expect(end.state).toBe('revoked');
@@ -237,8 +253,7 @@ describe('revoke', () => {
     expect(env.log.logs.get(id)).toContain(`begin ${d.ticket.system.sk__task_name_created}`);
     expect(env.log.logs.get(id)).not.toMatch(/^never$/m);
     expect(env.log.logs.get(id)).toContain('signal SIGTERM');
-    expect(await remotePs('sleep 30017')).toEqual([]);
-    expect(await remotePs(d.ticket.system.sk__task_name_created!)).toEqual([]);
+    expect(await goneFromHost(`sleep ${SLEEP[0]}`)).toEqual([]);
   });
 });
 
@@ -247,23 +262,23 @@ describe('revoke, harder cases', () => {
     const d = await svc().submit('UBOB', { template: 'stubborn', env: 'PROD', values: {} });
     const id = d.ticket.ticketId;
     await env.notifier.next('started', id);
-    for (let i = 0; (await remotePs('sleep 30018')).length === 0; i++) if (i > 200) throw new Error('sleep never started');
+    for (let i = 0; (await remotePs(`sleep ${SLEEP[1]}`)).length === 0; i++) if (i > 200) throw new Error('sleep never started');
     await svc().revoke('UBOB', id);
     expect((await finished(id)).state).toBe('revoked');
     expect(env.log.logs.get(id)).toContain('signal SIGKILL');
-    expect(await remotePs('sleep 30018')).toEqual([]);
+    expect(await goneFromHost(`sleep ${SLEEP[1]}`)).toEqual([]);
   });
 
   it('a revoke stored by another instance is applied at the next heartbeat', async () => {
     const d = await svc().submit('UBOB', { template: 'elsewhere', env: 'PROD', values: {} });
     const id = d.ticket.ticketId;
     await env.notifier.next('started', id);
-    for (let i = 0; (await remotePs('sleep 30019')).length === 0; i++) if (i > 200) throw new Error('sleep never started');
+    for (let i = 0; (await remotePs(`sleep ${SLEEP[2]}`)).length === 0; i++) if (i > 200) throw new Error('sleep never started');
     // What TicketService.revoke writes on the instance that took the click.
     await env.wiring.model.updateOne({ ticketId: id, state: 'running' }, { $set: { revokeRequested: { by: 'erin', at: new Date() } } });
     expect((await finished(id)).state).toBe('revoked');
     expect((await ticket(id)).history.at(-1)).toMatchObject({ state: 'revoked', by: 'erin' });
-    expect(await remotePs('sleep 30019')).toEqual([]);
+    expect(await goneFromHost(`sleep ${SLEEP[2]}`)).toEqual([]);
   });
 
   it('only the submitter or an admin revokes; a finished ticket cannot be', async () => {
