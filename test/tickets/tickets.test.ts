@@ -121,6 +121,7 @@ describe('the whole flow', () => {
     const [a, b] = await Promise.all([svc().decide('UALICE', id, 0, 'approved', 'looks fine'), svc().decide('UALICE', id, 0, 'approved')]);
     expect([a.kind, b.kind].sort()).toEqual(['already', 'decided']);
     expect((await ticket(id)).status).toBe(LEVEL_APPROVED[0]);
+    expect((await ticket(id)).approval.levels[0]).toMatchObject({ decision: 'approved', decidedBy: 'alice', note: 'looks fine' });
 
     const ask2 = await env.notifier.next('approvalNeeded', id, 2);
     expect(JSON.parse(ask2.json).extra.approvers).toEqual(['carol', 'erin', 'gina']);
@@ -180,6 +181,9 @@ describe('refusals change nothing', () => {
     ['a value outside its choices', { template: 'flow', env: 'PROD', values: { Hosts: 'web-09', Tag: 'v1' } }, 1100, /option Hosts/],
     ['a value failing its pattern', { template: 'flow', env: 'PROD', values: { Hosts: 'web-01', Tag: 'latest' } }, 1100, /option Tag: the value does not match/],
     ['a time in the past', { template: 'flow', env: 'PROD', values: { Hosts: 'web-01', Tag: 'v1' }, runAt: new Date(Date.now() - 60_000) }, 1100, /in the past/],
+    ['background on a template that allows none', { template: 'plain', env: 'PROD', values: {}, background: true }, 1100, /cannot run in the background/],
+    ['auto-run on a template that allows none', { template: 'plain', env: 'PROD', values: {}, autoRun: true }, 1100, /does not offer running automatically/],
+    ['one value for a single choice given twice', { template: 'scripted', env: 'PROD', values: { Mode: ['mode-all', 'mode-rolling'] } }, 1100, /option Mode takes one value/],
     ['a schedule on a template that allows none', { template: 'plain', env: 'PROD', values: {}, runAt: new Date(Date.now() + 3_600_000) }, 1100, /cannot be scheduled/],
   ])('%s', async (_what, input, code, message) => {
     const before = await env.wiring.model.countDocuments();
