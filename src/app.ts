@@ -50,6 +50,9 @@ import { DirectoryService, type SlackPeople } from './services/directory/directo
 import { InventoryService } from './services/inventory.js';
 import { RbacService } from './services/rbac.js';
 import { openStore, type Store } from './store/connect.js';
+import { TicketCatalog } from './services/tickets/catalog.js';
+import type { TicketService } from './services/tickets/tickets.js';
+import { wireTickets } from './wire-tickets.js';
 
 export interface OpsgateOptions {
   logger: Logger;
@@ -72,6 +75,7 @@ export interface Services {
   provisioning: ProvisioningWorker;
   hostCheck: HostCheckService;
   engine: ExecutionEngine;
+  tickets: TicketService;
 }
 
 export interface Opsgate {
@@ -124,7 +128,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     onDeactivated: (ids) => endAccessFor(ids),
     onKeysChanged: (changes) => endGrantsOfUnlistedKeys(changes),
   });
-  const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR });
+  // Ticket templates hold secret values: kept in memory, filled by every catalog load.
+  const ticketCatalog = new TicketCatalog();
+  const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR, catalogEnv: config.secretEnv, onReload: (c) => ticketCatalog.replace(c.tickets) });
   const rbacM = rbacModels(conn);
   const rbac = new RbacService({
     models: rbacM,
@@ -136,7 +142,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       if (r.type === 'organization') return (await rbacM.Organization.exists({ name: r.id, archived: false })) !== null;
       if (r.type === 'project') return inventory.projectExists(r.id);
       if (r.type === 'inventory') return inventory.envExists(r.id);
-      // Templates arrive with ops tickets; until then none exists.
+      if (r.type === 'template') return ticketCatalog.hasName(r.id);
       return false;
     },
   });
@@ -200,7 +206,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     },
   });
   const inventoryJobs = defineInventoryJobs(agenda, { hostCheck, logger });
-  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine };
+  const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog });
+  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets };
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
   await inventory.reload('system:start').catch((err: unknown) => logger.error({ err: asAppError(err).message }, 'catalog not loaded at start; fix it and /opsgate reload'));
@@ -211,6 +218,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   await defineMailJobs(agenda, { mail });
   await accessJobs.scheduleRecurring(config.ACCESS_SWEEP_MS);
   await inventoryJobs.scheduleDaily();
+  await ticketing.jobs.scheduleRecurring();
   if (!botKey) logger.warn('no bot SSH key: provisioning, revocation and host checks will fail until SSH_PRIVATE_KEY_PATH is set');
   await directoryJobs.enqueue({ actor: 'system:start' });
 

@@ -78,7 +78,10 @@ const schema = z.object({
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
 });
 
-export type Config = z.infer<typeof schema>;
+export type Config = z.infer<typeof schema> & {
+  /** OPSGATE_* variables: where tickets.yaml's `{ env: OPSGATE_... }` secrets are read; never logged. */
+  secretEnv: Readonly<Record<string, string>>;
+};
 
 export class ConfigError extends Error {}
 
@@ -87,7 +90,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const picked: Record<string, string | undefined> = {};
   for (const key of Object.keys(schema.shape)) picked[key] = env[key];
   const result = schema.safeParse(picked);
-  if (result.success) return result.data;
+  if (result.success) {
+    const secretEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => /^OPSGATE_[A-Z0-9_]+$/.test(e[0]) && typeof e[1] === 'string' && e[1] !== ''));
+    return { ...result.data, secretEnv };
+  }
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? '?');
     const got = picked[name];

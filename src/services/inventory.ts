@@ -7,7 +7,7 @@ import { badParameter } from '../errors.js';
 import type { Host, InventoryModels, Product, Project } from '../models/inventory.js';
 import type { AuditLog } from './audit.js';
 import { loadCatalog } from './catalog/load.js';
-import { accessPolicySchema, DEFAULT_ACCESS_POLICY, type AccessPolicy, type HostEntry } from './catalog/schema.js';
+import { accessPolicySchema, DEFAULT_ACCESS_POLICY, type AccessPolicy, type Catalog, type HostEntry } from './catalog/schema.js';
 
 const ACCESS_POLICY_KEY = 'access-policy';
 
@@ -15,6 +15,7 @@ export interface ReloadResult {
   hosts: { added: number; updated: number; archived: number };
   projects: { added: number; updated: number; archived: number };
   products: number;
+  tickets: number;
 }
 
 export interface InventoryDeps {
@@ -22,6 +23,10 @@ export interface InventoryDeps {
   audit: AuditLog;
   clock: Clock;
   catalogDir: string;
+  /** Where tickets' `{ env: ... }` secrets are read (config.secretEnv). */
+  catalogEnv?: Readonly<Record<string, string | undefined>>;
+  /** Told of each catalog applied (ticket templates live outside the inventory). */
+  onReload?: (catalog: Catalog) => void;
 }
 
 /** A filter word becomes an escaped regular expression: bounded here whatever the caller checked. */
@@ -59,9 +64,9 @@ export class InventoryService {
 
   /** Validates the whole catalog folder, then applies it; a bad file changes nothing. */
   async reload(actor: string): Promise<ReloadResult> {
-    const catalog = await loadCatalog(this.deps.catalogDir);
+    const catalog = await loadCatalog(this.deps.catalogDir, { env: this.deps.catalogEnv });
     const { Host, Project, Product } = this.deps.models;
-    const result: ReloadResult = { hosts: { added: 0, updated: 0, archived: 0 }, projects: { added: 0, updated: 0, archived: 0 }, products: 0 };
+    const result: ReloadResult = { hosts: { added: 0, updated: 0, archived: 0 }, projects: { added: 0, updated: 0, archived: 0 }, products: 0, tickets: catalog.tickets.length };
 
     for (const h of catalog.hosts) {
       const old = await Host.findOne({ name: h.name }).lean<Host>();
@@ -83,6 +88,7 @@ export class InventoryService {
     for (const p of catalog.products) await Product.updateOne({ prod_name: p.prod_name }, { $set: p }, { upsert: true });
     result.products = catalog.products.length;
     await this.deps.models.Setting.updateOne({ _id: ACCESS_POLICY_KEY }, { $set: { value: catalog.access, updatedAt: this.deps.clock.now() } }, { upsert: true });
+    this.deps.onReload?.(catalog);
 
     await this.deps.audit.record({ actor, action: 'catalog.reload', target: `catalog:${this.deps.catalogDir}`, to: result });
     return result;

@@ -10,7 +10,7 @@
  *   the team holds (members inherit the team's grants).
  */
 import type { Clock } from '../clock.js';
-import { AppError, badParameter, ErrorCode, needPermission, notImplemented, notInTeam } from '../errors.js';
+import { AppError, badParameter, ErrorCode, needPermission, notInTeam } from '../errors.js';
 import type { Person } from '../models/person.js';
 import { ResourceType, Role, type RbacModels, type ResourceTypeName, type RoleGrant, type RoleName, type Team } from '../models/rbac.js';
 import type { AuditLog } from './audit.js';
@@ -126,8 +126,6 @@ export class RbacService {
       if (resource.id !== '*') throw badParameter('the global resource has no name');
       return;
     }
-    // Ticket templates arrive with ops tickets; roles on them cannot be given yet.
-    if (resource.type === 'template') throw notImplemented('roles on ticket templates (they arrive with ops tickets)');
     if (resource.id !== '*' && !(await this.deps.resourceExists(resource))) throw badParameter(`no ${resource.type} named ${resource.id}`);
   }
 

@@ -10,26 +10,14 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { parseTemplate, renderTemplate } from '../../src/services/command-template.js';
+import { hostileValues } from '../helpers/hostile-values.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-template-'));
 const pwned = path.join(dir, 'pwned');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** Values that would run `touch` if any of them were read as shell syntax. */
-export const HOSTILE_VALUES = [
-  `'; touch ${pwned} #`,
-  `$(touch ${pwned})`,
-  `\`touch ${pwned}\``,
-  `"; touch ${pwned}; echo "`,
-  `\\"; touch ${pwned}; echo \\"`,
-  `a\ntouch ${pwned}\nb`,
-  `x' ; touch ${pwned}; echo 'y`,
-  `\${IFS}$(touch${'${IFS}'}${pwned})`,
-  `*`,
-  `-n`,
-  `$HOME \\ \\\\ \\$ {} {x} {{y}} ~ !! %s`,
-  `EOF\ntouch ${pwned}\nEOF`,
-];
+export const HOSTILE_VALUES = hostileValues(pwned);
 
 /** Templates that put {v} in each supported spot, and what the shell should print. */
 const SHAPES: { name: string; template: string; expect: (v: string) => string }[] = [

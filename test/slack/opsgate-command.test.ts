@@ -109,8 +109,13 @@ describe('/opsgate', () => {
     expect(await shown('team add')).toContain('[1102]');
     expect(await shown('frobnicate')).toContain('unknown command');
     expect(await shown('team add storefront-devs person:nobody')).toContain('no person with id nobody');
-    expect(await shown('grant use template:deploy team:storefront-devs')).toContain('[1301]');
+    expect(await shown('grant use template:deploy team:storefront-devs')).toContain('no template named deploy');
     expect((await t.app.services.audit.query({ limit: 200 })).length).toBe(before);
+  });
+
+  it('grants roles on ticket templates of tickets.yaml (1301 before ops tickets)', async () => {
+    expect(await shown('grant use template:deploy-git team:storefront-devs')).toContain('Role granted');
+    expect(await shown('revoke use template:deploy-git team:storefront-devs')).toContain('Role revoked');
   });
 
   it('keeps an audit log that admins can filter', async () => {

@@ -8,8 +8,12 @@ import path from 'node:path';
 import YAML, { LineCounter, isNode, type Document } from 'yaml';
 import { badParameter } from '../../errors.js';
 import { catalogFiles, DEFAULT_ACCESS_POLICY, type AccessPolicy, type Catalog } from './schema.js';
+import { resolveTickets, type CatalogEnv, type TicketsFile } from './tickets.js';
 
 type FileName = keyof typeof catalogFiles;
+
+/** Where a field of a file is: `file:line: field` for messages about it. */
+export type Locate = (pathParts: readonly PropertyKey[]) => string;
 
 /** Line (1-based) of the node at `pathParts`, or of its nearest existing parent. */
 function lineOf(doc: Document, counter: LineCounter, pathParts: readonly PropertyKey[]): number {
@@ -25,6 +29,11 @@ function fieldPath(parts: readonly PropertyKey[]): string {
 }
 
 async function readFile(dir: string, file: FileName): Promise<unknown> {
+  return (await readLocated(dir, file))?.data;
+}
+
+/** The file's validated content and a locator for later checks; undefined when it is absent. */
+async function readLocated(dir: string, file: FileName): Promise<{ data: unknown; locate: Locate } | undefined> {
   const full = path.join(dir, file);
   let text: string;
   try {
@@ -47,7 +56,7 @@ async function readFile(dir: string, file: FileName): Promise<unknown> {
     const field = fieldPath(issue.path) || '(file)';
     throw badParameter(`${full}:${line}: ${field}: ${issue.message}`, { file: full, line, field });
   }
-  return parsed.data;
+  return { data: parsed.data, locate: (parts) => `${full}:${lineOf(doc, counter, parts)}: ${fieldPath(parts) || '(file)'}` };
 }
 
 function duplicates(names: string[]): string | undefined {
@@ -55,8 +64,11 @@ function duplicates(names: string[]): string | undefined {
   return names.find((n) => (seen.has(n) ? true : (seen.add(n), false)));
 }
 
-/** Loads the catalog; missing files count as empty lists. */
-export async function loadCatalog(dir: string): Promise<Catalog> {
+/**
+ * Loads the catalog; missing files count as empty lists. `env` is where tickets' `{ env: ... }`
+ * secrets are read (config.secretEnv).
+ */
+export async function loadCatalog(dir: string, opts: { env?: CatalogEnv } = {}): Promise<Catalog> {
   try {
     const st = await fs.stat(dir);
     if (!st.isDirectory()) throw new Error('not a folder');
@@ -84,5 +96,9 @@ export async function loadCatalog(dir: string): Promise<Catalog> {
     if (unknown) throw badParameter(`${path.join(dir, 'projects.yaml')}: project ${p.name}: hosts: no host named ${unknown} in hosts.yaml`);
   }
   const access = ((await readFile(dir, 'access.yaml')) as AccessPolicy | undefined) ?? DEFAULT_ACCESS_POLICY;
-  return { hosts, projects, products, access };
+  const ticketsRead = await readLocated(dir, 'tickets.yaml');
+  const tickets = ticketsRead
+    ? await resolveTickets((ticketsRead.data as TicketsFile).tickets, { locate: ticketsRead.locate, hostNames, catalogDir: dir, env: opts.env ?? {} })
+    : [];
+  return { hosts, projects, products, access, tickets };
 }

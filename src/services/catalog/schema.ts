@@ -4,9 +4,11 @@
  *   projects.yaml  projects: [{ name, organization, description, hosts, people, contacts }]
  *   products.yaml  products: [{ prod_name, init_sls, templates }]   (seed 000's `conf`)
  *   access.yaml    the host-access policy: who approves, who may ask for what (defaults below)
+ *   tickets.yaml   ops ticket templates (tickets-schema.ts)
  */
 import { z } from 'zod';
 import { qualificationSchema } from '../approvals/qualification.js';
+import { ticketsFile, type TicketTemplate } from './tickets-schema.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"');
 
@@ -92,6 +94,7 @@ export const catalogFiles = {
   'projects.yaml': z.object({ projects: z.array(projectEntry) }).strict(),
   'products.yaml': z.object({ products: z.array(productEntry) }).strict(),
   'access.yaml': accessPolicySchema,
+  'tickets.yaml': ticketsFile,
 } as const;
 
 export type HostEntry = z.infer<typeof hostEntry>;
@@ -103,4 +106,6 @@ export interface Catalog {
   projects: ProjectEntry[];
   products: ProductEntry[];
   access: AccessPolicy;
+  /** Ticket templates with `extends` applied, hidden ones included (`isTemplate`). */
+  tickets: TicketTemplate[];
 }

@@ -1,0 +1,44 @@
+/**
+ * Ticket tasks on their config center through the execution engine: `local` is the bot's own
+ * machine (the seed's default), anything else a host of the inventory reached over SSH with
+ * its pinned host key. The engine redacts the declared secrets from everything it returns.
+ */
+import { badParameter } from '../../errors.js';
+import type { Host } from '../../models/inventory.js';
+import type { ConfigCenterRunner } from '../../services/tickets/ports.js';
+import type { ExecutionEngine } from '../exec/engine.js';
+import type { HostTarget, SshTarget } from '../exec/types.js';
+
+export interface ConfigCenterDeps {
+  engine: Pick<ExecutionEngine, 'start' | 'signal' | 'get'>;
+  hostByName: (name: string) => Promise<Host | null>;
+  toTarget: (h: Host) => SshTarget;
+}
+
+export function configCenterRunner(deps: ConfigCenterDeps): ConfigCenterRunner {
+  const targetFor = async (center: string): Promise<HostTarget> => {
+    if (center === 'local') return { transport: 'local', name: 'local' };
+    const host = await deps.hostByName(center);
+    if (!host) throw badParameter(`the config center ${center} is not in the inventory`);
+    if (!host.enabled) throw badParameter(`the config center ${center} is disabled in the catalog`);
+    return deps.toTarget(host);
+  };
+  return {
+    async start(center, script, opts) {
+      const target = await targetFor(center);
+      const { jobId, done } = deps.engine.start({ targets: [target], command: script, timeoutMs: opts.timeoutMs, secrets: opts.secrets, startedBy: opts.startedBy });
+      return {
+        jobId,
+        done: done.then((r) => r.host_ok[target.name] ?? r.host_failed[target.name] ?? r.host_unreachable[target.name]!),
+      };
+    },
+    signal(jobId, signal) {
+      if (deps.engine.get(jobId)?.state !== 'running') return;
+      try {
+        deps.engine.signal(jobId, signal);
+      } catch {
+        // Finished between the check and the signal.
+      }
+    },
+  };
+}

@@ -1,0 +1,272 @@
+/**
+ * Running a ticket's tasks on its config center: the pre-task at submit, and the run (main,
+ * then post whatever main's result) once approved.
+ *
+ * Exactly once: a run starts only by moving the ticket from `approved` to `running` in one
+ * conditional write, so two Run clicks, a click and the scheduled job, or two bot instances
+ * start it once. Revocation mid-run sends TERM to the remote process group, then KILL after a
+ * grace; the request is stored on the ticket too, so the instance running it sees it at its
+ * next heartbeat even when another instance took the click. A heartbeat on the ticket tells a
+ * later start-up (or the sweep) that a run whose bot died is not running any more: it ends as
+ * failed (interrupted), and the lock is released.
+ *
+ * Secret values are read from the catalog in memory when a command is rendered to run; what is
+ * stored and shown is the masked rendering and the engine's redacted output.
+ */
+import type { HostResult } from '../../adapters/exec/types.js';
+import type { Clock } from '../../clock.js';
+import type { Logger } from '../../logger.js';
+import { TicketStatus, type PhaseResult, type Ticket, type TicketModel } from '../../models/tickets.js';
+import type { TicketCatalog } from './catalog.js';
+import type { ConfigCenterRunner, TicketLogSink, TicketNotifier } from './ports.js';
+import type { TicketRecords } from './records.js';
+import { renderCommands } from './values.js';
+
+/** How much of the output a message carries (a Slack section holds 3,000 characters). */
+export const TAIL_CHARS = 2500;
+
+export interface ExecutorDeps {
+  model: TicketModel;
+  records: TicketRecords;
+  catalog: TicketCatalog;
+  runner: ConfigCenterRunner;
+  log: TicketLogSink;
+  notifier: TicketNotifier;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface ExecutorOptions {
+  /** How often a running ticket's heartbeat is written (10 s). */
+  heartbeatMs?: number;
+  /** A heartbeat older than this means the bot running it died (3 heartbeats). */
+  staleMs?: number;
+  /** From TERM to KILL when a running ticket is revoked (5 s). */
+  killGraceMs?: number;
+}
+
+/** Calls a notifier without letting a Slack or mail failure change the ticket's course. */
+export async function tell(logger: Logger, what: string, fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    logger.warn({ err: (err as Error).message, event: what }, 'ticket notification failed');
+  }
+}
+
+function tailOf(text: string, max = TAIL_CHARS): string {
+  return text.length > max ? '…' + text.slice(text.length - max + 1) : text;
+}
+
+export class TicketExecutor {
+  private readonly heartbeatMs: number;
+  private readonly staleMs: number;
+  private readonly killGraceMs: number;
+  /** Engine job ids of the phases this instance is running, by ticket. */
+  private readonly jobs = new Map<string, string>();
+  private readonly stopping = new Set<string>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly deps: ExecutorDeps,
+    opts: ExecutorOptions = {},
+  ) {
+    this.heartbeatMs = opts.heartbeatMs ?? 10_000;
+    this.staleMs = opts.staleMs ?? 3 * this.heartbeatMs;
+    this.killGraceMs = opts.killGraceMs ?? 5_000;
+  }
+
+  /** Resolves once every run this instance started has ended (stop, tests). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** The real commands (secret values in), rendered from the ticket's snapshot. */
+  private realCommands(t: Ticket): ReturnType<typeof renderCommands> {
+    const template = this.deps.catalog.anyState(t.template.name, t.env);
+    const secrets: Record<string, string> = {};
+    for (const name of t.template.secretNames) {
+      const v = template?.secretValues[name];
+      if (v === undefined) throw new Error(`the secret ${name} is no longer in the catalog's ticket ${t.template.name} (${t.env})`);
+      secrets[name] = v;
+    }
+    return renderCommands({ templates: t.template.templates, vars: t.template.vars, system: t.system, values: t.values, secrets });
+  }
+
+  private secretsOf(t: Ticket): string[] {
+    const template = this.deps.catalog.anyState(t.template.name, t.env);
+    return t.template.secretNames.map((n) => template?.secretValues[n]).filter((v): v is string => Boolean(v));
+  }
+
+  /** Runs one task and logs it; a center that cannot be used is a failed phase, not a throw. */
+  async runPhase(t: Ticket, phase: PhaseResult['phase'], by: string): Promise<PhaseResult> {
+    const { log, clock, runner, model } = this.deps;
+    const at = clock.now();
+    let result: HostResult;
+    try {
+      const script = this.realCommands(t)[phase];
+      await log.append(t.ticketId, 'system', `[${phase}] on ${t.template.configCenter}: ${t.template.commands[phase]}\n`);
+      const run = await runner.start(t.template.configCenter, script, { timeoutMs: t.template.timeoutMinutes * 60_000, secrets: this.secretsOf(t), startedBy: by });
+      this.jobs.set(t.ticketId, run.jobId);
+      await model.updateOne({ ticketId: t.ticketId }, { $set: { jobId: run.jobId } });
+      // A revoke that landed while the job was being started is applied now.
+      if (this.stopping.has(t.ticketId)) this.signalNow(t.ticketId);
+      result = await run.done;
+    } catch (err) {
+      result = { host: t.template.configCenter, stdout: '', stderr: '', code: null, signal: null, durationMs: 0, error: { kind: 'connect', message: (err as Error).message } };
+    } finally {
+      this.jobs.delete(t.ticketId);
+      // A pre-task revoked meanwhile is over; a run's stop mark lasts until the run ends.
+      if (phase === 'pre') this.stopping.delete(t.ticketId);
+    }
+    if (result.stdout) await log.append(t.ticketId, 'stdout', result.stdout);
+    if (result.stderr) await log.append(t.ticketId, 'stderr', result.stderr);
+    const ok = !result.error && result.code === 0 && !result.signal;
+    const error = result.error?.message ?? null;
+    await log.append(t.ticketId, 'system', `[${phase}] ${ok ? 'ok' : 'failed'}: exit ${result.code ?? '-'}${result.signal ? ` signal ${result.signal}` : ''}${error ? ` (${error})` : ''} in ${result.durationMs} ms\n`);
+    const tail = tailOf([result.stdout, result.stderr].filter(Boolean).join('\n'));
+    const phaseResult: PhaseResult = { phase, ok, code: result.code, signal: result.signal, error, durationMs: result.durationMs, tail, at };
+    await model.updateOne({ ticketId: t.ticketId }, { $push: { phases: phaseResult }, $set: { jobId: null } });
+    return phaseResult;
+  }
+
+  /** Writes the heartbeat while `work` runs and applies a revoke stored by another instance. */
+  async withHeartbeat<T>(ticketId: string, work: () => Promise<T>): Promise<T> {
+    const beat = async () => {
+      const t = await this.deps.model
+        .findOneAndUpdate({ ticketId, state: { $in: ['pre', 'running'] } }, { $set: { heartbeatAt: this.deps.clock.now() } }, { returnDocument: 'after' })
+        .lean<Ticket>();
+      if (t?.revokeRequested) this.stop(ticketId);
+    };
+    const timer = setInterval(() => void beat().catch((err: Error) => this.deps.logger.warn({ err: err.message, ticketId }, 'ticket heartbeat not written')), this.heartbeatMs);
+    timer.unref();
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /**
+   * Moves an approved ticket to running (exactly once) and runs it in the background. Null
+   * when it was not approved any more (already started, revoked, changed to rejected).
+   */
+  async claim(ticketId: string, by: string, extra: Record<string, unknown> = {}): Promise<Ticket | null> {
+    const now = this.deps.clock.now();
+    return this.deps.records.transition(
+      ticketId,
+      { state: 'approved', ...extra },
+      { state: 'running', set: { startedAt: now, startedBy: by, heartbeatAt: now }, by, action: 'start' },
+    );
+  }
+
+  /** Claims and runs to the end (the scheduled and automatic runs; a job awaits it). */
+  async claimAndRun(ticketId: string, by: string, extra: Record<string, unknown> = {}): Promise<Ticket | null> {
+    const t = await this.claim(ticketId, by, extra);
+    if (!t) return null;
+    return this.track(this.execute(t, by));
+  }
+
+  /** Runs a claimed ticket in the background of this instance. */
+  startClaimed(t: Ticket, by: string): void {
+    void this.track(this.execute(t, by)).catch(() => undefined);
+  }
+
+  private async execute(claimed: Ticket, by: string): Promise<Ticket | null> {
+    const { records, notifier, logger, log } = this.deps;
+    const id = claimed.ticketId;
+    try {
+      await tell(logger, 'started', async () => notifier.started(await records.details(claimed)));
+      const main = await this.withHeartbeat(id, () => this.runPhase(claimed, 'main', by));
+      await tell(logger, 'progress', async () => notifier.progress(await records.details(id), main.tail));
+      let post: PhaseResult | null = null;
+      if (claimed.template.templates.post && !this.stopping.has(id)) {
+        post = await this.withHeartbeat(id, () => this.runPhase(claimed, 'post', by));
+        await tell(logger, 'progress', async () => notifier.progress(await records.details(id), post!.tail));
+      }
+      const current = await records.get(id);
+      const revoked = Boolean(current.revokeRequested) || this.stopping.has(id);
+      const bg = claimed.background;
+      // The ticket's result is the main task's; a failed post-task is in its phase result.
+      const change = revoked
+        ? { state: 'revoked' as const, status: TicketStatus.revoked, background: bg ? ('REVOKED' as const) : null, by: current.revokeRequested?.by ?? by, action: 'revoke', note: 'revoked while running' }
+        : main.ok
+          ? { state: 'succeeded' as const, status: TicketStatus.succeeded, background: bg ? ('SUCCESS' as const) : null, by, action: 'succeed' }
+          : { state: 'failed' as const, status: TicketStatus.failed, background: bg ? ('FAILURE' as const) : null, by, action: 'fail', note: main.error ?? `exit ${main.code ?? '-'}` };
+      const done = await records.transition(id, { state: 'running' }, change);
+      if (!done) return null; // marked interrupted meanwhile (another instance thought this one dead)
+      await this.finish(done);
+      return done;
+    } catch (err) {
+      logger.error({ err: (err as Error).message, ticketId: id }, 'ticket run failed');
+      const failed = await records.transition(id, { state: 'running' }, { state: 'failed', status: TicketStatus.failed, background: claimed.background ? 'FAILURE' : null, by: 'system:tickets', action: 'fail', note: 'internal error while running; see the bot log' });
+      if (failed) await this.finish(failed);
+      return failed;
+    } finally {
+      this.stopping.delete(id);
+    }
+  }
+
+  /** Closes the log and tells people the ticket ended. */
+  async finish(t: Ticket): Promise<void> {
+    const { log, notifier, records, logger } = this.deps;
+    await log.close(t.ticketId).catch((err: Error) => logger.warn({ err: err.message, ticketId: t.ticketId }, 'ticket log not closed'));
+    const tail = await log.tail(t.ticketId, TAIL_CHARS).catch(() => '');
+    await tell(logger, 'finished', async () => notifier.finished(await records.details(t), tail));
+  }
+
+  /** TERM to the running phase's process group now, KILL after the grace if still running. */
+  stop(ticketId: string): void {
+    if (this.stopping.has(ticketId)) return;
+    this.stopping.add(ticketId);
+    this.signalNow(ticketId);
+  }
+
+  private signalNow(ticketId: string): void {
+    const jobId = this.jobs.get(ticketId);
+    if (!jobId) return;
+    this.deps.runner.signal(jobId, 'TERM');
+    setTimeout(() => {
+      if (this.jobs.get(ticketId) === jobId) this.deps.runner.signal(jobId, 'KILL');
+    }, this.killGraceMs).unref();
+  }
+
+  /** True when this instance runs a phase of the ticket now. */
+  holds(ticketId: string): boolean {
+    return this.jobs.has(ticketId);
+  }
+
+  /**
+   * After a restart (and every sweep): tickets whose pre-task or run has no fresh heartbeat
+   * end as failed (interrupted); approved, queued tickets whose time has come are handed to
+   * `requeue` (their claim makes a second job harmless).
+   */
+  async recover(requeue: (ticketId: string) => Promise<void>): Promise<{ interrupted: number; requeued: number }> {
+    const { model, records, clock, log } = this.deps;
+    const now = clock.now();
+    const stale = new Date(now.getTime() - this.staleMs);
+    let interrupted = 0;
+    const dead = await model.find({ state: { $in: ['pre', 'running'] }, $or: [{ heartbeatAt: null }, { heartbeatAt: { $lt: stale } }] }).lean<Ticket[]>();
+    for (const t of dead) {
+      if (this.holds(t.ticketId)) continue;
+      const done = await records.transition(
+        t.ticketId,
+        { state: t.state, heartbeatAt: t.heartbeatAt },
+        { state: 'failed', status: TicketStatus.failed, background: t.background ? 'FAILURE' : null, set: { interrupted: true, jobId: null }, by: 'system:tickets', action: 'interrupt', note: `interrupted: the bot stopped while the ${t.state === 'pre' ? 'pre-task' : 'run'} was in progress` },
+      );
+      if (!done) continue;
+      interrupted++;
+      await log.append(t.ticketId, 'system', `[opsgate] interrupted: the bot stopped while this ticket was in progress; what ran is logged above\n`).catch(() => undefined);
+      await this.finish(done);
+    }
+    const due = await model.find({ state: 'approved', queued: true, $or: [{ runAt: null }, { runAt: { $lte: now } }] }).lean<Ticket[]>();
+    for (const t of due) await requeue(t.ticketId);
+    return { interrupted, requeued: due.length };
+  }
+}

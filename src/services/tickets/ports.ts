@@ -1,0 +1,65 @@
+/**
+ * What the ticket services need from outside, as interfaces: the config center that runs the
+ * tasks, the store for the full log, and telling people. Implementations: the config center
+ * over the execution engine (src/adapters/tickets/), the chunked log store (wired by the log
+ * store's own work), the Slack/mail notifier (next: notify/ticket-notifier.ts). Tests hand in
+ * their own.
+ */
+import type { HostResult } from '../../adapters/exec/types.js';
+import type { ApprovalLevel, MessageRef } from '../../models/approval.js';
+import type { Person } from '../../models/person.js';
+import type { Ticket } from '../../models/tickets.js';
+
+/** The full log of a ticket, appended as it comes. Text handed in is already redacted. */
+export interface TicketLogSink {
+  append(ticketId: string, stream: 'stdout' | 'stderr' | 'system', text: string): Promise<void>;
+  close(ticketId: string): Promise<void>;
+  tail(ticketId: string, maxChars: number): Promise<string>;
+}
+
+export interface CenterRunOptions {
+  timeoutMs: number;
+  /** Values hidden in everything the run exposes (the template's secrets). */
+  secrets: string[];
+  startedBy: string;
+}
+
+/** A task running on a config center. */
+export interface CenterRun {
+  jobId: string;
+  /** Never rejects: a failure is a result (redacted output, exit code, error). */
+  done: Promise<HostResult>;
+}
+
+/** `local` (the bot's machine) or a host of the inventory, where ticket tasks run. */
+export interface ConfigCenterRunner {
+  /** Starts a script; throws AppError 1100 when the center cannot be used (unknown, disabled). */
+  start(center: string, script: string, opts: CenterRunOptions): Promise<CenterRun>;
+  /** Sends TERM or KILL to the job's process group; nothing when it has finished. */
+  signal(jobId: string, signal: 'TERM' | 'KILL'): void;
+}
+
+/** A ticket with the people it names, for messages. */
+export interface TicketDetails {
+  ticket: Ticket;
+  submitter: Person;
+  /** Everyone named in the flow (approvers and deciders), by personId. */
+  people: Record<string, Person>;
+}
+
+/**
+ * The events people hear of. Every text in `details` is already redacted (commands masked,
+ * output redacted by the engine); implementations render it, they never see a secret.
+ */
+export interface TicketNotifier {
+  /** DMs (with Approve / Reject) and mails each approver of the level now waiting. */
+  approvalNeeded(details: TicketDetails, level: ApprovalLevel, approvers: Person[]): Promise<MessageRef[]>;
+  /** A level was decided (or an approval changed to a rejection): update the DMs, tell the submitter. */
+  decided(details: TicketDetails, level: ApprovalLevel): Promise<void>;
+  /** The main task started: the channel message that progress updates in place. */
+  started(details: TicketDetails): Promise<void>;
+  /** New output (the log's tail) while it runs; at most every few seconds. */
+  progress(details: TicketDetails, tail: string): Promise<void>;
+  /** The ticket ended (succeeded, failed, rejected at pre-task, revoked, interrupted). */
+  finished(details: TicketDetails, tail: string): Promise<void>;
+}

@@ -1,0 +1,83 @@
+/**
+ * Ops tickets from the shared core: the models, the services, the config-center runner over
+ * the execution engine, and the jobs. createOpsgate calls it once; the Slack side (commands,
+ * blocks, the Slack/mail notifier) and the chunked log store plug in through `opts`.
+ */
+import type { Agenda } from 'agenda';
+import type { Connection } from 'mongoose';
+import { defineTicketJobs } from '../jobs/tickets.js';
+import type { ExecutionEngine } from './adapters/exec/engine.js';
+import type { SshTarget } from './adapters/exec/types.js';
+import { configCenterRunner } from './adapters/tickets/config-center.js';
+import type { Clock } from './clock.js';
+import type { Logger } from './logger.js';
+import type { Host } from './models/inventory.js';
+import { ticketModel } from './models/tickets.js';
+import type { AuditLog } from './services/audit.js';
+import type { DirectoryService } from './services/directory/directory.js';
+import type { InventoryService } from './services/inventory.js';
+import type { RbacService } from './services/rbac.js';
+import type { TicketCatalog } from './services/tickets/catalog.js';
+import { TicketExecutor, type ExecutorOptions } from './services/tickets/executor.js';
+import { phaseTailLog } from './services/tickets/phase-tail-log.js';
+import type { TicketLogSink, TicketNotifier } from './services/tickets/ports.js';
+import { TicketRecords } from './services/tickets/records.js';
+import { TicketService } from './services/tickets/tickets.js';
+
+export interface TicketsCore {
+  conn: Connection;
+  agenda: Agenda;
+  directory: DirectoryService;
+  inventory: InventoryService;
+  rbac: RbacService;
+  audit: AuditLog;
+  clock: Clock;
+  logger: Logger;
+  engine: ExecutionEngine;
+  toTarget: (h: Host) => SshTarget;
+  /** Filled by every catalog load (InventoryService's onReload). */
+  catalog: TicketCatalog;
+}
+
+export interface TicketsOptions {
+  log?: TicketLogSink;
+  notifier?: TicketNotifier;
+  executor?: ExecutorOptions;
+}
+
+/** Until the Slack notifier exists: events go to the log (ids and states only, no text). */
+function logOnlyNotifier(logger: Logger): TicketNotifier {
+  const note = (event: string) => async (d: { ticket: { ticketId: string; state: string } }) => void logger.info({ event, ticketId: d.ticket.ticketId, state: d.ticket.state }, 'ticket event');
+  return { approvalNeeded: async (d) => (await note('approvalNeeded')(d), []), decided: note('decided'), started: note('started'), progress: note('progress'), finished: note('finished') };
+}
+
+export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {
+  const model = ticketModel(core.conn);
+  const records = new TicketRecords({ model, audit: core.audit, clock: core.clock, directory: core.directory });
+  const runner = configCenterRunner({ engine: core.engine, hostByName: (n) => core.inventory.hostByName(n), toTarget: core.toTarget });
+  const log = opts.log ?? phaseTailLog(model);
+  const notifier = opts.notifier ?? logOnlyNotifier(core.logger);
+  const executor = new TicketExecutor({ model, records, catalog: core.catalog, runner, log, notifier, clock: core.clock, logger: core.logger }, opts.executor);
+  const jobs = defineTicketJobs(core.agenda);
+  const tickets = new TicketService({
+    model,
+    records,
+    catalog: core.catalog,
+    executor,
+    runner,
+    log,
+    notifier,
+    directory: core.directory,
+    inventory: core.inventory,
+    rbac: core.rbac,
+    audit: core.audit,
+    clock: core.clock,
+    logger: core.logger,
+    enqueueAsk: jobs.enqueueAsk,
+    enqueueRun: jobs.enqueueRun,
+    scheduleRun: jobs.scheduleRun,
+    cancelRun: jobs.cancelRun,
+  });
+  jobs.attach({ tickets, executor, records, clock: core.clock, logger: core.logger });
+  return { tickets, executor, records, model, jobs };
+}
