@@ -21,8 +21,20 @@
  * `-n` (later assignments to those variables are arithmetic). The lexer sees only the
  * template, so a variable made integer elsewhere (a sourced file) is beyond it.
  *
+ * Values also reach arithmetic through variables (`x={v}; [[ $x -eq 1 ]]` runs the same
+ * `a[$(id)]`), so a template with placeholders may not use bash arithmetic at all: `$((...))`,
+ * `((...))`, `$[...]`, `let`, `declare -i`/`-n`, `[[ ... ]]` with `-eq`-style or `-v` tests,
+ * `${!name}`, `${name:offset}`, or a subscript holding an expansion (`${a[$i]}`, `a[$i]=`).
+ * Such a template is refused at parse time; POSIX sh (dash) has none of these.
+ * Command names are read as the shell reads them (`"let"`, `\let`, `builtin let`,
+ * `command let`, a line continuation), and a value is refused where it becomes code for
+ * another interpreter: `eval`, `sh -c` (and other shells), `su -c`, `ssh`.
+ * A placeholder right after an unquoted or double-quoted `$` is refused: `${v}` would render
+ * `$(...)` or `${...}` around the value.
+ *
  * A here-document is checked again after rendering: no rendered line that a value touches may
- * equal the delimiter (`E{v}` with `OF` would otherwise close it and run what follows).
+ * start with the delimiter (`E{v}` with `OF` would otherwise close it and run what follows;
+ * bash also ends one inside `$(...)` at a line such as `EOF)`).
  *
  * Literal braces: a brace that is not part of `{name}` stays as written (`awk '{print $1}'`,
  * `{a,b}`), and `{{name}}` is the text `{name}` itself, so `${{HOME}}` renders `${HOME}`.
@@ -65,7 +77,7 @@ type CodeFrame = { kind: 'code'; closer: 'none' | 'paren'; depth: number; caseDe
 type Frame =
   | CodeFrame
   | { kind: 'single' | 'double' | 'ansi' | 'backtick' | 'comment' }
-  | { kind: 'param'; depth: number }
+  | { kind: 'param'; depth: number; text: string }
   | { kind: 'arith'; depth: number; close: '))' | ']' }
   | { kind: 'heredoc'; delimiter: string; quoted: boolean; stripTabs: boolean; line: string; lineIsPlain: boolean };
 
@@ -82,9 +94,15 @@ const COMMAND_BREAK = new Set(['\n', ';', '&', '|', '(', ')']);
 const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'while', 'until', '!', '{', '}', 'time', 'esac']);
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
 /** A word that has opened an array subscript and not closed it yet. */
-const OPEN_SUBSCRIPT = /^[A-Za-z_][A-Za-z0-9_]*\[[^\]]*$/;
+const OPEN_SUBSCRIPT = /^(?:[A-Za-z_][A-Za-z0-9_]*)?\[[^\]]*$/;
 /** Commands whose arguments bash evaluates as arithmetic or as variable names. */
 const NAME_OR_ARITH_COMMANDS = new Set(['let', 'unset', 'read', 'mapfile', 'readarray', 'getopts']);
+/** Words that run the next word as the command (options skipped). */
+const WRAPPERS = new Set(['builtin', 'command', 'coproc', 'exec', 'nohup', 'time', 'sudo', 'env', 'nice']);
+/** Shells whose `-c` argument is a script. */
+const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'ksh', 'zsh', 'busybox']);
+/** `[[ ... ]]` operators that evaluate operands as arithmetic or names. */
+const ARITHMETIC_TESTS = new Set(['-eq', '-ne', '-lt', '-le', '-gt', '-ge', '-v', '-R']);
 const DECLARATION_COMMANDS = new Set(['declare', 'typeset', 'local', 'export', 'readonly']);
 
 function newCodeFrame(closer: 'none' | 'paren'): CodeFrame {
@@ -99,6 +117,11 @@ function arithmeticReason(frame: CodeFrame): string | null {
   const name = cmd.name;
   if (name === null) return null;
   if (NAME_OR_ARITH_COMMANDS.has(name)) return `an argument of ${name} (bash reads it as arithmetic or a variable name)`;
+  if (name === 'eval') return 'an argument of eval (it runs as shell code)';
+  if ((SHELLS.has(name) || name === 'su') && cmd.args.some((a) => /^-[A-Za-z]*c/.test(a))) return `the script of ${name} -c (it runs as shell code)`;
+  if (name === 'ssh') return 'an argument of ssh (the remote shell reads it as code)';
+  if ((name === '[' || name === 'test') && cmd.args.some((a) => a === '-v' || a === '-R')) return `a ${name} -v test (bash reads a variable name)`;
+  if (name === 'wait' && cmd.args.some((a) => /^-[A-Za-z]*p/.test(a))) return 'an argument of wait -p (a variable name)';
   if (name === 'printf' && cmd.args.some((a) => a === '-v' || /^-[^-]*v/.test(a))) return 'an argument of printf -v (a variable name)';
   if (DECLARATION_COMMANDS.has(name)) {
     if (cmd.args.some((a) => /^[-+][A-Za-z]*[in]/.test(a))) return `in ${name} with -i or -n (bash evaluates the values as arithmetic or names)`;
@@ -120,6 +143,10 @@ class ShellContextLexer {
   private prev = '\n';
   /** A `declare -i` / `-n` (or typeset, local, ...) was read: later assignments may be arithmetic. */
   private attributesDeclared = false;
+  /** The first bash-arithmetic construct of the template, if any (see the header). */
+  arithmeticSeen: string | null = null;
+  /** The last character fed was a `$` that starts nothing yet (end of a text chunk). */
+  private danglingDollar = false;
   /** Set while reading a here-document's delimiter word after `<<`. */
   private heredocOp: { stripTabs: boolean; started: boolean; text: string; quoted: boolean; quote: string } | null = null;
 
@@ -154,6 +181,10 @@ class ShellContextLexer {
   contextHere(): { context: QuotingContext; heredocDelimiter?: string } | { refused: string } {
     if (this.escaped) return { refused: 'right after a backslash' };
     if (this.heredocOp) return { refused: "in a here-document's delimiter" };
+    const top0 = this.top;
+    if (this.danglingDollar && (top0.kind === 'code' || top0.kind === 'double' || (top0.kind === 'heredoc' && !top0.quoted))) {
+      return { refused: 'right after a $ (the value would become ${...} or $(...))' };
+    }
     const arithmetic = this.arithmeticHere();
     if (arithmetic) return { refused: arithmetic };
     const top = this.top;
@@ -184,7 +215,16 @@ class ShellContextLexer {
   }
 
   feed(text: string): void {
-    for (let i = 0; i < text.length; i++) i = this.step(text, i);
+    for (let i = 0; i < text.length; i++) {
+      const start = i;
+      const escaped = this.escaped;
+      i = this.step(text, i);
+      this.danglingDollar = text[start] === '$' && !escaped && i === start && start === text.length - 1;
+    }
+  }
+
+  private sawArithmetic(what: string): void {
+    this.arithmeticSeen ??= what;
   }
 
   /** Consumes the character at i (and any it belongs with); returns the last index used. */
@@ -196,12 +236,19 @@ class ShellContextLexer {
     if (this.escaped) {
       this.escaped = false;
       if (top.kind === 'heredoc') this.heredocChar(top, c);
-      else this.codeChar(c);
+      else if (top.kind === 'code') {
+        // `\<newline>` joins lines; any other escaped character is literal text of the word.
+        if (c !== '\n') {
+          top.word += c;
+          this.prev = 'x';
+        }
+      } else this.codeChar(c);
       return i;
     }
     switch (top.kind) {
       case 'single':
         if (c === "'") this.pop();
+        else this.quotedChar(c);
         return i;
       case 'ansi':
       case 'backtick':
@@ -217,7 +264,12 @@ class ShellContextLexer {
       case 'param':
         if (c === '\\') return i + 1;
         if (c === '{') top.depth++;
-        else if (c === '}' && top.depth-- === 0) this.pop();
+        else if (c === '}' && top.depth-- === 0) {
+          this.checkParameter(top.text);
+          this.pop();
+          return i;
+        }
+        top.text += c;
         return i;
       case 'arith':
         if (top.close === ']') {
@@ -237,7 +289,8 @@ class ShellContextLexer {
       case 'double':
         if (c === '\\') this.escaped = true;
         else if (c === '"') this.pop();
-        else return this.dollarOrBacktick(s, i);
+        else if (c === '$' || c === '`') return this.dollarOrBacktick(s, i);
+        else this.quotedChar(c);
         return i;
       case 'heredoc':
         if (!top.quoted) {
@@ -263,12 +316,12 @@ class ShellContextLexer {
     const atWordStart = WORD_BREAK.has(this.prev);
     if (c === '\\') {
       this.escaped = true;
-      top.word += 'x';
       this.prev = 'x';
       return i;
     }
-    // `((` where a command starts is bash's arithmetic command.
-    if (c === '(' && s[i + 1] === '(' && atWordStart && top.word === '' && top.cmd.atCommand && !top.cmd.test) {
+    // `((` at a word start: bash's arithmetic command, or `for ((...))`.
+    if (c === '(' && s[i + 1] === '(' && atWordStart && top.word === '' && !top.cmd.test) {
+      this.sawArithmetic('((...))');
       this.stack.push({ kind: 'arith', depth: 0, close: '))' });
       return i + 1;
     }
@@ -317,19 +370,37 @@ class ShellContextLexer {
     this.prev = c;
   }
 
+  /** A character inside '...' or "..." belongs to the code word around it (`"let"` is let). */
+  private quotedChar(c: string): void {
+    const below = this.stack[this.stack.length - 2];
+    if (below?.kind === 'code') below.word += c;
+  }
+
+  /** `${!name}`, `${name:offset}` and `${name[sub]}` evaluate arithmetic or names. */
+  private checkParameter(text: string): void {
+    if (text.startsWith('!')) this.sawArithmetic('${!name} (indirection)');
+    else if (/^#?[A-Za-z_][A-Za-z0-9_]*\[/.test(text)) this.sawArithmetic('${name[subscript]}');
+    else if (/^[A-Za-z_][A-Za-z0-9_]*:(?![-=?+])/.test(text) || /^[0-9@*]:(?![-=?+])/.test(text)) this.sawArithmetic('${name:offset}');
+  }
+
   /** A word of code is complete: it names the command, is one of its arguments, or a keyword. */
   private endWord(frame: CodeFrame): void {
-    const word = frame.word;
+    // The word as the shell will see it after quote removal: `"let"` and `'let'` are let.
+    const word = frame.word.replace(/["']/g, '');
     frame.word = '';
     if (word === '') return;
     const cmd = frame.cmd;
     if (cmd.test) {
       if (word === ']]') cmd.test = false;
+      else if (ARITHMETIC_TESTS.has(word)) this.sawArithmetic(`[[ ... ${word} ... ]]`);
       return;
     }
     if (!cmd.atCommand) {
       cmd.args.push(word);
-      if (cmd.name !== null && DECLARATION_COMMANDS.has(cmd.name) && /^[-+][A-Za-z]*[in]/.test(word)) this.attributesDeclared = true;
+      if (cmd.name !== null && DECLARATION_COMMANDS.has(cmd.name) && /^[-+][A-Za-z]*[in]/.test(word)) {
+        this.attributesDeclared = true;
+        this.sawArithmetic(`${cmd.name} ${word}`);
+      }
       return;
     }
     if (KEYWORDS.has(word) || ASSIGNMENT.test(word)) return;
@@ -337,8 +408,16 @@ class ShellContextLexer {
       cmd.test = true;
       return;
     }
+    // `builtin let`, `command -p let`, `env A=1 let`: the wrapped word is the command.
+    if (cmd.name !== null && WRAPPERS.has(cmd.name) && cmd.args.length === 0 && (word.startsWith('-') || word.includes('='))) return;
+    if (WRAPPERS.has(word) && cmd.name === null) {
+      cmd.name = word;
+      return;
+    }
+    if (cmd.name !== null && WRAPPERS.has(cmd.name) && cmd.args.length === 0) cmd.name = null;
     cmd.atCommand = false;
     cmd.name = word;
+    if (word === 'let') this.sawArithmetic('let');
   }
 
   /** `$(`, `$((`, `${`, `$'` and backticks open nested contexts wherever expansions work. */
@@ -349,11 +428,15 @@ class ShellContextLexer {
       return i;
     }
     const n1 = s[i + 1];
+    // An expansion inside an open subscript (`a[$i]=`, `a[$(cmd)]`) is evaluated as arithmetic.
+    if (OPEN_SUBSCRIPT.test(this.code.word)) this.sawArithmetic('a subscript holding an expansion');
     if (n1 === '(' && s[i + 2] === '(') {
+      this.sawArithmetic('$((...))');
       this.stack.push({ kind: 'arith', depth: 0, close: '))' });
       return i + 2;
     }
     if (n1 === '[') {
+      this.sawArithmetic('$[...]');
       this.stack.push({ kind: 'arith', depth: 0, close: ']' });
       return i + 1;
     }
@@ -363,7 +446,7 @@ class ShellContextLexer {
       return i + 1;
     }
     if (n1 === '{') {
-      this.stack.push({ kind: 'param', depth: 0 });
+      this.stack.push({ kind: 'param', depth: 0, text: '' });
       return i + 1;
     }
     if (n1 === "'" && this.top.kind === 'code') {
@@ -461,6 +544,12 @@ export function parseTemplate(template: string): ParsedTemplate {
   }
   flushText(template.slice(last));
   if (text) parts.push({ text });
+  if (lexer.arithmeticSeen && variables.length > 0) {
+    throw badParameter(
+      `this template uses bash arithmetic (${lexer.arithmeticSeen}) and has placeholders ({${variables[0]}}): a value can reach the arithmetic through a variable and run code; compute with expr or a script instead`,
+      { variable: variables[0], arithmetic: lexer.arithmeticSeen },
+    );
+  }
   return { parts, variables };
 }
 
@@ -525,15 +614,14 @@ interface HeredocSpan {
 
 /**
  * The template's text on the value's first and last line joins the value: `E{v}` with `OF`
- * makes a line `EOF`. So every whole rendered line the value touches is compared with the
- * delimiter, as the shell will (leading tabs stripped for `<<-`; trailing blanks and CR
- * ignored here to be safe with any shell).
+ * makes a line `EOF`. So no whole rendered line the value touches may start with the
+ * delimiter (leading tabs stripped): bash ends a here-document inside `$(...)` at `EOF)`.
  */
 function assertHeredocStaysOpen(out: string, span: HeredocSpan): void {
   const from = out.lastIndexOf('\n', span.start - 1) + 1;
   const newline = out.indexOf('\n', span.end);
   const lines = out.slice(from, newline === -1 ? out.length : newline).split('\n');
-  if (lines.some((line) => line.replace(/^\t+/, '').replace(/[ \t\r]+$/, '') === span.delimiter)) {
-    throw badParameter(`the value of {${span.variable}} would make a line equal to the here-document's delimiter ${span.delimiter}`, { variable: span.variable });
+  if (lines.some((line) => line.replace(/^\t+/, '').startsWith(span.delimiter))) {
+    throw badParameter(`the value of {${span.variable}} would make a line starting with the here-document's delimiter ${span.delimiter}`, { variable: span.variable });
   }
 }

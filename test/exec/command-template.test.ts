@@ -141,9 +141,12 @@ describe('errors', () => {
     // The same with <<- and a tab, and with text after the placeholder.
     expect(codeOf(() => renderTemplate('cat <<-EOF\n\tE{msg}\nEOF\n', { msg: `OF\ntouch ${pwned}` })).code).toBe(1100);
     expect(codeOf(() => renderTemplate('cat <<EOF\n{msg}F\nEOF\n', { msg: `x\nEO` })).code).toBe(1100);
+    // A line that only starts with the delimiter is refused too: bash ends a here-document
+    // inside $(...) at `EOF)`.
+    expect(codeOf(() => renderTemplate(template, { msg: 'OF)' })).code).toBe(1100);
     // A value that only looks close renders and stays data.
-    const ok = renderTemplate(template, { msg: 'OFX' });
-    expect(runShell('/bin/bash', ok)).toBe('EOFX\n');
+    const ok = renderTemplate(template, { msg: 'x OF' });
+    expect(runShell('/bin/bash', ok)).toBe('Ex OF\n');
     expect(fs.existsSync(pwned)).toBe(false);
   });
 
@@ -193,6 +196,28 @@ describe('arithmetic contexts (bash)', () => {
     ['the name of a declaration', 'declare {n}=1', ''],
     ['[[ ]] inside $(...)', 'echo $([[ {n} -eq 1 ]] && echo y)', ''],
     ['let fed by $(...)', 'let "x=$(echo {n})"', ''],
+    // Found by the review: command names as the shell reads them, and other spots.
+    ['builtin let', 'builtin let x={n}', `builtin let x=${q}`],
+    ['command let', 'command let x={n}', `command let x=${q}`],
+    ['coproc let', 'coproc let x={n}', ''],
+    ['a quoted command name', '"let" x={n}', `"let" x=${q}`],
+    ['an escaped command name', '\\let x={n}', `\\let x=${q}`],
+    ['a line continuation', 'let \\\nx={n}', `let \\\nx=${q}`],
+    ['for (( ))', 'for ((i=0; i<{n}; i++)); do :; done', `for ((i=0; i<${q}; i++)); do :; done`],
+    ['[ -v ]', '[ -v {n} ]', `[ -v ${q} ]`],
+    ['a compound array assignment', 'a=([{n}]=1)', `a=([${q}]=1)`],
+    ['an appended compound array', 'declare -a arr; arr+=([{n}]=1)', `declare -a arr; arr+=([${q}]=1)`],
+    ['wait -p', 'sleep 0 & wait -p {n} -n', `sleep 0 & wait -p ${q} -n`],
+    ['builtin declare -i', 'builtin declare -i x={n}', `builtin declare -i x=${q}`],
+    ['a value that reaches let through a variable', 'x={n} let y=x', `x=${q} let y=x`],
+    ['a value that reaches [[ -eq ]] through a variable', 'x={n}; [[ $x -eq 1 ]]', `x=${q}; [[ $x -eq 1 ]]`],
+    ['a value that reaches $(( )) through a variable', 'x={n}; echo $((x))', `x=${q}; echo $((x))`],
+    ['a value that reaches a subscript through a variable', 'b=(1); x={n}; echo "${b[$x]}"', `b=(1); x=${q}; echo "\${b[$x]}"`],
+    ['a value that reaches ${name:offset} through a variable', 's=abc; x={n}; echo "${s:$x}"', `s=abc; x=${q}; echo "\${s:$x}"`],
+    ['a value that reaches ${!name} through a variable', 'x={n}; echo "${!x}"', `x=${q}; echo "\${!x}"`],
+    ['eval', 'eval echo {n}', ''],
+    ['sh -c', 'sh -c "echo {n}"', ''],
+    ['ssh', 'ssh host "echo {n}"', ''],
   ];
 
   it.each(ROWS)('refuses a placeholder in %s (1100)', (_where, template, quotedScript) => {
@@ -226,5 +251,27 @@ describe('arithmetic contexts (bash)', () => {
     const out = runShell('/bin/bash', renderTemplate(template, { n: attack }));
     expect(out).toBe(expected);
     expect(fs.existsSync(pwned)).toBe(false);
+  });
+});
+
+describe('a placeholder right after $ (review)', () => {
+  it.each([
+    ['in "..."', 'echo "${v}"'],
+    ['in a plain word', 'echo ${v}'],
+    ['in a here-document', 'cat <<EOF\n${v}\nEOF\n'],
+  ])('is refused %s (1100), and the attack it stops is real', (_where, template) => {
+    let code: number | undefined;
+    try {
+      parseTemplate(template);
+    } catch (err) {
+      if (err instanceof AppError) code = err.code;
+      else throw err;
+    }
+    expect(code).toBe(1100);
+  });
+
+  it('still renders a literal $ before a placeholder in single quotes', () => {
+    expect(runShell('/bin/sh', renderTemplate("printf '%s\\n' '${v}'", { v: '(touch x)' }))).toBe('$(touch x)\n');
+    expect(fs.existsSync(path.join(dir, 'x'))).toBe(false);
   });
 });

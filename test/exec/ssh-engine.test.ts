@@ -68,7 +68,7 @@ describe('runs over SSH', () => {
     const barrier = path.join(dir, 'barrier');
     fs.mkdirSync(barrier);
     const command = renderTemplate(
-      `touch {dir}/"$(hostname)-$$"; n=0; while [ "$(ls {dir} | wc -l)" -lt 3 ] && [ $n -lt 300 ]; do sleep 0.05; n=$((n+1)); done; echo "port=\${SSH_CONNECTION##* }"; echo warn >&2`,
+      `touch {dir}/"$(hostname)-$$"; n=0; while [ "$(ls {dir} | wc -l)" -lt 3 ] && [ $n -lt 300 ]; do sleep 0.05; n=$(expr $n + 1); done; echo "port=\${SSH_CONNECTION##* }"; echo warn >&2`,
       { dir: barrier },
     );
     const { jobId, done } = engine.start({ targets: hosts(), command, timeoutMs: 15_000, parallelism: 3 });
