@@ -57,8 +57,8 @@ const schema = z.object({
   CATALOG_DIR: optionalString.transform((v) => path.resolve(v ?? './catalog')),
   DIRECTORY_SOURCE: optionalString
     .transform((v) => v ?? './catalog/directory.yaml')
-    .refine((v) => /^https?:\/\//.test(v) || /\.(ya?ml|json)$/.test(v), { message: 'must be a .yaml/.yml/.json file or an http(s) URL' })
-    .transform((v) => (/^https?:\/\//.test(v) ? v : path.resolve(v))),
+    .refine((v) => /^https?:\/\//i.test(v) || /\.(ya?ml|json)$/.test(v), { message: 'must be a .yaml/.yml/.json file or an http(s) URL' })
+    .transform((v) => (/^https?:\/\//i.test(v) ? v : path.resolve(v))),
   ADMIN_CHANNEL: optionalString.refine((v) => v === undefined || /^[CGD][A-Z0-9]{2,}$/.test(v), { message: 'must be a Slack channel id such as C012ABCDEF' }),
   MAIL_MAX_ATTEMPTS: positiveInt(8, 1, 100),
   MAIL_BACKOFF_BASE_MS: positiveInt(60_000, 100, 86_400_000),

@@ -21,7 +21,8 @@ const URL_USER_ONLY = /\b((?:https?|ftps?):\/\/)([^\s:/@'"<>]+)@/gi;
 export function redactUrlCredentials(text: string): string {
   return text
     .replace(URL_USER_PASSWORD, (_m, scheme: string, user: string, password: string) =>
-      password === '' ? `${scheme}${user}:@` : `${scheme}${user}:${MASK}@`,
+      // `https://TOKEN:@host` carries the token as the user: mask it like a password.
+      password === '' ? `${scheme}${user === '' ? '' : MASK}:@` : `${scheme}${user}:${MASK}@`,
     )
     .replace(URL_USER_ONLY, (m, scheme: string, user: string) => (user === MASK ? m : `${scheme}${MASK}@`));
 }

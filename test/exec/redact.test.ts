@@ -17,6 +17,9 @@ describe('URL credentials', () => {
     ['token as user: https://ghp_abc123@github.com/o/r.git', 'token as user: https://***@github.com/o/r.git'],
     ['two: http://a:b@h1 and ftp://c:d@h2.', 'two: http://a:***@h1 and ftp://c:***@h2.'],
     ['HTTPS://U:S@H', 'HTTPS://U:***@H'],
+    // A token as the user with an empty password is still a token.
+    ['https://user:@host/ (empty password)', 'https://***:@host/ (empty password)'],
+    ['https://ghp_TOKEN:@h/p', 'https://***:@h/p'],
   ])('%s', (input, output) => {
     expect(redactUrlCredentials(input)).toBe(output);
   });
@@ -26,7 +29,6 @@ describe('URL credentials', () => {
     'ssh://git@github.com/o/r.git',
     'mail me at ops@example.com',
     'https://example.com/@user',
-    'https://user:@host/ (empty password)',
   ])('leaves %s alone', (text) => {
     expect(redactUrlCredentials(text)).toBe(text);
   });

@@ -13,6 +13,7 @@ import { DirectoryService, type SlackPeople } from '../../src/services/directory
 import { exampleCatalog } from '../helpers/opsgate.js';
 import { startServiceHarness, type ServiceHarness } from '../helpers/services.js';
 import { tempDir } from '../helpers/store.js';
+import { loadConfig } from '../../src/config.js';
 
 const people = (YAML.parse(fs.readFileSync(path.join(exampleCatalog, 'directory.yaml'), 'utf8')) as { people: Array<Record<string, unknown>> }).people;
 
@@ -116,6 +117,10 @@ describe('directory import', () => {
     }
   });
 
+  it('reads an upper-case HTTPS:// source as a URL, never as a file path that shows the token', () => {
+    expect(loadConfig({ DIRECTORY_SOURCE: 'HTTPS://ghp_TOKEN@oa.example.com/people.json' }).DIRECTORY_SOURCE).toBe('HTTPS://ghp_TOKEN@oa.example.com/people.json');
+  });
+
   it('masks a token given as the URL user alone, and the query, in every sync error', async () => {
     const server = http.createServer((_req, res) => {
       res.writeHead(503).end();
@@ -123,7 +128,7 @@ describe('directory import', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     try {
-      for (const url of [`http://TOKEN1234@127.0.0.1:${port}/people.json`, `http://127.0.0.1:${port}/people.json?access_token=QTOKEN99`, `http://u:PASS77@127.0.0.1:${port}/p`]) {
+      for (const url of [`HTTP://TOKEN1234@127.0.0.1:${port}/people.json`, `http://TOKEN1234:@127.0.0.1:${port}/people.json`, `http://TOKEN1234@127.0.0.1:${port}/people.json`, `http://127.0.0.1:${port}/people.json?access_token=QTOKEN99`, `http://u:PASS77@127.0.0.1:${port}/p`]) {
         const err = await syncFailure(url);
         expect(err).toMatchObject({ code: 1100 });
         expect(err.message).toContain(`127.0.0.1:${port}`);

@@ -93,7 +93,7 @@ export function sourceForDisplay(url: URL): string {
 
 /** Reads and validates the source: a path to .yaml/.yml/.json, or an http(s) URL serving JSON. */
 export async function loadDirectory(source: string, opts: { fetchTimeoutMs?: number } = {}): Promise<DirectoryRecord[]> {
-  if (/^https?:\/\//.test(source)) {
+  if (/^https?:\/\//i.test(source)) {
     let url: URL;
     try {
       url = new URL(source);
