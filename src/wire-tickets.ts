@@ -1,7 +1,8 @@
 /**
  * Ops tickets from the shared core: the models, the services, the config-center runner over
- * the execution engine, and the jobs. createOpsgate calls it once; the Slack side (commands,
- * blocks, the Slack/mail notifier) and the chunked log store plug in through `opts`.
+ * the execution engine, the chunked log store (task output streamed into it as it arrives),
+ * and the jobs. createOpsgate calls it once; the Slack side (commands, blocks, the Slack/mail
+ * notifier) plugs in through `opts`, and tests may hand in another log sink.
  */
 import type { Agenda } from 'agenda';
 import type { Connection } from 'mongoose';
@@ -19,7 +20,8 @@ import type { InventoryService } from './services/inventory.js';
 import type { RbacService } from './services/rbac.js';
 import type { TicketCatalog } from './services/tickets/catalog.js';
 import { TicketExecutor, type ExecutorOptions } from './services/tickets/executor.js';
-import { phaseTailLog } from './services/tickets/phase-tail-log.js';
+import { ticketLogModels } from './models/ticket-log.js';
+import { TicketLogStore } from './services/tickets/log-store.js';
 import type { TicketLogSink, TicketNotifier } from './services/tickets/ports.js';
 import { TicketRecords } from './services/tickets/records.js';
 import { TicketService } from './services/tickets/tickets.js';
@@ -55,7 +57,7 @@ export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {
   const model = ticketModel(core.conn);
   const records = new TicketRecords({ model, audit: core.audit, clock: core.clock, directory: core.directory });
   const runner = configCenterRunner({ engine: core.engine, hostByName: (n) => core.inventory.hostByName(n), toTarget: core.toTarget });
-  const log = opts.log ?? phaseTailLog(model);
+  const log = opts.log ?? new TicketLogStore({ ...ticketLogModels(core.conn), clock: core.clock, logger: core.logger });
   const notifier = opts.notifier ?? logOnlyNotifier(core.logger);
   const executor = new TicketExecutor({ model, records, catalog: core.catalog, runner, log, notifier, clock: core.clock, logger: core.logger }, opts.executor);
   const jobs = defineTicketJobs(core.agenda);
@@ -79,5 +81,5 @@ export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {
     cancelRun: jobs.cancelRun,
   });
   jobs.attach({ tickets, executor, records, clock: core.clock, logger: core.logger });
-  return { tickets, executor, records, model, jobs };
+  return { tickets, executor, records, model, jobs, log };
 }

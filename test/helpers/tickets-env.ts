@@ -119,7 +119,13 @@ export interface TicketsEnv {
   stop(): Promise<void>;
 }
 
-export async function startTicketsEnv(opts: { tickets: (ctx: { centerHost: string; dir: string }) => unknown[]; env?: Record<string, string>; clock?: Clock }): Promise<TicketsEnv> {
+export async function startTicketsEnv(opts: {
+  tickets: (ctx: { centerHost: string; dir: string }) => unknown[];
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** `store`: the app's own chunked log store in MongoDB (env.log then stays empty). */
+  log?: 'memory' | 'store';
+}): Promise<TicketsEnv> {
   const clock = opts.clock ?? systemClock;
   const store = await startTestStore();
   const conn = await mongoose.createConnection(store.uri, { dbName: store.dbName }).asPromise();
@@ -152,7 +158,7 @@ export async function startTicketsEnv(opts: { tickets: (ctx: { centerHost: strin
   const notifier = new RecordingNotifier();
   const wiring = wireTickets(
     { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget: (h) => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: 'root', hostKey: h.hostKey }), catalog },
-    { log, notifier, executor: { heartbeatMs: 200, killGraceMs: 500 } },
+    { log: opts.log === 'store' ? undefined : log, notifier, executor: { heartbeatMs: 200, killGraceMs: 500 } },
   );
   await agenda.start();
 

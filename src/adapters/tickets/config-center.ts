@@ -26,7 +26,15 @@ export function configCenterRunner(deps: ConfigCenterDeps): ConfigCenterRunner {
   return {
     async start(center, script, opts) {
       const target = await targetFor(center);
-      const { jobId, done } = deps.engine.start({ targets: [target], command: script, timeoutMs: opts.timeoutMs, secrets: opts.secrets, startedBy: opts.startedBy });
+      const onOutput = opts.onOutput;
+      const { jobId, done } = deps.engine.start({
+        targets: [target],
+        command: script,
+        timeoutMs: opts.timeoutMs,
+        secrets: opts.secrets,
+        startedBy: opts.startedBy,
+        onOutput: onOutput && ((_host, stream, text) => onOutput(stream, text)),
+      });
       return {
         jobId,
         done: done.then((r) => r.host_ok[target.name] ?? r.host_failed[target.name] ?? r.host_unreachable[target.name]!),

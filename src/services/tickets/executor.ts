@@ -112,7 +112,10 @@ export class TicketExecutor {
     try {
       const script = this.realCommands(t)[phase];
       await log.append(t.ticketId, 'system', `[${phase}] on ${t.template.configCenter}: ${t.template.commands[phase]}\n`);
-      const run = await runner.start(t.template.configCenter, script, { timeoutMs: t.template.timeoutMinutes * 60_000, secrets: this.secretsOf(t), startedBy: by });
+      // Output goes to the log as it arrives (redacted by the engine), so a long task's log
+      // is never held whole: the HostResult keeps only the engine's cut copy, for the tail.
+      const onOutput = (stream: 'stdout' | 'stderr', text: string) => log.append(t.ticketId, stream, text);
+      const run = await runner.start(t.template.configCenter, script, { timeoutMs: t.template.timeoutMinutes * 60_000, secrets: this.secretsOf(t), startedBy: by, onOutput });
       this.jobs.set(t.ticketId, run.jobId);
       await model.updateOne({ ticketId: t.ticketId }, { $set: { jobId: run.jobId } });
       // A revoke that landed while the job was being started is applied now.
@@ -125,8 +128,6 @@ export class TicketExecutor {
       // A pre-task revoked meanwhile is over; a run's stop mark lasts until the run ends.
       if (phase === 'pre') this.stopping.delete(t.ticketId);
     }
-    if (result.stdout) await log.append(t.ticketId, 'stdout', result.stdout);
-    if (result.stderr) await log.append(t.ticketId, 'stderr', result.stderr);
     const ok = !result.error && result.code === 0 && !result.signal;
     const error = result.error?.message ?? null;
     await log.append(t.ticketId, 'system', `[${phase}] ${ok ? 'ok' : 'failed'}: exit ${result.code ?? '-'}${result.signal ? ` signal ${result.signal}` : ''}${error ? ` (${error})` : ''} in ${result.durationMs} ms\n`);

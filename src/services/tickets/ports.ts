@@ -22,6 +22,8 @@ export interface CenterRunOptions {
   /** Values hidden in everything the run exposes (the template's secrets). */
   secrets: string[];
   startedBy: string;
+  /** Output as it arrives, already redacted; the run waits while a returned promise is pending. */
+  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void | Promise<void>;
 }
 
 /** A task running on a config center. */
