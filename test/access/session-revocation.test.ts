@@ -9,12 +9,14 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HostKeysGateway, type HostKeysResult, type SessionsReport } from '../../src/adapters/access/host-keys.js';
 import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
 import type { SshTarget } from '../../src/adapters/exec/types.js';
 import { accountsForRole, buildKeyLine, type AccessRole } from '../../src/services/access/authorized-keys.js';
+import { eventually } from '../helpers/access-env.js';
 import { ensureRoleAccounts } from '../helpers/role-accounts.js';
 import { startReadmeHost, type ClientKey, type ReadmeHost } from '../helpers/sshd.js';
 
@@ -27,6 +29,8 @@ let dir: string;
 let gateway: HostKeysGateway;
 let target: SshTarget;
 const children: ChildProcess[] = [];
+/** Processes a test's sessions detached (pid, command line), killed after it if still there. */
+const detachedProcs: { pid: number; args: string }[] = [];
 
 const personKey = (): ClientKey => host.newKey();
 const baseArgs = (key: ClientKey): string[] => host.sshArgs(key);
@@ -95,6 +99,13 @@ beforeAll(async () => {
 
 afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const { pid, args } of detachedProcs.splice(0)) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim() === args) process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone: the revocation ended it.
+    }
+  }
 });
 
 afterAll(async () => {
@@ -108,9 +119,18 @@ describeIf(roleAccounts.ready ? 'live sessions at revocation' : `live sessions a
     await grant(grantee, 'grant-master', 'evans');
     await grant(other, 'grant-other', 'evans');
     const ctl = path.join(dir, 'ctl-master');
-    // Its session also leaves a detached process behind (setsid + nohup), as a grantee might.
-    const m = await master(grantee, 'evans', ctl, 'setsid nohup sleep 6001 >/dev/null 2>&1 < /dev/null & echo master-up; exec sleep 600');
-    const detached = (): string[] => execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.trim().endsWith('sleep 6001'));
+    // Its session also leaves a detached process behind (setsid + nohup), as a grantee might. Its
+    // argument is this run's own, so processes other runs left behind are not counted.
+    const lingering = `sleep 6000.${process.pid}${Date.now() % 100_000}`;
+    const m = await master(grantee, 'evans', ctl, `setsid nohup ${lingering} >/dev/null 2>&1 < /dev/null & echo master-up; exec sleep 600`);
+    const detached = (): number[] =>
+      execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.trim().endsWith(` ${lingering}`))
+        .map((l) => Number(l.trim().split(' ')[0]));
+    // The master is up once its shell forked the background job, maybe before setsid and nohup
+    // have exec'ed sleep: wait for the process to appear.
+    for (const pid of await eventually('the detached process', async () => detached().length > 0 && detached())) detachedProcs.push({ pid, args: lingering });
     expect(detached()).toHaveLength(1);
     const s = await echoSession(other, 'evans');
     // The master hands out new sessions without the key being asked again.
@@ -137,12 +157,12 @@ describeIf(roleAccounts.ready ? 'live sessions at revocation' : `live sessions a
     await grant(holder, 'grant-holder', 'readonly');
     const h = await echoSession(holder, 'readonly');
     const holderBlob = holder.publicKeyLine.split(' ').slice(0, 2).join(' ');
-    // After a while (past the few seconds sshd's own write may lag the login), the grantee's
-    // session overwrites its connection's file with the holder's key, then a symlink variant
-    // on a second master: a link to the holder's own, genuine file.
+    // Past the window after its login, the grantee's session overwrites its connection's file
+    // with the holder's key; then a symlink variant on a second master: a link to the holder's
+    // own, genuine file (the oldest file naming the holder's key; the forged one is newer).
     const forge = `sleep 6; printf 'publickey ${holderBlob}\\n' > "$SSH_USER_AUTH"; echo master-up; exec sleep 600`;
     const m1 = await master(grantee, 'readonly', path.join(dir, 'ctl-forge-1'), forge);
-    const link = `f=$(ls -t /tmp/sshauth.* | while read -r x; do grep -l '${holderBlob.split(' ')[1]}' "$x" && break; done); ln -sf "$f" "$SSH_USER_AUTH.l" && mv -f "$SSH_USER_AUTH.l" "$SSH_USER_AUTH"; echo master-up; exec sleep 600`;
+    const link = `f=$(ls -tr /tmp/sshauth.* | while read -r x; do grep -l '${holderBlob.split(' ')[1]}' "$x" && break; done); ln -sf "$f" "$SSH_USER_AUTH.l" && mv -f "$SSH_USER_AUTH.l" "$SSH_USER_AUTH"; echo master-up; exec sleep 600`;
     const m2 = await master(grantee, 'readonly', path.join(dir, 'ctl-forge-2'), link);
 
     const sessions = await revoke('grant-forger', grantee, 'readonly');
@@ -160,10 +180,10 @@ describeIf(roleAccounts.ready ? 'live sessions at revocation' : `live sessions a
     children.push(child);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     // Logged in once the master answers a check.
-    for (;;) {
-      if ((await run([...baseArgs(grantee), '-o', `ControlPath=${ctl}`, '-O', 'check', 'root@127.0.0.1'])).code === 0) break;
+    await eventually('the -N master logging in', async () => {
       if (child.exitCode !== null) throw new Error('the -N master ended before logging in');
-    }
+      return (await run([...baseArgs(grantee), '-o', `ControlPath=${ctl}`, '-O', 'check', 'root@127.0.0.1'])).code === 0;
+    });
     const sessions = await revoke('grant-nosession', grantee, 'root');
     expect(sessions).toMatchObject({ ended: 1, endedUnattributed: 1, endedByGrant: {} });
     expect(await exited).toBe(255);

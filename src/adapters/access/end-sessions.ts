@@ -21,7 +21,14 @@
  * - the file only if it is a regular file, not a link, owned by the account, with one name,
  *   named /tmp/sshauth.<letters and digits>, and its ctime (which no user can set: writes,
  *   renames, links and chmod all move it) no later than SSHAUTH_WINDOW_S after the connection
- *   process started. It is read with O_NOFOLLOW|O_NONBLOCK and stat'ed again afterwards.
+ *   process started. Both times are taken to the centisecond and every rounding goes against
+ *   the file (latest possible change, earliest possible start): whole seconds on both sides let
+ *   the real window drift between about 4 and 7 s, and a forger who rewrote its file 6 s after
+ *   its login was now and then trusted. sshd writes the file within milliseconds of that
+ *   process's start (measured: 0.00-0.15 s at load 10); for root, which has no post-login
+ *   process, that start is the TCP accept, so the login's own duration (0.2-0.9 s measured)
+ *   counts against the window. It is read with O_NOFOLLOW|O_NONBLOCK
+ *   and stat'ed again afterwards.
  * Fail closed: a connection of a touched account that cannot be attributed this way (no
  * session, no SSH_USER_AUTH, a tampered file) is ended too, unless it opened after the lines
  * were removed (it cannot have used a removed key). One still younger than UNATTRIBUTED_GRACE_S
@@ -45,13 +52,25 @@
  * and `session stray <account> <pid>` records (see host-keys.ts).
  */
 
-/** An sshauth file changed later than this after its connection started is not trusted. */
+/**
+ * An sshauth file changed later than this after its connection started is not trusted (measured
+ * to the centisecond, rounded against the file). Wider gives a forger more time; narrower risks
+ * ending a holder whose sshd was stalled between its fork and its write of the file.
+ */
 export const SSHAUTH_WINDOW_S = 5;
 /** Unattributed connections younger than this are waited for, not ended at once. */
 export const UNATTRIBUTED_GRACE_S = 15;
 
 export const END_SESSIONS_SH = `
-uptime_cs() { read -r up _ </proc/uptime; echo "\${up%.*}\${up#*.}"; }
+uptime_cs() { read -r up _ </proc/uptime; up="\${up%.*}\${up#*.}"; while [ "\${up#0}" != "$up" ] && [ -n "\${up#0}" ]; do up=\${up#0}; done; echo "$up"; }
+# The wall clock in centiseconds, truncated (GNU date's %N; without it, the whole second).
+wall_cs() {
+  w=$(date +%s.%N 2>/dev/null) || return 1
+  ws=\${w%%.*} wf=\${w#*.}
+  case $ws in ''|*[!0-9]*) return 1 ;; esac
+  case $wf in [0-9][0-9]*) wf=\${wf%"\${wf#??}"} ;; *) wf=00 ;; esac
+  echo "$ws$wf"
+}
 clk_tck=$(getconf CLK_TCK 2>/dev/null) || clk_tck=100
 case $clk_tck in ''|*[!0-9]*) clk_tck=100 ;; esac
 # procs: "pid ppid pgrp start_ticks" for every process; sshds: pids whose comm is sshd.
@@ -93,17 +112,22 @@ attribute() {
     if [ -z "$authf" ]; then authf=$v; elif [ "$authf" != "$v" ]; then why='its sessions name different SSH_USER_AUTH files'; return; fi
   done
   case \${authf#/tmp/sshauth.} in "$authf"|''|*[!A-Za-z0-9]*) why='SSH_USER_AUTH is not a /tmp/sshauth file'; return ;; esac
-  info=$(stat -c '%F|%u|%h|%i|%Z' -- "$authf" 2>/dev/null) || { why='its SSH_USER_AUTH file is gone'; return; }
-  IFS='|' read -r ftype fuid flinks fino fctime <<EOF
+  info=$(stat -c '%F|%u|%h|%i|%Z|%.9Z' -- "$authf" 2>/dev/null) || { why='its SSH_USER_AUTH file is gone'; return; }
+  IFS='|' read -r ftype fuid flinks fino fctime fctime_p <<EOF
 $info
 EOF
   [ "$ftype" = 'regular file' ] || { why="its SSH_USER_AUTH file is a $ftype"; return; }
   [ "$fuid" = "$2" ] || { why='its SSH_USER_AUTH file belongs to someone else'; return; }
   [ "$flinks" = 1 ] || { why='its SSH_USER_AUTH file has other names'; return; }
-  start_wall=$(( now_wall - (now_cs - $3 * 100 / clk_tck) / 100 ))
-  [ "$fctime" -le $(( start_wall + ${SSHAUTH_WINDOW_S} )) ] || { why='its SSH_USER_AUTH file changed after the login'; return; }
+  [ -n "$wall_off" ] || { why='the wall clock cannot be read'; return; }
+  # Both ends rounded against the file, to the centisecond: the latest the change can have been
+  # (a stat without %.9Z gives whole seconds: the end of that second; +2 cs for the truncation and
+  # the coarse clock file times use) and the earliest the connection can have started.
+  case $fctime_p in *[0-9].[0-9][0-9]*) cf=\${fctime_p#*.}; cf=\${cf%"\${cf#??}"}; c_late=$(( \${fctime_p%.*}$cf + 2 )) ;; *) c_late=$(( (fctime + 1) * 100 + 2 )) ;; esac
+  s_early=$(( $3 * 100 / clk_tck + wall_off ))
+  [ "$c_late" -le $(( s_early + ${SSHAUTH_WINDOW_S} * 100 )) ] || { why='its SSH_USER_AUTH file changed after the login'; return; }
   body=$(dd if="$authf" iflag=nofollow,nonblock bs=4096 count=1 2>/dev/null) || { why='its SSH_USER_AUTH file cannot be read'; return; }
-  [ "$(stat -c '%i|%Z' -- "$authf" 2>/dev/null)" = "$fino|$fctime" ] || { why='its SSH_USER_AUTH file changed while read'; return; }
+  [ "$(stat -c '%i|%Z|%.9Z' -- "$authf" 2>/dev/null)" = "$fino|$fctime|$fctime_p" ] || { why='its SSH_USER_AUTH file changed while read'; return; }
   conn_keys=$(printf '%s\\n' "$body" | awk '$1 == "publickey" { print $3 }')
   [ -n "$conn_keys" ] || why='its SSH_USER_AUTH file names no public key'
 }
@@ -133,7 +157,11 @@ end_strays() {
 end_sessions() {
   ended_pids= round=0
   while :; do
-    now_cs=$(uptime_cs); now_wall=$(date +%s)
+    # Wall clock minus boot clock (process start times are on the boot clock), rounded down: the
+    # wall clock is read before /proc/uptime, and both are truncated.
+    now_wall_cs=$(wall_cs) || now_wall_cs=
+    now_cs=$(uptime_cs)
+    wall_off=; [ -z "$now_wall_cs" ] || wall_off=$(( now_wall_cs - now_cs - 1 ))
     scan_procs
     young=0 kept=
     for p in $sshds; do
