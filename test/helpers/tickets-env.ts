@@ -31,7 +31,8 @@ export class MemoryLog implements TicketLogSink {
   readonly logs = new Map<string, string>();
   readonly closed = new Set<string>();
   async append(ticketId: string, stream: 'stdout' | 'stderr' | 'system', text: string): Promise<void> {
-    this.logs.set(ticketId, (this.logs.get(ticketId) ?? '') + (stream === 'system' ? text : `${text}${text.endsWith('\n') ? '' : '\n'}`));
+    // Output streams in pieces that may split lines: keep it exactly as it came.
+    this.logs.set(ticketId, (this.logs.get(ticketId) ?? '') + text);
   }
   async close(ticketId: string): Promise<void> {
     this.closed.add(ticketId);
