@@ -54,6 +54,14 @@ export function inputGuard(deps: InputGuardDeps): Middleware<AnyMiddlewareArgs> 
       await replyTo({ client, poster: deps.poster, logger: deps.logger }, salvage(body)).answer(message);
       return;
     }
+    if (!input && (body as { type?: unknown }).type !== 'event_callback') {
+      // A kind no listener of ours handles (the HTTP and Socket Mode guards refuse these before
+      // Bolt): acked at once, so Bolt neither waits 3 s for an ack nor runs a listener that
+      // matched on a callback or action id without a checked envelope.
+      deps.logger.warn({ code: ErrorCode.BadParameter, type: String((body as { type?: unknown }).type).slice(0, 40) }, 'refused a Slack request of a kind opsgate does not handle');
+      await ack?.();
+      return;
+    }
     if (input) {
       context[INPUT] = input;
       context[REPLY] = replyTo({ client, poster: deps.poster, logger: deps.logger }, input);

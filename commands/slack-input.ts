@@ -115,7 +115,8 @@ function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
 
 /**
  * Reads the envelope of any request Bolt hands us; throws a coded AppError for a bad shape.
- * Returns null for kinds we have no listener for (nothing to check, nothing runs).
+ * Returns null for kinds we have no listener for (events other than app_home_opened pass on to
+ * Bolt, which acks them itself; any other kind the input guard acks and stops).
  */
 export function readSlackInput(body: unknown): SlackInput | null {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new AppError(ErrorCode.ExpectedObject, 'the request is not an object');
@@ -152,7 +153,8 @@ export function readSlackInput(body: unknown): SlackInput | null {
       return { kind: 'event', userId: e.event.user, channelId: e.event.channel, teamId: e.team_id };
     }
     default:
-      // Shortcuts, url_verification and other kinds: opsgate has no listener for them.
+      // Shortcuts, legacy interactive messages, dialogs and other kinds: opsgate has no listener
+      // for them, and the input guard acks them without letting any listener run.
       return null;
   }
 }

@@ -48,6 +48,54 @@ describe('the Slack endpoint checks body shape, timestamps and replays before Bo
     });
   }
 
+  // Kinds of interaction Bolt routes but opsgate has no listener for. Before the guard knew them,
+  // the legacy interactive_message reached the Approve listener without a checked envelope (500,
+  // 1300) and the others waited Bolt's 3 s for an ack and got a 404.
+  const unhandled: Array<[string, Record<string, unknown>]> = [
+    ['interactive_message naming the Approve action', { type: 'interactive_message', callback_id: 'access_approve', user: { id: USERS.alice.id }, actions: [{ name: 'access_approve', action_id: 'access_approve', value: '{"r":"AR-AAAAAA","l":0}' }], response_url: 'http://127.0.0.1:1/x' }],
+    ['dialog_submission', { type: 'dialog_submission', callback_id: 'access_request', user: { id: USERS.alice.id }, submission: {}, response_url: 'http://127.0.0.1:1/x' }],
+    ['dialog_suggestion', { type: 'dialog_suggestion', callback_id: 'access_hosts', action_id: 'access_hosts', user: { id: USERS.alice.id }, value: 'web', name: 'hosts' }],
+    ['dialog_cancellation', { type: 'dialog_cancellation', callback_id: 'access_request', user: { id: USERS.alice.id } }],
+    ['shortcut', { type: 'shortcut', callback_id: 'x', user: { id: USERS.alice.id }, trigger_id: '1.2.3' }],
+    ['message_action', { type: 'message_action', callback_id: 'access_approve', user: { id: USERS.alice.id }, trigger_id: '1.2.3', channel: { id: 'C123' }, message: {} }],
+    ['payload with actions but no type', { user: { id: USERS.alice.id }, actions: [{ action_id: 'access_approve', value: '{"r":"AR-AAAAAA","l":0}' }] }],
+  ];
+  for (const [name, payload] of unhandled) {
+    it(`refuses a signed ${name} at once with 400 / 1100, before any listener, then still answers /opsgate help`, async () => {
+      const res = await t.slack.interaction(payload);
+      expectCoded(res, 400, 1100);
+      await helpStillAnswers();
+    });
+  }
+
+  it('refuses an interaction type opsgate does not handle sent as a JSON body too (Bolt routes those alike)', async () => {
+    const res = await t.slack.post(JSON.stringify({ type: 'interactive_message', callback_id: 'access_approve', user: { id: USERS.alice.id }, actions: [{ action_id: 'access_approve', value: '{"r":"AR-AAAAAA","l":0}' }] }), JSON_TYPE);
+    expectCoded(res, 400, 1100);
+    expect(res.text).toContain('interactive_message');
+  });
+
+  it('answers a url_verification challenge of Slack’s form as Bolt does', async () => {
+    const challenge = '3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P';
+    const res = await t.slack.post(JSON.stringify({ token: 'legacy', challenge, type: 'url_verification' }), JSON_TYPE);
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({ challenge });
+  });
+
+  for (const [name, challenge] of [
+    ['of 3 MB', 'x'.repeat(3_000_000)],
+    ['of 101 characters', 'a'.repeat(101)],
+    ['with markup in it', '<script>alert(1)</script>'],
+    ['that is empty', ''],
+    ['that is an object', { $ne: null }],
+    ['that is missing', undefined],
+  ] as const) {
+    it(`refuses a signed url_verification challenge ${name} with 400 / 1100 and does not echo it`, async () => {
+      const res = await t.slack.post(JSON.stringify({ token: 'legacy', challenge, type: 'url_verification' }), JSON_TYPE);
+      expectCoded(res, 400, 1100);
+      expect(res.text.length).toBeLessThan(300);
+    });
+  }
+
   it('checks the signature first: an unsigned or wrongly signed bad body is a 401, not a 400', async () => {
     const ts = Math.floor(Date.now() / 1000);
     expect((await t.slack.post(form({ payload: 'null' }), FORM, { signature: null })).status).toBe(401);

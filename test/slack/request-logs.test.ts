@@ -119,6 +119,13 @@ describe('request logs', () => {
     expect(lines[0]!.raw.length).toBeLessThan(1000);
   });
 
+  it('logs an interaction of a kind opsgate does not handle once, at warn, with 1100, and no error', async () => {
+    // Before: Bolt routed this legacy interactive_message to the Approve listener (500, an error with a stack).
+    const res = await t.slack.interaction({ type: 'interactive_message', callback_id: 'access_approve', user: { id: USERS.alice.id }, actions: [{ name: 'access_approve', action_id: 'access_approve', value: '{"r":"AR-AAAAAA","l":0}' }] });
+    expect(res.status).toBe(400);
+    expect(log.of(idOf(res)).map((l) => [l.level, l.code, l.msg])).toEqual([[40, 1100, 'Slack request refused']]);
+  });
+
   it('cuts strings, arrays and depth in any logged object, and names the code of a logged error', () => {
     const bounded = boundForLog({ s: 'z'.repeat(MB), a: Array.from({ length: 1000 }, (_, i) => i), d: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } } }) as { s: string; a: unknown[]; d: unknown };
     expect(bounded.s.length).toBeLessThan(LOG_STRING_LIMIT + 30);

@@ -79,6 +79,8 @@ describe('Socket Mode', () => {
     ['an events_api envelope with payload null', { type: 'events_api', payload: null }],
     ['an events_api envelope without an event', { type: 'events_api', payload: { type: 'event_callback' } }],
     ['an events_api envelope with event null', { type: 'events_api', payload: { type: 'event_callback', event: null } }],
+    // A kind opsgate has no listener for: before, Bolt never acked it.
+    ['a dialog_submission', { type: 'interactive', payload: { type: 'dialog_submission', callback_id: 'access_request', user: { id: 'UBOB' }, submission: {} } }],
     ['an envelope of type "error"', { type: 'error', payload: {} }],
     ['an envelope with no type', { payload: {} }],
   ];

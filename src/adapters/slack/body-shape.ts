@@ -44,16 +44,47 @@ const routedBody = z.looseObject({
   response_urls: z.array(jsonObject).optional(),
 });
 
+/**
+ * The kinds of body opsgate has listeners for (plus what the Events API itself sends). Bolt routes
+ * other kinds too: a legacy `interactive_message` with an `actions[0].action_id` of ours reached
+ * the Approve listener, and `dialog_submission`, `shortcut`, `message_action`… found no listener,
+ * so Bolt never acked them and answered 404 after 3 s. A slash command has no `type`.
+ */
+export const HANDLED_BODY_TYPES: ReadonlySet<string> = new Set([
+  'block_actions',
+  'block_suggestion',
+  'view_submission',
+  'view_closed',
+  'event_callback',
+  'url_verification',
+  'app_rate_limited',
+]);
+
+/**
+ * Slack's challenges are short tokens; Bolt echoes whatever came (a signed 3 MB one was sent back
+ * whole), so anything else is refused.
+ */
+const urlChallenge = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/);
+
 /** Names what is wrong with a body that is a JSON object, or undefined when Bolt may have it. */
 export function bodyShapeProblem(body: unknown): AppError | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return new AppError(ErrorCode.ExpectedObject, `the request body must be a JSON object, not ${kindOf(body)}`);
   }
   const r = routedBody.safeParse(body);
-  if (r.success) return undefined;
-  const issue = r.error.issues[0]!;
-  const field = issue.path.map(String).join('.') || 'body';
-  return new AppError(ErrorCode.ExpectedObject, `\`${field}\` has the wrong kind of value`, { field, issue: issue.message });
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.map(String).join('.') || 'body';
+    return new AppError(ErrorCode.ExpectedObject, `\`${field}\` has the wrong kind of value`, { field, issue: issue.message });
+  }
+  const { type, command } = r.data;
+  if (command === undefined && (type === undefined || !HANDLED_BODY_TYPES.has(type))) {
+    return new AppError(ErrorCode.BadParameter, type === undefined ? 'the request has no `type`' : `opsgate does not handle Slack requests of type \`${cut(type)}\``, { field: 'type' });
+  }
+  if (type === 'url_verification' && !urlChallenge.safeParse((body as { challenge?: unknown }).challenge).success) {
+    return new AppError(ErrorCode.BadParameter, '`challenge` must be at most 100 letters, digits, `_` or `-`', { field: 'challenge' });
+  }
+  return undefined;
 }
 
 /** The body as Bolt will parse it, or a coded reason why Bolt must not have it. */

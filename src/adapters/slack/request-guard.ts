@@ -13,7 +13,8 @@
  *    (`X-Slack-Retry-Num`), it is answered 200 with an empty body instead: the first delivery is
  *    being (or was) handled, and a non-2xx answer would only make Slack retry again.
  * 4. **Shape** (400 with a coded body): the body must be a JSON object, or a form whose
- *    `payload` is one, with the fields Bolt routes on of the right kind (body-shape.ts).
+ *    `payload` is one, with the fields Bolt routes on of the right kind, of a `type` opsgate has
+ *    listeners for, and a `url_verification` challenge of Slack's form (body-shape.ts).
  *
  * Slack's unsigned `ssl_check=1` probe goes to Bolt unchecked, as before: Bolt answers it 200
  * and drops whatever else the form carried. Everything that passes goes to Bolt's own listener
