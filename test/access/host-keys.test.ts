@@ -92,10 +92,22 @@ async function grant(key: ClientKey, grantId: string, role: AccessRole, expiresA
 }
 
 /** Processes on this machine (the test host) blocked in the scripts' `flock -w 30 9`. */
+/**
+ * Scripts of this file's sshd waiting in flock. The lock is the host's (one per machine), so
+ * other test runs on the same machine wait in it too: only descendants of our sshd count.
+ */
 function waitingInFlock(): number {
-  return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
     .split('\n')
-    .filter((l) => l.trim() === 'flock -w 30 9').length;
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]!.trim() }));
+  const parent = new Map(rows.map((r) => [r.pid, r.ppid]));
+  const ours = (pid: number): boolean => {
+    for (let p: number | undefined = pid, hops = 0; p && p > 1 && hops < 64; p = parent.get(p), hops++) if (p === host.sshd.child.pid) return true;
+    return false;
+  };
+  return rows.filter((r) => r.args === 'flock -w 30 9' && ours(r.pid)).length;
 }
 
 async function waitFor(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
