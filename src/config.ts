@@ -46,6 +46,9 @@ const schema = z.object({
   // Limits of the embedded store (unused with MONGODB_URI).
   STORE_MAX_CONNECTIONS: positiveInt(1000, 1, 100_000),
   STORE_MAX_BUFFERED_BYTES: positiveInt(256 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+  STORE_MAX_UNAUTHENTICATED_CONNECTIONS: positiveInt(64, 1, 100_000),
+  STORE_AUTH_TIMEOUT_MS: positiveInt(30_000, 100, 3_600_000),
+  STORE_MAX_UNAUTHENTICATED_MESSAGE_BYTES: positiveInt(64 * 1024, 4096, 48_000_000),
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_BOT_TOKEN: prefixed('xoxb-'),
   SLACK_APP_TOKEN: prefixed('xapp-'),

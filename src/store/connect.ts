@@ -24,6 +24,9 @@ export interface StoreConfig {
   /** Limits of the embedded store (defaults in embedded/server.ts). */
   STORE_MAX_CONNECTIONS?: number;
   STORE_MAX_BUFFERED_BYTES?: number;
+  STORE_MAX_UNAUTHENTICATED_CONNECTIONS?: number;
+  STORE_AUTH_TIMEOUT_MS?: number;
+  STORE_MAX_UNAUTHENTICATED_MESSAGE_BYTES?: number;
 }
 
 const DEFAULT_DB = 'opsgate';
@@ -36,6 +39,9 @@ export async function openStore(cfg: StoreConfig, logger: Logger): Promise<Store
       dbpath: path.join(cfg.DATA_DIR, 'db'),
       maxConnections: cfg.STORE_MAX_CONNECTIONS,
       maxBufferedBytes: cfg.STORE_MAX_BUFFERED_BYTES,
+      maxUnauthenticatedConnections: cfg.STORE_MAX_UNAUTHENTICATED_CONNECTIONS,
+      authTimeoutMs: cfg.STORE_AUTH_TIMEOUT_MS,
+      maxUnauthenticatedMessageBytes: cfg.STORE_MAX_UNAUTHENTICATED_MESSAGE_BYTES,
       logger: logger.child({ component: 'store' }),
     });
     uri = embedded.uri;

@@ -6,6 +6,7 @@
  * each one Object.prototype has no new keys, another client's commands still work, and the
  * field comes back as data.
  */
+import { deserialize } from 'bson';
 import { MongoClient, type Collection, type Document } from 'mongodb';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,6 +148,99 @@ describe('fields named __proto__, constructor and prototype', () => {
     expect(joined).toEqual([{ _id: 'a', prototype: [{ label: 'one' }] }]);
     expect(await coll.countDocuments({ $expr: { $eq: ['$__proto__.txnNumber', 1] } })).toBe(1);
     await unharmed();
+  });
+
+  // The review of issue 14 (item 2). Its reproduction wrote `{__proto__: ...}` as object
+  // literals, which set the literal's prototype: the driver then sends no such field at all
+  // (mongod gets the same empty spec). Here the names are own fields (JSON.parse), as a client
+  // sending them as data has them.
+  describe('names made from data in pipelines (review of issue 14)', () => {
+    let rc: Collection;
+    beforeAll(async () => {
+      rc = attacker.db(store.dbName).collection('proto_review');
+      await rc.insertMany([doc('{"_id": 1, "a": 1, "__proto__": {"x": 5, "y": 6}}'), doc('{"_id": 2, "a": 2, "__proto__": {"y": 7}}')]);
+      await attacker.db(store.dbName).collection('proto_review_join').insertOne({ _id: 1 as never, k: 'one' });
+    });
+
+    it('builds a __proto__ field with $arrayToObject, from {k, v} and [k, v] pairs, as mongod does', async () => {
+      const out = await rc
+        .aggregate([
+          { $match: { _id: 1 } },
+          {
+            $project: {
+              _id: 0,
+              kv: { $arrayToObject: [[{ k: '__proto__', v: { q: 1 } }, { k: 'constructor', v: 3 }]] },
+              pairs: { $arrayToObject: { $literal: [['__proto__', 2], ['prototype', 4]] } },
+            },
+          },
+          { $addFields: { q: '$kv.__proto__.q' } },
+        ])
+        .toArray();
+      await unharmed();
+      expect(out).toHaveLength(1);
+      const r = out[0]!;
+      expect(Object.keys(r.kv)).toEqual(['__proto__', 'constructor']);
+      expect([r.kv['__proto__'], r.kv.constructor, r.q]).toEqual([{ q: 1 }, 3, 1]);
+      expect(Object.keys(r.pairs)).toEqual(['__proto__', 'prototype']);
+      expect([r.pairs['__proto__'], r.pairs.prototype]).toEqual([2, 4]);
+      expect(Object.getPrototypeOf(r.kv)).toBe(Object.prototype);
+    });
+
+    it('gives __proto__ back as k from $objectToArray, and reads and writes it with $getField / $setField / $unsetField', async () => {
+      const out = await rc
+        .aggregate([
+          { $match: { _id: 1 } },
+          {
+            $project: {
+              _id: 0,
+              keys: { $map: { input: { $objectToArray: '$$ROOT' }, in: '$$this.k' } },
+              got: { $getField: '__proto__' },
+              gotFrom: { $getField: { field: '__proto__', input: '$$ROOT' } },
+              set: { $setField: { field: '__proto__', input: { a: 1 }, value: 9 } },
+              unset: { $unsetField: { field: '__proto__', input: '$$ROOT' } },
+            },
+          },
+        ])
+        .toArray();
+      await unharmed();
+      expect(out[0]!.keys).toEqual(['_id', 'a', '__proto__']);
+      expect([out[0]!.got, out[0]!.gotFrom]).toEqual([{ x: 5, y: 6 }, { x: 5, y: 6 }]);
+      expect(Object.keys(out[0]!.set)).toEqual(['a', '__proto__']);
+      expect(out[0]!.set['__proto__']).toBe(9);
+      expect(out[0]!.unset).toEqual({ _id: 1, a: 1 });
+    });
+
+    it('names a $group accumulator __proto__ and sets __proto__ in a pipeline update', async () => {
+      const grouped = await rc.aggregate([{ $group: doc('{"_id": null, "__proto__": {"$sum": "$a"}, "constructor": {"$push": "$_id"}}') }]).toArray();
+      await unharmed();
+      expect(grouped).toHaveLength(1);
+      expect(Object.keys(grouped[0]!)).toEqual(['_id', '__proto__', 'constructor']);
+      expect([grouped[0]!['__proto__'], grouped[0]!.constructor]).toEqual([3, [1, 2]]);
+      await rc.updateOne({ _id: 2 as never }, [{ $set: doc('{"__proto__": {"via": "pipeline"}, "copy": "$__proto__.y"}') }]);
+      await unharmed();
+      const got = (await rc.findOne({ _id: 2 as never }))!;
+      expect([got['__proto__'], got.copy]).toEqual([{ via: 'pipeline' }, 7]);
+    });
+
+    it('projects __proto__.x: the sub-document with x, or empty when it has no x (as mongod)', async () => {
+      const out = await rc.find({}, { projection: { '__proto__.x': 1 } }).sort({ _id: 1 }).toArray();
+      await unharmed();
+      expect(out).toEqual([doc('{"_id": 1, "__proto__": {"x": 5}}'), doc('{"_id": 2, "__proto__": {}}')]);
+    });
+
+    it('joins into a field named __proto__ with $lookup: the reply holds the joined documents', async () => {
+      // Read as raw BSON: the driver's own parser (mongodb 7.8 / bson 7.3) hands any array under
+      // a field named __proto__ back as raw BSON Buffers, from mongod too (its default
+      // fieldsAsRaw is {}, and ({})['__proto__'] is truthy).
+      const raw = (await rc
+        .aggregate([{ $match: { _id: 1 } }, { $lookup: { from: 'proto_review_join', localField: '_id', foreignField: '_id', as: '__proto__' } }], { raw: true })
+        .toArray()) as unknown as Buffer[];
+      await unharmed();
+      const got = raw.map((b) => deserialize(b));
+      expect(got).toHaveLength(1);
+      expect(Object.keys(got[0]!)).toEqual(['_id', 'a', '__proto__']);
+      expect(got[0]!['__proto__']).toEqual([{ _id: 1, k: 'one' }]);
+    });
   });
 
   it('takes the same payloads through mongoose', async () => {

@@ -344,11 +344,13 @@ export function toPlain(v: unknown): unknown {
 const ESCAPE = '\uFFFF';
 const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
 
-function escapeName(k: string): string {
+/** A field name as mingo holds it (reserved names escaped). */
+export function escapeName(k: string): string {
   return RESERVED.has(k) || k.startsWith(ESCAPE) ? ESCAPE + k : k;
 }
 
-function unescapeName(k: string): string {
+/** A field name as mingo holds it, back to the client's. */
+export function unescapeName(k: string): string {
   return k.startsWith(ESCAPE) ? k.slice(1) : k;
 }
 
@@ -388,7 +390,12 @@ export function specToMingo(v: unknown): unknown {
     if (Array.isArray(x)) return x.map((el) => esc(el, fieldNames));
     if (!isPlainObject(x)) return x;
     const out: Doc = {};
-    for (const k of Object.keys(x)) out[escapePath(k)] = esc(x[k], FIELD_NAME_OPTIONS.has(k));
+    for (const k of Object.keys(x)) {
+      const v = x[k];
+      // `$getField: 'name'` and `{field: 'name'}` ($getField, $setField, $unsetField) name one field, dots and all.
+      if ((k === '$getField' || k === 'field') && typeof v === 'string' && !v.startsWith('$')) out[k] = escapeName(v);
+      else out[escapePath(k)] = esc(v, FIELD_NAME_OPTIONS.has(k));
+    }
     return out;
   };
   return esc(plain);

@@ -1,6 +1,7 @@
 /**
  * `npm run db -- --port N --dbpath DIR [--host H] [--ttl-secs S] [--user U --password-file F]
- * [--tls-cert C --tls-key K] [--max-connections N] [--max-buffered-bytes B]`: the embedded store
+ * [--tls-cert C --tls-key K] [--max-connections N] [--max-buffered-bytes B]
+ * [--max-unauthenticated-connections N] [--auth-timeout-ms MS] [--max-unauthenticated-message-bytes B]`: the embedded store
  * alone, in the foreground. The first line on stdout is the mongodb:// URI it serves, with its
  * credentials (user `opsgate` and the password in DBPATH/store-password unless told otherwise);
  * logs go to stderr and never show the password. SIGINT or SIGTERM flushes the journal and exits.
@@ -13,7 +14,8 @@ import { EmbeddedMongoServer } from './server.js';
 
 const usage =
   'usage: npm run db -- --port N --dbpath DIR [--host 127.0.0.1] [--ttl-secs 60] [--user opsgate --password-file FILE]\n' +
-  '       [--tls-cert CERT.pem --tls-key KEY.pem] (required for a --host other than loopback) [--max-connections 1000] [--max-buffered-bytes 268435456]';
+  '       [--tls-cert CERT.pem --tls-key KEY.pem] (required for a --host other than loopback) [--max-connections 1000] [--max-buffered-bytes 268435456]\n' +
+  '       [--max-unauthenticated-connections 64] [--auth-timeout-ms 30000] [--max-unauthenticated-message-bytes 65536]';
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${usage}\n`);
@@ -31,6 +33,9 @@ let values: {
   'tls-key'?: string;
   'max-connections'?: string;
   'max-buffered-bytes'?: string;
+  'max-unauthenticated-connections'?: string;
+  'auth-timeout-ms'?: string;
+  'max-unauthenticated-message-bytes'?: string;
   help?: boolean;
 };
 try {
@@ -46,6 +51,9 @@ try {
       'tls-key': { type: 'string' },
       'max-connections': { type: 'string' },
       'max-buffered-bytes': { type: 'string' },
+      'max-unauthenticated-connections': { type: 'string' },
+      'auth-timeout-ms': { type: 'string' },
+      'max-unauthenticated-message-bytes': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -69,6 +77,9 @@ function wholeNumber(flag: string, v: string | undefined, min: number): number |
 }
 const maxConnections = wholeNumber('max-connections', values['max-connections'], 1);
 const maxBufferedBytes = wholeNumber('max-buffered-bytes', values['max-buffered-bytes'], 1024 * 1024);
+const maxUnauthenticatedConnections = wholeNumber('max-unauthenticated-connections', values['max-unauthenticated-connections'], 1);
+const authTimeoutMs = wholeNumber('auth-timeout-ms', values['auth-timeout-ms'], 100);
+const maxUnauthenticatedMessageBytes = wholeNumber('max-unauthenticated-message-bytes', values['max-unauthenticated-message-bytes'], 4096);
 if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) fail('--tls-cert and --tls-key go together');
 if (values.user !== undefined && values['password-file'] === undefined) fail('--user needs --password-file');
 let tls: { cert: Buffer; key: Buffer } | undefined;
@@ -83,7 +94,7 @@ try {
 const logger = createLogger(process.env.LOG_LEVEL ?? 'info', process.stderr);
 let server: EmbeddedMongoServer;
 try {
-  server = await EmbeddedMongoServer.start({ host: values.host, port, dbpath: values.dbpath, ttlMonitorSleepSecs: ttl, auth, tls, maxConnections, maxBufferedBytes, logger });
+  server = await EmbeddedMongoServer.start({ host: values.host, port, dbpath: values.dbpath, ttlMonitorSleepSecs: ttl, auth, tls, maxConnections, maxBufferedBytes, maxUnauthenticatedConnections, authTimeoutMs, maxUnauthenticatedMessageBytes, logger });
 } catch (err) {
   process.stderr.write(`cannot start the embedded store: ${(err as Error).message}\n`);
   process.exit(1);

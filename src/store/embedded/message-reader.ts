@@ -13,7 +13,19 @@ export class MessageReader {
   private chunks: Buffer[] = [];
   private length = 0;
 
-  constructor(private readonly maxMessageSizeBytes: number) {}
+  /**
+   * @param maxMessageSizeBytes largest length accepted; `limitName` names the setting in the
+   * refusal. Both can change (a connection that authenticates gets the bigger limit).
+   */
+  constructor(
+    private maxMessageSizeBytes: number,
+    private limitName = 'maxMessageSizeBytes',
+  ) {}
+
+  setLimit(maxMessageSizeBytes: number, limitName: string): void {
+    this.maxMessageSizeBytes = maxMessageSizeBytes;
+    this.limitName = limitName;
+  }
 
   /** Bytes received and not yet handed out as part of a complete message. */
   get bufferedBytes(): number {
@@ -28,7 +40,7 @@ export class MessageReader {
     while (this.length >= 4) {
       const len = this.peekLength();
       if (len < 16 || len > this.maxMessageSizeBytes) {
-        throw new WireError(`message length ${len} is outside 16..${this.maxMessageSizeBytes} (maxMessageSizeBytes)`);
+        throw new WireError(`message length ${len} is outside 16..${this.maxMessageSizeBytes} (${this.limitName})`);
       }
       if (this.length < len) break;
       out.push(this.take(len));

@@ -7,6 +7,8 @@
  * folder is 0700 with 0600 files; and one client cannot exhaust it: messages over
  * maxMessageSizeBytes are refused, the bytes buffered across all connections and the number of
  * connections are capped, and a connection whose replies are not being read is not read from.
+ * Connections that have not authenticated have limits of their own (see `accept`), so a local
+ * user without the password cannot take the slots the store's own clients need.
  * A connection that sends something unparseable is closed with a log line; the others are not
  * affected.
  */
@@ -38,6 +40,12 @@ const silent: StoreLogger = { info: () => undefined, warn: () => undefined };
 export const DEFAULT_MAX_CONNECTIONS = 1000;
 /** Enough for a handful of maximum-size messages at once; far below what hurt before (1.7 GB). */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
+/** Each driver needs one or two unauthenticated connections at once (its monitor, a pool connection authenticating). */
+export const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS = 64;
+/** Three of the driver's 10 s heartbeats: its monitor connection never authenticates and polls hello every 10 s. */
+export const DEFAULT_AUTH_TIMEOUT_MS = 30_000;
+/** hello and the SASL messages are well under 1 KiB; 64 KiB leaves room for large client metadata. */
+export const DEFAULT_MAX_UNAUTHENTICATED_MESSAGE_BYTES = 64 * 1024;
 
 export interface EmbeddedServerOptions {
   /** Interface to bind; 127.0.0.1 unless told otherwise. Anything but loopback needs `tls`. */
@@ -62,6 +70,15 @@ export interface EmbeddedServerOptions {
   /** Bytes buffered across every connection (unfinished and unanswered messages). */
   maxBufferedBytes?: number;
   maxConnections?: number;
+  /**
+   * Connections held at once that have not authenticated; when full, a new one closes the one
+   * that has been silent longest. Once authenticated a connection counts only in maxConnections.
+   */
+  maxUnauthenticatedConnections?: number;
+  /** A connection that has not authenticated is closed after this long without a message. */
+  authTimeoutMs?: number;
+  /** Largest message accepted from a connection that has not authenticated. */
+  maxUnauthenticatedMessageBytes?: number;
   logger?: StoreLogger;
 }
 
@@ -82,6 +99,10 @@ export interface ServerStats {
   peakBufferedBytes: number;
   refusedConnections: number;
   closedForBufferLimit: number;
+  /** Connections open that have not authenticated. */
+  unauthenticated: number;
+  /** Unauthenticated connections closed to make room for a new one, or for their silence. */
+  closedUnauthenticated: number;
   /** Connections whose reading is paused because their client does not read its replies. */
   readsPaused: number;
 }
@@ -92,10 +113,27 @@ interface Connection {
   reader: MessageReader;
   /** Bytes of complete messages queued or being answered (counted until the reply is written). */
   queuedBytes: number;
+  /** Set once the connection authenticated; it then leaves the unauthenticated limits for good. */
+  authenticated: boolean;
+  connectedAt: number;
+  /** When the connection last sent a complete message; undefined until its first. */
+  lastMessageAt?: number;
+  /** Closes the connection when it stays silent without authenticating; cleared on authentication. */
+  authTimer?: NodeJS.Timeout;
+}
+
+interface Limits {
+  maxBufferedBytes: number;
+  maxConnections: number;
+  maxMessageSizeBytes: number;
+  maxUnauthenticatedConnections: number;
+  authTimeoutMs: number;
+  maxUnauthenticatedMessageBytes: number;
 }
 
 export class EmbeddedMongoServer {
   private readonly connections = new Set<Connection>();
+  private readonly unauthenticated = new Set<Connection>();
   /** Connections not read from until their client takes the replies already written. */
   private readonly pausedSockets = new Set<net.Socket>();
   private ttlTimer?: NodeJS.Timeout;
@@ -105,6 +143,7 @@ export class EmbeddedMongoServer {
   private peakBufferedBytes = 0;
   private refusedConnections = 0;
   private closedForBufferLimit = 0;
+  private closedUnauthenticated = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -112,7 +151,7 @@ export class EmbeddedMongoServer {
     private readonly ctx: Omit<CommandContext, 'connectionId' | 'session'>,
     private readonly log: StoreLogger,
     private readonly password: string,
-    private readonly limits: { maxBufferedBytes: number; maxConnections: number; maxMessageSizeBytes: number },
+    private readonly limits: Limits,
     private readonly tlsOn: boolean,
   ) {}
 
@@ -147,10 +186,14 @@ export class EmbeddedMongoServer {
       throw err;
     }
     const port = (server.address() as net.AddressInfo).port;
-    const limits = {
+    const maxMessageSizeBytes = opts.maxMessageSizeBytes ?? MAX_MESSAGE_SIZE;
+    const limits: Limits = {
       maxBufferedBytes: opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
       maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-      maxMessageSizeBytes: opts.maxMessageSizeBytes ?? MAX_MESSAGE_SIZE,
+      maxMessageSizeBytes,
+      maxUnauthenticatedConnections: opts.maxUnauthenticatedConnections ?? DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
+      authTimeoutMs: opts.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+      maxUnauthenticatedMessageBytes: Math.min(opts.maxUnauthenticatedMessageBytes ?? DEFAULT_MAX_UNAUTHENTICATED_MESSAGE_BYTES, maxMessageSizeBytes),
     };
     const ctx: Omit<CommandContext, 'connectionId' | 'session'> = {
       storage,
@@ -194,6 +237,8 @@ export class EmbeddedMongoServer {
       peakBufferedBytes: this.peakBufferedBytes,
       refusedConnections: this.refusedConnections,
       closedForBufferLimit: this.closedForBufferLimit,
+      unauthenticated: this.unauthenticated.size,
+      closedUnauthenticated: this.closedUnauthenticated,
       readsPaused: this.pausedSockets.size,
     };
   }
@@ -232,6 +277,7 @@ export class EmbeddedMongoServer {
       sock.destroy();
       return;
     }
+    if (this.unauthenticated.size >= this.limits.maxUnauthenticatedConnections) this.evictSilentUnauthenticated();
     const connectionId = this.nextConnectionId++;
     const session: ConnectionSession = { conversationId: 0 };
     const ctx: CommandContext = {
@@ -240,8 +286,22 @@ export class EmbeddedMongoServer {
       session,
       logAuthFailure: (reason) => this.log.warn({ connectionId, remote: sock.remoteAddress }, `authentication failed on connection ${connectionId}: ${reason}`),
     };
-    const conn: Connection = { id: connectionId, sock, reader: new MessageReader(this.limits.maxMessageSizeBytes), queuedBytes: 0 };
+    // Until it authenticates a connection may only send the small handshake and SASL messages.
+    const conn: Connection = {
+      id: connectionId,
+      sock,
+      reader: new MessageReader(
+        this.limits.maxUnauthenticatedMessageBytes,
+        this.limits.maxUnauthenticatedMessageBytes < this.limits.maxMessageSizeBytes ? 'maxUnauthenticatedMessageBytes' : 'maxMessageSizeBytes',
+      ),
+      queuedBytes: 0,
+      authenticated: false,
+      connectedAt: Date.now(),
+    };
     this.connections.add(conn);
+    this.unauthenticated.add(conn);
+    conn.authTimer = setTimeout(() => this.closeSilent(conn), this.limits.authTimeoutMs);
+    conn.authTimer.unref();
     this.ctx.connections.current++;
     this.ctx.connections.totalCreated++;
     sock.setNoDelay(true);
@@ -266,10 +326,17 @@ export class EmbeddedMongoServer {
         fail((err as Error).message);
         return;
       }
+      if (messages.length > 0 && !conn.authenticated) {
+        conn.lastMessageAt = Date.now();
+        conn.authTimer?.refresh();
+      }
       for (const msg of messages) {
         conn.queuedBytes += msg.length;
         queue = queue
           .then(() => this.handle(msg, ctx, sock))
+          .then(() => {
+            if (!conn.authenticated && session.user !== undefined) this.markAuthenticated(conn);
+          })
           .catch((err) => fail(err instanceof WireError ? err.message : `internal error: ${(err as Error).message}`))
           .finally(() => {
             conn.queuedBytes -= msg.length;
@@ -279,11 +346,54 @@ export class EmbeddedMongoServer {
     });
     sock.on('error', () => undefined);
     sock.on('close', () => {
+      clearTimeout(conn.authTimer);
       this.connections.delete(conn);
+      this.unauthenticated.delete(conn);
       this.ctx.connections.current--;
       this.adjustBuffered(-conn.reader.bufferedBytes);
       // Queued messages are released by their own .finally as the queue runs out.
     });
+  }
+
+  /** The connection proved the password: it gets the full message size and leaves the unauthenticated cap. */
+  private markAuthenticated(conn: Connection): void {
+    conn.authenticated = true;
+    clearTimeout(conn.authTimer);
+    conn.authTimer = undefined;
+    this.unauthenticated.delete(conn);
+    conn.reader.setLimit(this.limits.maxMessageSizeBytes, 'maxMessageSizeBytes');
+  }
+
+  private closeUnauthenticated(conn: Connection, reason: string): void {
+    this.unauthenticated.delete(conn);
+    clearTimeout(conn.authTimer);
+    this.closedUnauthenticated++;
+    this.log.warn({ connectionId: conn.id, remote: conn.sock.remoteAddress }, `closing connection ${conn.id}: ${reason}`);
+    conn.sock.destroy();
+  }
+
+  private closeSilent(conn: Connection): void {
+    if (conn.authenticated || conn.sock.destroyed) return;
+    this.closeUnauthenticated(conn, `not authenticated and no message for ${this.limits.authTimeoutMs} ms (authTimeoutMs)`);
+  }
+
+  /**
+   * Makes room under maxUnauthenticatedConnections for a new connection by closing the
+   * unauthenticated one silent longest, rather than refusing the newcomer: idle connections
+   * held by someone without the password then cannot lock out a driver's monitor connection
+   * (which never authenticates but sends hello every 10 s) or a pool connection about to
+   * authenticate. One that never sent a message goes first (oldest first), as it is no
+   * driver's: a driver sends hello as soon as it connects.
+   */
+  private evictSilentUnauthenticated(): void {
+    const silence = (c: Connection): number => c.lastMessageAt ?? c.connectedAt - 1e13;
+    let victim: Connection | undefined;
+    for (const c of this.unauthenticated) if (!victim || silence(c) < silence(victim)) victim = c;
+    if (!victim) return;
+    this.closeUnauthenticated(
+      victim,
+      `silent longest of ${this.unauthenticated.size} unauthenticated connections, closed to make room for a new one (maxUnauthenticatedConnections ${this.limits.maxUnauthenticatedConnections})`,
+    );
   }
 
   private adjustBuffered(delta: number): void {
@@ -377,7 +487,10 @@ export class EmbeddedMongoServer {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.ttlTimer);
-    for (const c of this.connections) c.sock.destroy();
+    for (const c of this.connections) {
+      clearTimeout(c.authTimer);
+      c.sock.destroy();
+    }
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.storage.close();
   }

@@ -1,8 +1,8 @@
 /** Sort specifications and find projections, with MongoDB's array and missing-field rules. */
-import { Aggregator } from 'mingo';
 import { compareValues, deepClone, fromMingo, getField, hasField, isNumeric, isPlainObject, setField, specToMingo, toMingo, toNumber, type Doc } from './bson-values.js';
 import { badValue, MongoError } from './errors.js';
 import { compileFilter, lookupValues, positionalIndex } from './matcher.js';
+import { storeAggregator } from './mingo-field-names.js';
 
 export type Comparator = (a: Doc, b: Doc) => number;
 
@@ -220,7 +220,7 @@ export function compileProjection(proj: unknown, filter?: Doc): ((doc: Doc) => D
   if (Object.keys(computed).length > 0) {
     if (exclusion) throw new MongoError(31252, 'Cannot use an expression in an exclusion projection');
     inclusion = true;
-    const agg = new Aggregator([{ $project: { _id: 0, ...(specToMingo(computed) as Doc) } }]);
+    const agg = storeAggregator([{ $project: { _id: 0, ...(specToMingo(computed) as Doc) } }]);
     compute = (doc) => fromMingo((agg.run([toMingo(doc) as Doc])[0] ?? {}) as Doc);
   }
   return (doc) => {

@@ -3,7 +3,6 @@
  * $push with modifiers, positional `$`, `$[]` and `$[id]` with arrayFilters, ...),
  * replacements, pipeline updates and the document an upsert inserts.
  */
-import { Aggregator } from 'mingo';
 import { Decimal128, Double, Int32, Long, serialize, Timestamp } from 'bson';
 import {
   compareValues,
@@ -24,6 +23,7 @@ import {
 } from './bson-values.js';
 import { ErrorCodes, MongoError } from './errors.js';
 import { compileFilter, positionalIndex, type Predicate } from './matcher.js';
+import { storeAggregator } from './mingo-field-names.js';
 import { compileSort } from './sort-project.js';
 
 export interface UpdateContext {
@@ -473,7 +473,7 @@ function applyPipeline(doc: Doc, pipeline: Doc[]): Doc {
     const name = Object.keys(stage)[0] ?? '';
     if (!allowed.includes(name)) throw new MongoError(ErrorCodes.InvalidOptions, `${name} is not allowed to be used within an update`);
   }
-  const out = fromMingo(new Aggregator(specToMingo(pipeline) as Doc[]).run([toMingo(doc) as Doc])[0]);
+  const out = fromMingo(storeAggregator(specToMingo(pipeline) as Doc[]).run([toMingo(doc) as Doc])[0]);
   return keepStoredNumbers(doc, out) as Doc;
 }
 

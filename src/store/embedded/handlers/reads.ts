@@ -1,10 +1,10 @@
 /** Read commands: find, getMore, killCursors, count, distinct, aggregate. */
-import { Aggregator } from 'mingo';
 import { canonicalKey, fromMingo, isPlainObject, specToMingo, toMingo, type Doc } from '../bson-values.js';
 import type { Collection } from '../collection.js';
 import { ErrorCodes, MongoError } from '../errors.js';
 import { compileFilter, lookupValues } from '../matcher.js';
 import { compileProjection, compileSort } from '../sort-project.js';
+import { storeAggregator } from '../mingo-field-names.js';
 import { runNativePrefix } from '../native-stages.js';
 import { isView, resolveView } from '../views.js';
 import { collectionArg, cursorReply, optionalDoc, optionalNumber, type CommandContext, type Handler } from './context.js';
@@ -162,7 +162,7 @@ function runPipeline(ctx: CommandContext, db: string, stored: Doc[], stages: Doc
   const { docs: source, rest: pipeline } = runNativePrefix(stored, stages, variables);
   if (pipeline.length === 0) return source;
   try {
-    const agg = new Aggregator(specToMingo(pipeline) as Doc[], {
+    const agg = storeAggregator(specToMingo(pipeline) as Doc[], {
       // $lookup / $unionWith may name a view: it reads as the view's pipeline output.
       collectionResolver: (name: string) => {
         const c = ctx.storage.get(db, name);
