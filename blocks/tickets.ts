@@ -145,12 +145,13 @@ function valuesText(t: Ticket): string {
 
 /** A command in a code block; ``` inside it cannot close the block early. */
 function commandBlock(label: string, cmd: string): string {
-  return `*${label}:*\n\`\`\`${cut(printable(cmd).replace(/```/g, "'''"), 900)}\`\`\``;
+  return `*${label}:*\n\`\`\`${esc(cut(printable(cmd).replace(/```/g, "'''"), 900))}\`\`\``;
 }
 
 function outputBlock(text: string, max = 1200): string {
   const t = printable(text).replace(/```/g, "'''");
-  return '```' + (t.length > max ? '…' + t.slice(t.length - max + 1) : t || ' ') + '```';
+  // Escaped inside code blocks too: < and & would otherwise still make mentions and links.
+  return '```' + esc(t.length > max ? '…' + t.slice(t.length - max + 1) : t || ' ') + '```';
 }
 
 function phase(t: Ticket, p: PhaseResult['phase']): PhaseResult | undefined {
@@ -275,7 +276,7 @@ export function approvalMessage(d: TicketDetails, forPersonId: string): Message 
   if (mine >= 0 && ['waiting', 'approved'].includes(t.state) && !t.queued && !t.startedAt) {
     blocks.push({ type: 'actions', block_id: `change:${t.ticketId}`, elements: [btn(Actions.ticketChangeToReject, 'Change to reject', { t: t.ticketId, l: mine } satisfies DecisionButtonValue, 'danger')] as never });
   }
-  return { text: `Ops ticket ${t.ticketId} from ${echo(d.submitter.name)}: ${t.template.name} in ${t.env} — ${t.state}`, blocks };
+  return { text: `Ops ticket ${t.ticketId} from ${esc(echo(d.submitter.name))}: ${t.template.name} in ${t.env} — ${t.state}`, blocks };
 }
 
 export function approvalMailText(d: TicketDetails): { subject: string; text: string } {
