@@ -132,4 +132,21 @@ describe('/ticket decisions over Slack', () => {
     expect(text(refused)).toContain('[1100]');
     expect((await ticket(ticketId)).state).toBe('succeeded');
   }, 90_000);
+
+  it('/ticket mine and /ticket history list the runs; history shows others only what they may see', async () => {
+    const mine = await runCommand(t, '/ticket', 'mine', USERS.erin);
+    const all = await model().find({}).lean<Ticket[]>();
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    for (const x of all) expect(JSON.stringify(mine.blocks)).toContain(x.ticketId);
+    const rejected = await runCommand(t, '/ticket', 'history deploy-git env:PROD status:rejected', USERS.erin);
+    const rejectedIds = all.filter((x) => x.state === 'rejected').map((x) => x.ticketId);
+    expect(rejectedIds.length).toBe(2);
+    for (const id of rejectedIds) expect(JSON.stringify(rejected.blocks)).toContain(id);
+    expect(JSON.stringify(rejected.blocks)).not.toContain(all.find((x) => x.state === 'succeeded')!.ticketId);
+    // bob (dev) has no `use` on deploy-git and decided nothing: he sees none of them.
+    const bobs = await runCommand(t, '/ticket', 'history', USERS.bob);
+    expect(bobs.text).toBe('Ticket history: none');
+    const bad = await runCommand(t, '/ticket', 'history status:weird', USERS.erin);
+    expect(bad.text).toContain('[1100]');
+  }, 60_000);
 });
