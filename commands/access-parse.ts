@@ -111,7 +111,7 @@ export function parseAccess(text: string): AccessRequestText {
 export const approvalValueSchema = z.object({ r: z.string().regex(/^AR-[A-Z0-9]{6}$/), l: z.number().int().min(0).max(2) }).strict();
 
 /** A button value must be a JSON object (1101) of the expected shape (1100). */
-function jsonObject(value: string | undefined): Record<string, unknown> {
+export function jsonObject(value: string | undefined): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value ?? '');

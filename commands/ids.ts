@@ -2,6 +2,7 @@
 export const Commands = {
   opsgate: '/opsgate',
   access: '/access',
+  ticket: '/ticket',
 } as const;
 
 export const Actions = {
@@ -12,11 +13,37 @@ export const Actions = {
   accessExtend: 'access_extend',
   accessRevoke: 'access_revoke',
   accessHostHistory: 'access_host_history',
+  ticketPickEnv: 'ticket_pick_env',
+  ticketPickCategory: 'ticket_pick_category',
+  ticketPick: 'ticket_pick',
+  /** External select of a long script-choice list; the option name follows after a colon. */
+  ticketChoices: 'ticket_choices',
+  ticketApprove: 'ticket_approve',
+  ticketApproveWithComment: 'ticket_approve_comment',
+  ticketReject: 'ticket_reject',
+  ticketChangeToReject: 'ticket_change_to_reject',
+  ticketRun: 'ticket_run',
+  ticketRevoke: 'ticket_revoke',
+  ticketShow: 'ticket_show',
 } as const;
 
 export const Views = {
   accessRequest: 'access_request',
   accessReject: 'access_reject_reason',
+  ticketPicker: 'ticket_picker',
+  ticketForm: 'ticket_form',
+  ticketApproveComment: 'ticket_approve_comment',
+  ticketReject: 'ticket_reject_reason',
+} as const;
+
+/** Block ids of the ticket form (options are `opt:<name>`) and the decision modals. */
+export const TicketBlocks = {
+  optionPrefix: 'opt:',
+  runDate: 'run_date',
+  runTime: 'run_time',
+  flags: 'flags',
+  reason: 'reason',
+  comment: 'comment',
 } as const;
 
 /** Block ids of the access request modal, where submitted values are found. */

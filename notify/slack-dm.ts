@@ -38,12 +38,15 @@ export class SlackMessenger {
     }
   }
 
-  async post(channel: string, message: Message): Promise<void> {
+  /** Posts to a channel; where it landed (to update it in place), or null (logged). */
+  async post(channel: string, message: Message): Promise<Posted | null> {
     try {
       const m = fitMessage(message);
-      await this.client.chat.postMessage({ channel, text: m.text, blocks: m.blocks });
+      const res = await this.client.chat.postMessage({ channel, text: m.text, blocks: m.blocks });
+      return { channel: String(res.channel ?? channel), ts: String(res.ts) };
     } catch (err) {
       this.logger.error({ err: (err as Error).message, channel }, 'posting to a channel failed');
+      return null;
     }
   }
 

@@ -53,6 +53,7 @@ import { openStore, type Store } from './store/connect.js';
 import { TicketCatalog } from './services/tickets/catalog.js';
 import type { TicketService } from './services/tickets/tickets.js';
 import { wireTickets } from './wire-tickets.js';
+import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
 
 export interface OpsgateOptions {
   logger: Logger;
@@ -206,7 +207,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     },
   });
   const inventoryJobs = defineInventoryJobs(agenda, { hostCheck, logger });
-  const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog });
+  const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog }, { notifier: ticketSlackNotifier({ slack: messenger, mail, logger }) });
   const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets };
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
@@ -223,14 +224,15 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   await directoryJobs.enqueue({ actor: 'system:start' });
 
   if (slack) {
+    // Every request's envelope is typed before any listener runs (commands/input-guard.ts).
+    slack.app.use(inputGuard({ poster, logger }));
+    const ticketsHome = wireTicketsSlack(slack.app, { tickets: ticketing.tickets, model: ticketing.model, catalog: ticketCatalog, directory, rbac, logger });
     const homeSections: HomeSectionProvider[] = [
       async (person) =>
         person ? { title: 'Host access', blocks: accessHomeBlocks(await grants.homeSummary(person)) } : placeholderSection('Host access', 'Once you are in the directory, your hosts, requests and approvals appear here.'),
-      async () => placeholderSection('Ops tickets', 'Tickets you filed and tickets waiting for your approval appear here once ops tickets are enabled.'),
+      ticketsHome,
       async () => placeholderSection('Module runs', 'Running and recent module runs appear here once module runs are enabled.'),
     ];
-    // Every request's envelope is typed before any listener runs (commands/input-guard.ts).
-    slack.app.use(inputGuard({ poster, logger }));
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, logger });

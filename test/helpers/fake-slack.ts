@@ -23,6 +23,8 @@ export interface FakeUser {
   name?: string;
   realName?: string;
   isBot?: boolean;
+  /** IANA time zone users.info reports (Slack's `tz`). */
+  tz?: string;
 }
 
 function parseBody(raw: string, contentType: string): Record<string, unknown> {
@@ -207,6 +209,7 @@ export class FakeSlack {
       real_name: u.realName ?? u.name ?? u.id,
       is_bot: u.isBot ?? false,
       deleted: false,
+      ...(u.tz ? { tz: u.tz } : {}),
       profile: { email: u.email, real_name: u.realName ?? u.name ?? u.id, display_name: u.name ?? '' },
     };
   }
