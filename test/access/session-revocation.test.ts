@@ -172,6 +172,55 @@ describeIf(roleAccounts.ready ? 'live sessions at revocation' : `live sessions a
     await answers(h, 'holder-still-here');
   }, 120_000);
 
+  // A made-up key: in no account's file, so sshd would never let it in.
+  const madeUp = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake';
+
+  /** The master is gone after revocation: its connection ended and its control socket answers no more. */
+  async function expectMasterGone(m: Awaited<ReturnType<typeof master>>, ctl: string, account: string): Promise<void> {
+    expect(await m.exited).toBe(255);
+    const after = await run([...baseArgs(personKey()), '-o', 'ControlMaster=no', '-o', `ControlPath=${ctl}`, '-S', ctl, `${account}@127.0.0.1`, 'true']);
+    expect(after.code).not.toBe(0);
+  }
+
+  it('a grantee who rewrites its own SSH_USER_AUTH at login (inside the window) to name a made-up key is ended; another holder is not', async () => {
+    const grantee = personKey();
+    const holder = personKey();
+    await grant(grantee, 'grant-fake-own', 'evans');
+    await grant(holder, 'grant-fake-holder', 'evans');
+    const h = await echoSession(holder, 'evans');
+    const ctl = path.join(dir, 'ctl-fake-own');
+    const m = await master(grantee, 'evans', ctl, `printf 'publickey ${madeUp}\\n' > "$SSH_USER_AUTH"; echo master-up; exec sleep 600`);
+    expect(await run([...baseArgs(grantee), '-o', 'ControlMaster=no', '-S', ctl, 'evans@127.0.0.1', 'true'])).toMatchObject({ code: 0 });
+
+    const sessions = await revoke('grant-fake-own', grantee, 'evans');
+    expect(sessions).toEqual({ ended: 1, endedUnattributed: 1, kept: 1, strays: 0, endedByGrant: {} });
+    await expectMasterGone(m, ctl, 'evans');
+    await answers(h, 'holder-still-here');
+  }, 120_000);
+
+  it('a grantee whose session points SSH_USER_AUTH at a file of its own naming a made-up key is ended', async () => {
+    const grantee = personKey();
+    await grant(grantee, 'grant-fake-file', 'evans');
+    const ctl = path.join(dir, 'ctl-fake-file');
+    const m = await master(grantee, 'evans', ctl, `f=/tmp/sshauth.mine$$; printf 'publickey ${madeUp}\\n' > $f; echo master-up; exec env SSH_USER_AUTH=$f sleep 600`);
+    expect(await run([...baseArgs(grantee), '-o', 'ControlMaster=no', '-S', ctl, 'evans@127.0.0.1', 'true'])).toMatchObject({ code: 0 });
+
+    const sessions = await revoke('grant-fake-file', grantee, 'evans');
+    expect(sessions).toEqual({ ended: 1, endedUnattributed: 1, kept: 0, strays: 0, endedByGrant: {} });
+    await expectMasterGone(m, ctl, 'evans');
+  }, 120_000);
+
+  it("another connection of the bot (root, the bot's key from a file outside opsgate's) is kept at a root revocation", async () => {
+    const grantee = personKey();
+    await grant(grantee, 'grant-root-bot', 'root');
+    const bot = await echoSession(host.bot, 'root');
+    const sessions = await revoke('grant-root-bot', grantee, 'root');
+    // Other tests' holders may still be on evans / readonly (touched too): they are kept as well.
+    expect(sessions).toMatchObject({ ended: 0, endedUnattributed: 0 });
+    expect(sessions.kept).toBeGreaterThanOrEqual(1);
+    await answers(bot, 'bot-still-here');
+  }, 120_000);
+
   it('a master with no session (-N) cannot be attributed: it is waited for, then ended; the bot\'s own connection running the script is not', async () => {
     const grantee = personKey();
     await grant(grantee, 'grant-nosession', 'root');

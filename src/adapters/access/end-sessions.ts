@@ -29,8 +29,13 @@
  *   process, that start is the TCP accept, so the login's own duration (0.2-0.9 s measured)
  *   counts against the window. It is read with O_NOFOLLOW|O_NONBLOCK
  *   and stat'ed again afterwards.
+ * Kept only if a key its file names is still valid for the account: in `valid` (the keys sshd
+ * still accepts from the account's rewritten opsgate file; for root also root's own
+ * authorized_keys files and the bot's key), never a file the account can write. A file that
+ * passed every check but names only other keys (a holder wrote a made-up key into its own file
+ * at login, or pointed its session at a file of its own) is unattributed.
  * Fail closed: a connection of a touched account that cannot be attributed this way (no
- * session, no SSH_USER_AUTH, a tampered file) is ended too, unless it opened after the lines
+ * session, no SSH_USER_AUTH, a tampered file, no valid key) is ended too, unless it opened after the lines
  * were removed (it cannot have used a removed key). One still younger than UNATTRIBUTED_GRACE_S
  * is waited for (re-scanned every second, at most that long) so a login still setting up its
  * session is attributed rather than killed. Never the connection running this script.
@@ -47,6 +52,7 @@
  *   sess_accounts  "<account>:<uid> ..." the accounts whose lines were removed
  *   targets        lines "<account> <key blob> <grant ids, comma-separated>": keys revoked
  *                  there and not still valid in that account's file
+ *   valid          lines "<account> <key blob>": keys still valid for that account
  *   removed_cs     /proc/uptime in centiseconds right after the files were rewritten
  * Output: `session ended <account> <pid> <grant ids|-> <why>`, `session kept <account> <pid>`
  * and `session stray <account> <pid>` records (see host-keys.ts).
@@ -196,6 +202,14 @@ end_sessions() {
           g=$(printf '%s\\n' "$targets" | awk -v a="$acct" -v b="$b" '$1 == a && $2 == b { print $3; exit }')
           if [ -n "$g" ]; then verdict=end grants=$g reason='logged in with a revoked key'; break; fi
         done
+        # Kept only for a key sshd would still let in now: the file is the account's own, so a
+        # holder can make it name any key at all (a made-up one included).
+        if [ "$verdict" = keep ] && ! printf '%s\\n' "$valid" | awk -v a="$acct" -v keys="$conn_keys" 'BEGIN { n = split(keys, k, "\\n"); for (i = 1; i <= n; i++) want[k[i]] = 1 } $1 == a && ($2 in want) { found = 1; exit } END { exit !found }'; then
+          why='its SSH_USER_AUTH file names no key still valid for the account'
+        fi
+      fi
+      if [ "$verdict" = end ] || [ -z "$why" ]; then
+        :
       elif [ $(( start * 100 / clk_tck )) -gt $(( removed_cs + 200 )) ]; then
         verdict=keep
       elif [ $(( now_cs - start * 100 / clk_tck )) -lt $(( ${UNATTRIBUTED_GRACE_S} * 100 )) ] && [ "$now_cs" -lt $(( removed_cs + (${UNATTRIBUTED_GRACE_S} + 2) * 100 )) ]; then

@@ -539,6 +539,23 @@ export class HostKeysGateway {
       '  valid="$valid$(OPSGATE_ACCOUNT=$account OPSGATE_NOW=$(date -u +%Y%m%d%H%M) awk "$valid_awk" "$file")',
       '"',
       '}',
+      // Root only: the keys root's own files still accept (/root/.ssh/authorized_keys*, root-owned
+      // by nature) and the key this script's own connection logged in with (the bot's, from its
+      // root-owned sshauth file), so other bot connections and root's own logins count as valid.
+      'collect_root_valid() {',
+      '  case " $sess_accounts " in *" root:0 "*) ;; *) return 0 ;; esac',
+      '  rh=$(getent passwd root | awk -F: \'{ print $6; exit }\')',
+      '  for f in "$rh/.ssh/authorized_keys" "$rh/.ssh/authorized_keys2" "$SSH_USER_AUTH"; do',
+      '    [ -n "$f" ] && [ -f "$f" ] && [ ! -L "$f" ] && [ "$(stat -c %u -- "$f" 2>/dev/null)" = 0 ] || continue',
+      '    if [ "$f" = "$SSH_USER_AUTH" ]; then',
+      '      valid="$valid$(awk \'$1 == "publickey" { print "root", $3 }\' "$f")',
+      '"',
+      '    else',
+      '      valid="$valid$(OPSGATE_ACCOUNT=root OPSGATE_NOW=$(date -u +%Y%m%d%H%M) awk "$valid_awk" "$f")',
+      '"',
+      '    fi',
+      '  done',
+      '}',
       END_SESSIONS_SH,
       // targets: "<account> <blob> <grant ids>" revoked there and not still valid there.
       `targets_awk=${shellQuote('BEGIN { n = split(ENVIRON["OPSGATE_VALID"], v, "\\n"); for (i = 1; i <= n; i++) ok[v[i]] = 1 } NF == 3 && !(($1 " " $2) in ok) { k = $1 " " $2; if (!(k in g)) { order[++m] = k; g[k] = $3 } else if (index("," g[k] ",", "," $3 ",") == 0) g[k] = g[k] "," $3 } END { for (i = 1; i <= m; i++) print order[i], g[order[i]] }')}`,
@@ -548,6 +565,7 @@ export class HostKeysGateway {
       '  targets=$(printf \'%s\\n%s\\n\' "$revoked" "$supplied" | OPSGATE_VALID=$valid awk "$targets_awk")',
       // The files are done: let other changes on this host go on while connections are ended.
       '  exec 9>&-',
+      '  collect_root_valid',
       '  end_sessions',
       '}',
       ...body,
