@@ -21,13 +21,8 @@ import { systemClock } from '../../clock.js';
 import { badParameter } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { LOG_STREAMS, type LogStream, type TicketLogChunkModel, type TicketLogHeaderModel } from '../../models/ticket-log.js';
+import type { TicketLogSink } from './ports.js';
 
-/** What the ticket domain writes to (the same type is declared in ./ports.ts). */
-export interface TicketLogSink {
-  append(ticketId: string, stream: 'stdout' | 'stderr' | 'system', text: string): Promise<void>;
-  close(ticketId: string): Promise<void>;
-  tail(ticketId: string, maxChars: number): Promise<string>;
-}
 
 export interface StoredLogChunk {
   seq: number;
