@@ -136,7 +136,9 @@ describe('the Slack endpoint checks body shape, timestamps and replays before Bo
   }
 
   async function repliesTo(responseId: string): Promise<number> {
-    // Send one more command and wait for its reply: anything the earlier ones caused is in by then.
+    // The first delivery's reply, then one more command's: replies are posted concurrently, so
+    // the fence alone does not prove the first is in; a handled duplicate would be in by then.
+    await t.fake.waitFor('response_url', (c) => c.args.response_id === responseId);
     const marker = `fence-${responseId}`;
     const fence = form({ command: '/opsgate', text: 'whoami', user_id: USERS.alice.id, team_id: 'T0TEST', channel_id: 'C0GENERAL', response_url: t.fake.responseUrl(marker), trigger_id: 'trigger.fence' });
     expect((await t.slack.post(fence, FORM)).status).toBe(200);
