@@ -5,36 +5,21 @@
  * and is refused once the run started; `/ticket approvals` and the App Home list what waits;
  * the approver's mail is queued with the rendered command.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RecordedCall } from '../helpers/fake-slack.js';
-import { runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { buttonValue, dm, text, useTicketApp, type User } from '../helpers/ticket-slack.js';
 import { mailModel } from '../../src/models/mail.js';
 import { ticketModel, type Ticket } from '../../src/models/tickets.js';
 
-type User = { id: string };
 
 describe('/ticket decisions over Slack', () => {
+  const app = useTicketApp();
+  const { ticket, after } = app;
+  const model = () => ticketModel(app.t.app.store.connection);
   let t: TestOpsgate;
-  const model = () => ticketModel(t.app.store.connection);
-  const text = (c: RecordedCall) => JSON.stringify(c.args);
-  const dm = (u: User) => `D${u.id}`;
-  const after = (mark: number) => (c: RecordedCall) => t.fake.calls.indexOf(c) >= mark;
-  const ticket = async (id: string) => (await model().findOne({ ticketId: id }).lean<Ticket>())!;
-
-  beforeAll(async () => {
-    t = await startOpsgate();
-    await t.ready();
-  }, 60_000);
-  afterAll(() => t?.stop());
-
-  function buttonValue(call: RecordedCall, actionId: string): string {
-    const blocks = call.args.blocks as Array<{ elements?: Array<{ action_id: string; value: string }> }>;
-    for (const b of blocks) {
-      const e = b.elements?.find((x) => x.action_id === actionId);
-      if (e) return e.value;
-    }
-    throw new Error(`no ${actionId} button in ${JSON.stringify(blocks).slice(0, 400)}`);
-  }
+  beforeAll(() => {
+    t = app.t;
+  });
 
   async function submit(tag: string): Promise<{ ticketId: string; mark: number }> {
     const mark = t.fake.calls.length;

@@ -5,36 +5,22 @@
  * channel message posted then updated, the result DM; inline submit with `auto` and with a run
  * time in the submitter's zone; refusals with codes that write nothing; forged buttons.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedCall } from '../helpers/fake-slack.js';
-import { runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
-import { ticketModel, type Ticket } from '../../src/models/tickets.js';
+import { runCommand, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { buttonValue, dm, text, useTicketApp, type User } from '../helpers/ticket-slack.js';
+import { ticketModel } from '../../src/models/tickets.js';
 
-type User = { id: string };
 const SECRET = 'example-deploy-token-replace-me';
 
 describe('/ticket over Slack', () => {
+  const app = useTicketApp();
+  const { ticket, after } = app;
+  const model = () => ticketModel(app.t.app.store.connection);
   let t: TestOpsgate;
-  const model = () => ticketModel(t.app.store.connection);
-  const text = (c: RecordedCall) => JSON.stringify(c.args);
-  const dm = (u: User) => `D${u.id}`;
-  const after = (mark: number) => (c: RecordedCall) => t.fake.calls.indexOf(c) >= mark;
-  const ticket = async (id: string) => (await model().findOne({ ticketId: id }).lean<Ticket>())!;
-
-  beforeAll(async () => {
-    t = await startOpsgate();
-    await t.ready();
-  }, 60_000);
-  afterAll(() => t?.stop());
-
-  function buttonValue(call: RecordedCall, actionId: string): string {
-    const blocks = (call.args.blocks ?? (call.args.view as { blocks: unknown[] })?.blocks) as Array<{ type: string; elements?: Array<{ action_id: string; value: string }>; accessory?: { action_id: string; value: string } }>;
-    for (const b of blocks) {
-      const e = b.elements?.find((x) => x.action_id === actionId) ?? (b.accessory?.action_id === actionId ? b.accessory : undefined);
-      if (e) return e.value;
-    }
-    throw new Error(`no ${actionId} button in ${JSON.stringify(blocks).slice(0, 400)}`);
-  }
+  beforeAll(() => {
+    t = app.t;
+  });
 
   async function approvalDm(u: User, ticketId: string, mark: number): Promise<RecordedCall> {
     return t.fake.waitFor('chat.postMessage', (c) => after(mark)(c) && c.args.channel === dm(u) && text(c).includes(ticketId) && text(c).includes('ticket_approve'), 20_000);
