@@ -28,6 +28,8 @@ export function buttonValue(call: RecordedCall, actionId: string): string {
 export interface TicketApp {
   /** The running app; set once the file's beforeAll ran. */
   readonly t: TestOpsgate;
+  /** The app's ticket model (for counts and queries the accessors below do not cover). */
+  model(): ReturnType<typeof ticketModel>;
   ticket(id: string): Promise<Ticket>;
   /** Matches calls recorded after `mark` (an index into `t.fake.calls`). */
   after(mark: number): (c: RecordedCall) => boolean;
@@ -46,7 +48,8 @@ export function useTicketApp(): TicketApp {
       if (!t) throw new Error('the app is not started yet');
       return t;
     },
-    ticket: async (id) => (await ticketModel(app.t.app.store.connection).findOne({ ticketId: id }).lean<Ticket>())!,
+    model: () => ticketModel(app.t.app.store.connection),
+    ticket: async (id) => (await app.model().findOne({ ticketId: id }).lean<Ticket>())!,
     after: (mark) => (c) => app.t.fake.calls.indexOf(c) >= mark,
   };
   return app;

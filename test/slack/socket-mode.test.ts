@@ -20,17 +20,7 @@ describe('Socket Mode', () => {
     const open = t.fake.callsTo('apps.connections.open');
     expect(open).toHaveLength(1);
     expect(open[0]!.token).toBe('xapp-1-test-socket-mode');
-    const acked = (await t.fake.sendEnvelope('slash_commands', {
-      command: '/opsgate',
-      text: 'help',
-      user_id: USERS.bob.id,
-      user_name: 'bob',
-      team_id: 'T0TEST',
-      channel_id: 'C0GENERAL',
-      response_url: t.fake.responseUrl(),
-      trigger_id: 'trigger.socket',
-      api_app_id: 'A0OPSGATE',
-    })) as { response_type: string; blocks: unknown[] };
+    const acked = (await t.fake.sendEnvelope('slash_commands', { ...helpEnvelope, response_url: t.fake.responseUrl(), trigger_id: 'trigger.socket' })) as { response_type: string; blocks: unknown[] };
     expect(acked.response_type).toBe('ephemeral');
     expect(JSON.stringify(acked.blocks)).toContain('/opsgate whoami');
   });

@@ -9,13 +9,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, USERS, type TestOpsgate } from '../helpers/opsgate.js';
 import { buttonValue, dm, text, useTicketApp, type User } from '../helpers/ticket-slack.js';
 import { mailModel } from '../../src/models/mail.js';
-import { ticketModel, type Ticket } from '../../src/models/tickets.js';
+import type { Ticket } from '../../src/models/tickets.js';
 
 
 describe('/ticket decisions over Slack', () => {
   const app = useTicketApp();
-  const { ticket, after } = app;
-  const model = () => ticketModel(app.t.app.store.connection);
+  const { ticket, after, model } = app;
   let t: TestOpsgate;
   beforeAll(() => {
     t = app.t;

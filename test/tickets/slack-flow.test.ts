@@ -9,14 +9,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedCall } from '../helpers/fake-slack.js';
 import { runCommand, USERS, type TestOpsgate } from '../helpers/opsgate.js';
 import { buttonValue, dm, text, useTicketApp, type User } from '../helpers/ticket-slack.js';
-import { ticketModel } from '../../src/models/tickets.js';
 
 const SECRET = 'example-deploy-token-replace-me';
 
 describe('/ticket over Slack', () => {
   const app = useTicketApp();
-  const { ticket, after } = app;
-  const model = () => ticketModel(app.t.app.store.connection);
+  const { ticket, after, model } = app;
   let t: TestOpsgate;
   beforeAll(() => {
     t = app.t;
