@@ -7,7 +7,10 @@
  * a Slack workspace.
  */
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 export interface RecordedCall {
@@ -54,7 +57,23 @@ export const METHOD_SCOPES: Record<string, string> = {
   'conversations.open': 'im:write',
   'users.info': 'users:read',
   'users.lookupByEmail': 'users:read.email',
+  'files.getUploadURLExternal': 'files:write',
+  'files.completeUploadExternal': 'files:write',
 };
+
+/** A file announced with files.getUploadURLExternal, its bytes (once POSTed) and where it was shared. */
+export interface FakeUpload {
+  fileId: string;
+  filename: string;
+  /** The length announced up front. */
+  length: number;
+  /** Set once the bytes arrived: a file on disk (a 50 MB upload is not kept in memory). */
+  path?: string;
+  bytes?: number;
+  sha256?: string;
+  /** Set by files.completeUploadExternal. */
+  completed?: { channel: string; title?: string; comment?: string };
+}
 
 export class FakeSlack {
   readonly calls: RecordedCall[] = [];
@@ -69,6 +88,10 @@ export class FakeSlack {
   private tsCounter = 0;
   private viewCounter = 0;
   private waiters: Array<() => void> = [];
+  private uploadCounter = 0;
+  private uploadDir?: string;
+  /** Files by id, from files.getUploadURLExternal on. */
+  readonly uploads = new Map<string, FakeUpload>();
   url = '';
 
   /** @param scopes the bot's granted scopes; a call needing another scope fails with missing_scope, as Slack answers. */
@@ -76,6 +99,7 @@ export class FakeSlack {
 
   async start(): Promise<this> {
     this.server = http.createServer((req, res) => {
+      if ((req.url ?? '').startsWith('/upload/')) return void this.receiveUpload(req, res);
       let raw = '';
       req.on('data', (c: Buffer) => (raw += c.toString()));
       req.on('end', () => {
@@ -159,6 +183,45 @@ export class FakeSlack {
     for (const c of this.wss?.clients ?? []) c.terminate();
     this.wss?.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    if (this.uploadDir) fs.rmSync(this.uploadDir, { recursive: true, force: true });
+  }
+
+  /** The bytes of an uploaded file (small files; large ones are read from `path`). */
+  uploadedBytes(fileId: string): Buffer {
+    const u = this.uploads.get(fileId);
+    if (!u?.path) throw new Error(`no bytes were uploaded for ${fileId}`);
+    return fs.readFileSync(u.path);
+  }
+
+  /**
+   * The upload URL: the body is streamed to a file (hashed on the way), as Slack's files host
+   * stores it; recorded as a call `file_upload` once it is complete.
+   */
+  private receiveUpload(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const fileId = (req.url ?? '').slice('/upload/'.length).split('?')[0]!;
+    const u = this.uploads.get(fileId);
+    if (!u || req.method !== 'POST' || u.path) {
+      req.resume();
+      res.writeHead(404).end();
+      return;
+    }
+    this.uploadDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-fake-slack-files-'));
+    const file = path.join(this.uploadDir, fileId);
+    const out = fs.createWriteStream(file);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    req.on('data', (c: Buffer) => {
+      bytes += c.length;
+      hash.update(c);
+    });
+    req.pipe(out);
+    out.on('finish', () => {
+      Object.assign(u, { path: file, bytes, sha256: hash.digest('hex') });
+      this.calls.push({ method: 'file_upload', args: { file_id: fileId, bytes, content_length: req.headers['content-length'], authorization: req.headers.authorization ?? null }, at: Date.now() });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${bytes}`);
+      for (const w of this.waiters.splice(0)) w();
+    });
+    req.on('error', () => out.destroy());
   }
 
   addUser(u: FakeUser): void {
@@ -250,6 +313,21 @@ export class FakeSlack {
         const email = String(args.email ?? '').toLowerCase();
         const u = [...this.users.values()].find((x) => x.email?.toLowerCase() === email);
         return u ? { ok: true, user: this.userJson(u) } : { ok: false, error: 'users_not_found' };
+      }
+      case 'files.getUploadURLExternal': {
+        const length = Number(args.length);
+        if (typeof args.filename !== 'string' || !args.filename || !Number.isInteger(length) || length < 1) return { ok: false, error: 'invalid_arguments' };
+        const fileId = `F${String(++this.uploadCounter).padStart(8, '0')}`;
+        this.uploads.set(fileId, { fileId, filename: args.filename, length });
+        return { ok: true, file_id: fileId, upload_url: this.url.replace(/api\/$/, '') + `upload/${fileId}` };
+      }
+      case 'files.completeUploadExternal': {
+        const files = (Array.isArray(args.files) ? args.files : []) as Array<{ id?: string; title?: string }>;
+        const found = files.map((f) => this.uploads.get(String(f.id)));
+        // Slack shares only a file whose bytes arrived, as many as were announced.
+        if (files.length === 0 || found.some((u) => !u?.path || u.bytes !== u.length)) return { ok: false, error: 'file_not_found' };
+        for (const [i, u] of found.entries()) u!.completed = { channel: String(args.channel_id ?? ''), title: files[i]!.title, comment: typeof args.initial_comment === 'string' ? args.initial_comment : undefined };
+        return { ok: true, files: found.map((u) => ({ id: u!.fileId, name: u!.filename, title: u!.completed?.title })) };
       }
       case 'response_url':
         return { ok: true };

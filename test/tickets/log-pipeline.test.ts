@@ -12,54 +12,27 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
-import { withDatabase } from '../../src/store/connect.js';
 import { ticketLogModels } from '../../src/models/ticket-log.js';
 import { TicketLogStore } from '../../src/services/tickets/log-store.js';
-import { spawnStore, type StoreProcess } from '../helpers/store-process.js';
-import { tempDir } from '../helpers/store.js';
+import { forcedGc, separateStore, type SeparateStore } from '../helpers/log-memory.js';
 
 const SECRET = 'Dq7-deploy_t0ken!';
 const URL_PASSWORD = 'hunter2-Pw';
 const RAW_BYTES = 37_500_000; // base64 of this is ~50.7 MB of output
 const MIB = 1024 * 1024;
 
+let sep: SeparateStore;
 let dir: string;
-let storeProc: StoreProcess | undefined;
-let conn: Connection;
-
-/** V8's gc() even when the worker was started without --expose-gc. */
-function forcedGc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g) return g;
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
 
 beforeAll(async () => {
-  dir = tempDir('log-pipeline');
-  let uri = process.env.MONGODB_URI;
-  if (!uri) {
-    storeProc = await spawnStore(path.join(dir, 'db'));
-    uri = storeProc.uri;
-  }
-  conn = await mongoose.createConnection(withDatabase(uri, `t_pipe_${process.pid}`)).asPromise();
+  sep = await separateStore('log-pipeline');
+  dir = sep.dir;
   execFileSync('/bin/sh', ['-c', `head -c ${RAW_BYTES} /dev/urandom | base64 > ${path.join(dir, 'data.b64')}`]);
 }, 120_000);
 
-afterAll(async () => {
-  await conn?.dropDatabase().catch(() => undefined);
-  await conn?.close();
-  if (storeProc) {
-    storeProc.child.kill('SIGTERM');
-    await storeProc.exited;
-  }
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => sep?.stop());
 
 /** SHA-256 of what the stored log must be: the producer's output with secrets masked. */
 async function expectedHash(file: string, mid: number): Promise<{ hash: string; bytes: number }> {
@@ -87,7 +60,7 @@ describe('50 MB log through engine and store', () => {
     const size = fs.statSync(file).size;
     const mid = Math.floor(size / 2) + 13; // mid-line, so the inserted text lands inside a base64 line
     const id = `TK-pipe-${process.pid}`;
-    const store = new TicketLogStore(ticketLogModels(conn));
+    const store = new TicketLogStore(ticketLogModels(sep.conn));
     const engine = new ExecutionEngine();
 
     gc();

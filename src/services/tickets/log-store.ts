@@ -18,7 +18,7 @@
 import { Readable } from 'node:stream';
 import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
-import { badParameter } from '../../errors.js';
+import { AppError, badParameter, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { LOG_STREAMS, type LogStream, type TicketLogChunkModel, type TicketLogHeaderModel } from '../../models/ticket-log.js';
 import type { TicketLogSink } from './ports.js';
@@ -223,6 +223,44 @@ export class TicketLogStore implements TicketLogSink {
         for await (const c of chunks) yield Buffer.from(c.text);
       })(),
     );
+  }
+
+  /**
+   * The log as it stands now, as UTF-8 bytes of a known length (an upload needs it up front):
+   * what is buffered is written first, then the header's totals fix which chunks belong to it
+   * (text appended later is not part of it). Null when the log is empty. The body reads a few
+   * chunks at a time and fails if the stored chunks do not add up to the length.
+   */
+  async snapshot(ticketId: string): Promise<{ bytes: number; body: Readable } | null> {
+    checkId(ticketId);
+    await this.flush(ticketId);
+    const h = await this.deps.headers.findOne({ ticketId }, { nextSeq: 1, totalBytes: 1 }).lean();
+    if (!h || h.totalBytes === 0) return null;
+    const stored = await this.deps.chunks.countDocuments({ ticketId, seq: { $lt: h.nextSeq } });
+    // Chunk numbers are reserved before their insert: another instance may be mid-write.
+    if (stored !== h.nextSeq) throw new AppError(ErrorCode.Internal, `the log of ${ticketId} is being written right now; try again in a moment`);
+    const { chunks, readBatch } = { chunks: this.deps.chunks, readBatch: this.readBatch };
+    const bytes = h.totalBytes;
+    const end = h.nextSeq;
+    async function* read(): AsyncGenerator<Buffer> {
+      let sent = 0;
+      for (let from = 0; from < end; ) {
+        const batch = await chunks
+          .find({ ticketId, seq: { $gte: from, $lt: end } }, { seq: 1, text: 1, _id: 0 })
+          .sort({ seq: 1 })
+          .limit(readBatch)
+          .lean<{ seq: number; text: string }[]>();
+        if (batch.length === 0) break;
+        for (const c of batch) {
+          const b = Buffer.from(c.text);
+          sent += b.length;
+          yield b;
+        }
+        from = batch.at(-1)!.seq + 1;
+      }
+      if (sent !== bytes) throw new Error(`the log of ${ticketId} has ${sent} bytes, its header says ${bytes}`);
+    }
+    return { bytes, body: Readable.from(read(), { objectMode: false }) };
   }
 
   /** Totals and the closed flag, or null when nothing was written for this ticket. */
