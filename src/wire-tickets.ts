@@ -25,6 +25,8 @@ import { TicketLogStore } from './services/tickets/log-store.js';
 import type { TicketLogSink, TicketNotifier } from './services/tickets/ports.js';
 import { TicketRecords } from './services/tickets/records.js';
 import { TicketService } from './services/tickets/tickets.js';
+import { ticketTemplateSwitchModel } from './models/ticket-template-switch.js';
+import { TemplateSwitches } from './services/tickets/template-switch.js';
 
 export interface TicketsCore {
   conn: Connection;
@@ -61,10 +63,12 @@ export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {
   const notifier = opts.notifier ?? logOnlyNotifier(core.logger);
   const executor = new TicketExecutor({ model, records, catalog: core.catalog, runner, log, notifier, clock: core.clock, logger: core.logger }, opts.executor);
   const jobs = defineTicketJobs(core.agenda);
+  const switches = new TemplateSwitches({ model: ticketTemplateSwitchModel(core.conn), catalog: core.catalog, directory: core.directory, rbac: core.rbac, audit: core.audit, clock: core.clock });
   const tickets = new TicketService({
     model,
     records,
     catalog: core.catalog,
+    switches,
     executor,
     runner,
     log,
@@ -81,5 +85,7 @@ export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {
     cancelRun: jobs.cancelRun,
   });
   jobs.attach({ tickets, executor, records, clock: core.clock, logger: core.logger });
-  return { tickets, executor, records, model, jobs, log };
+  // The full-log file reads the chunked store; a sink handed in by a test may not be one.
+  const logReader = log instanceof TicketLogStore ? log : null;
+  return { tickets, executor, records, model, jobs, log, switches, logReader };
 }

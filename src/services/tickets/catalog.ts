@@ -27,6 +27,16 @@ export class TicketCatalog {
     return this.templates.find((t) => t.name === name && t.env === env);
   }
 
+  /** Every ticket of that name, active or not (an admin's switch applies to them). */
+  named(name: string): TicketTemplate[] {
+    return this.templates.filter((t) => t.name === name);
+  }
+
+  /** Every ticket, active or not, for the admins' list. */
+  all(): TicketTemplate[] {
+    return [...this.templates];
+  }
+
   /** For RBAC: a template resource exists when some environment has a ticket of that name. */
   hasName(name: string): boolean {
     return this.templates.some((t) => t.name === name);

@@ -21,12 +21,15 @@ import type { TicketCatalog } from './catalog.js';
 import { tell, type TicketExecutor } from './executor.js';
 import type { ConfigCenterRunner, TicketDetails, TicketLogSink, TicketNotifier } from './ports.js';
 import type { TicketRecords } from './records.js';
+import type { TemplateSwitches } from './template-switch.js';
 import { checkValues, maskedSecrets, renderCommands, systemValues, type SubmittedValues } from './values.js';
 
 export interface TicketDeps {
   model: TicketModel;
   records: TicketRecords;
   catalog: TicketCatalog;
+  /** Which templates submitters may use now (the catalog's flag, or an admin's stored switch). */
+  switches: TemplateSwitches;
   executor: TicketExecutor;
   runner: ConfigCenterRunner;
   log: TicketLogSink;
@@ -102,9 +105,17 @@ export class TicketService {
     return null;
   }
 
-  private template(name: string, env: string): TicketTemplate {
-    const t = this.deps.catalog.find(name, env);
+  /** A template submitters may use now; 1100 for unknown or switched-off ones (they are invisible). */
+  private async template(name: string, env: string): Promise<TicketTemplate> {
+    const t = await this.deps.switches.find(name, env);
     if (!t) throw badParameter(`no ticket ${name} in ${env}`, { field: 'template' });
+    return t;
+  }
+
+  /** A template `slackUserId` may submit now (the form, its choice search): 1100 / 1201 / 1202 otherwise. */
+  async submittableTemplate(slackUserId: string, name: string, env: string): Promise<TicketTemplate> {
+    const t = await this.template(name, env);
+    await this.checkMaySubmit(await this.deps.directory.requireBySlackUser(slackUserId), t);
     return t;
   }
 
@@ -124,7 +135,7 @@ export class TicketService {
   async submittable(slackUserId: string): Promise<TicketTemplate[]> {
     const person = await this.deps.directory.requireBySlackUser(slackUserId);
     const out: TicketTemplate[] = [];
-    for (const t of this.deps.catalog.active()) {
+    for (const t of await this.deps.switches.active()) {
       if (await this.checkMaySubmit(person, t).then(() => true, () => false)) out.push(t);
     }
     return out;
@@ -154,7 +165,7 @@ export class TicketService {
   async submit(slackUserId: string, input: SubmitInput): Promise<TicketDetails> {
     const { directory, clock, model, records } = this.deps;
     const person = await directory.requireBySlackUser(slackUserId);
-    const t = this.template(input.template, input.env);
+    const t = await this.template(input.template, input.env);
     await this.checkMaySubmit(person, t);
     const now = clock.now();
     const runAt = input.runAt ?? null;
@@ -445,14 +456,22 @@ export class TicketService {
     throw badParameter(`ticket ${ticketId} has already ended (${cur.state})`);
   }
 
-  /** A ticket for `/ticket show`: the submitter, its approvers and admins may see it. */
-  async show(slackUserId: string, ticketId: string): Promise<TicketDetails & { tail: string }> {
+  /**
+   * A ticket `slackUserId` may look at (`/ticket show`, its full log): the submitter, its
+   * approvers, and others with `use` on the template (1201) and a team (1202); admins all.
+   */
+  async viewable(slackUserId: string, ticketId: string): Promise<TicketDetails> {
     const actor = await this.deps.directory.requireBySlackUser(slackUserId);
     const details = await this.deps.records.details(ticketId);
     const t = details.ticket;
     const involved = t.submitter === actor.personId || t.approval.levels.some((l) => l.approvers.includes(actor.personId));
-    // Others need `use` on the template (1201), and a team (1202), as for submitting.
     if (!involved) await this.deps.rbac.require(actor, 'use', { type: 'template', id: t.template.name, organization: null });
+    return details;
+  }
+
+  /** A ticket for `/ticket show`, with its log's tail. */
+  async show(slackUserId: string, ticketId: string): Promise<TicketDetails & { tail: string }> {
+    const details = await this.viewable(slackUserId, ticketId);
     return { ...details, tail: await this.deps.log.tail(ticketId, 2500).catch(() => '') };
   }
 
