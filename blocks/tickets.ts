@@ -14,6 +14,7 @@ import type { ApprovalLevel } from '../src/models/approval.js';
 import type { Person } from '../src/models/person.js';
 import { STATUS_LABELS, type PhaseResult, type Ticket } from '../src/models/tickets.js';
 import type { TicketDetails } from '../src/services/tickets/ports.js';
+import type { FullLogOutcome } from '../src/services/tickets/full-log.js';
 import { levelLine, when } from './access.js';
 import { code, context, divider, esc, header, mrkdwn, plain, rowsToSections, section, type Block, type Message } from './kit.js';
 import { cut, echo, fitOptions, fitView, LIMITS, printable } from './limits.js';
@@ -356,7 +357,7 @@ export function channelMessage(d: TicketDetails, tail: string): Message {
   const final = ['succeeded', 'failed', 'revoked', 'rejected'].includes(t.state);
   const lead = `*${esc(t.template.name)}* (${code(t.env)}) · ticket ${code(t.ticketId)} by ${esc(d.submitter.name)}`;
   const blocks: Block[] = [section(lead), section(final ? resultLine(t) : `:arrows_counterclockwise: running since ${when(t.startedAt)}`), section(outputBlock(tail))];
-  blocks.push(final ? { type: 'actions', elements: [btn(Actions.ticketShow, 'Full log', { t: t.ticketId })] as never } : { type: 'actions', elements: [btn(Actions.ticketRevoke, 'Revoke', { t: t.ticketId }, 'danger')] as never });
+  blocks.push(final ? { type: 'actions', elements: [btn(Actions.ticketFullLog, 'Full log', { t: t.ticketId })] as never } : { type: 'actions', elements: [btn(Actions.ticketRevoke, 'Revoke', { t: t.ticketId }, 'danger')] as never });
   return { text: `${t.template.name} (${t.env}) ${t.ticketId}: ${final ? t.state : 'running'}`, blocks };
 }
 
@@ -365,7 +366,7 @@ export function resultMessage(d: TicketDetails, tail: string): Message {
   const t = d.ticket;
   const note = t.history.at(-1)?.note;
   const lead = `Your ticket ${code(t.ticketId)} (${code(t.template.name)}, ${code(t.env)}) ended: ${resultLine(t)}${note ? ` — ${esc(note)}` : ''}`;
-  return { text: `Ticket ${t.ticketId} ${t.state}`, blocks: [section(lead), section(outputBlock(tail)), { type: 'actions', elements: [btn(Actions.ticketShow, 'Full log', { t: t.ticketId })] as never }] };
+  return { text: `Ticket ${t.ticketId} ${t.state}`, blocks: [section(lead), section(outputBlock(tail)), { type: 'actions', elements: [btn(Actions.ticketFullLog, 'Full log', { t: t.ticketId })] as never }] };
 }
 
 export function resultMailText(d: TicketDetails, tail: string): { subject: string; text: string } {
@@ -393,8 +394,15 @@ export function showMessage(d: TicketDetails & { tail: string }): Message {
       ...(phases.length ? [section(phases.join('\n'))] : []),
       section(`*Log (tail):*\n${outputBlock(d.tail, 2400)}`),
       context(stateText(t)),
+      { type: 'actions', block_id: `show:${t.ticketId}`, elements: [btn(Actions.ticketFullLog, 'Full log (file)', { t: t.ticketId })] as never },
     ],
   };
+}
+
+/** The answer to a full-log request: where the file went, or that there is nothing yet. */
+export function fullLogMessage(r: FullLogOutcome): Message {
+  if (r.kind === 'empty') return { text: `The log of ${r.ticketId} is empty`, blocks: [section(`:page_facing_up: The log of ticket ${code(r.ticketId)} is empty so far (nothing has run yet); no file was sent.`)] };
+  return { text: `Full log of ${r.ticketId} sent`, blocks: [section(`:page_facing_up: The full log of ticket ${code(r.ticketId)} (${r.bytes.toLocaleString('en-US')} bytes) is in your DM as ${code(r.filename)}.`)] };
 }
 
 function row(t: Ticket): string {

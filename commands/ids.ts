@@ -25,6 +25,8 @@ export const Actions = {
   ticketRun: 'ticket_run',
   ticketRevoke: 'ticket_revoke',
   ticketShow: 'ticket_show',
+  /** The full log as a file in the clicker's DM. */
+  ticketFullLog: 'ticket_full_log',
 } as const;
 
 export const Views = {

@@ -51,7 +51,9 @@ export type TicketRequest =
   | { sub: 'submit'; inline: InlineSubmit | null }
   | { sub: 'mine' }
   | { sub: 'approvals' }
-  | { sub: 'run' | 'show' | 'revoke'; ticketId: string }
+  | { sub: 'run' | 'show' | 'revoke' | 'log'; ticketId: string }
+  | { sub: 'admin-switch'; active: boolean; name: string; env?: string }
+  | { sub: 'admin-list' }
   | { sub: 'history'; template?: string; env?: string; user?: string; status?: string };
 
 /** Words; a double-quoted stretch (anywhere in a word) keeps its spaces, `\"` is a quote in it. */
@@ -143,6 +145,25 @@ function oneTicketId(sub: string, args: string[]): string {
   return args[0];
 }
 
+const ADMIN_USAGE = '/ticket admin activate|deactivate <name> [env] · /ticket admin list';
+
+/** `/ticket admin activate|deactivate <name> [env]` (env also as env:X) and `/ticket admin list`. */
+function parseAdmin(args: string[]): TicketRequest {
+  const [action, name, envWord, ...extra] = args;
+  const a = action?.toLowerCase();
+  if (a === 'list') {
+    if (name !== undefined) throw badParameter(`unexpected argument "${echo(name, 30)}"; usage: ${ADMIN_USAGE}`);
+    return { sub: 'admin-list' };
+  }
+  if (a !== 'activate' && a !== 'deactivate') throw badParameter(`usage: ${ADMIN_USAGE}${action ? ` (got "${echo(action, 30)}")` : ''}`);
+  if (!name) throw missingField(`ticket name (/ticket admin ${a} <name> [env])`);
+  if (!NAME.test(name)) throw badParameter(`"${echo(name)}" is not a ticket name`, { field: 'name' });
+  if (extra.length > 0) throw badParameter(`unexpected argument "${echo(extra[0]!, 30)}"; usage: ${ADMIN_USAGE}`);
+  const env = envWord?.toLowerCase().startsWith('env:') ? envWord.slice(4) : envWord;
+  if (env !== undefined && !ENV.test(env)) throw badParameter(`"${echo(env, 30)}" is not an environment`, { field: 'env' });
+  return { sub: 'admin-switch', active: a === 'activate', name, ...(env !== undefined ? { env } : {}) };
+}
+
 export function parseTicket(text: string): TicketRequest {
   checkText(text);
   const [sub = 'submit', ...args] = ticketWords(text.trim());
@@ -158,7 +179,10 @@ export function parseTicket(text: string): TicketRequest {
     case 'run':
     case 'show':
     case 'revoke':
-      return { sub: sub.toLowerCase() as 'run' | 'show' | 'revoke', ticketId: oneTicketId(sub.toLowerCase(), args) };
+    case 'log':
+      return { sub: sub.toLowerCase() as 'run' | 'show' | 'revoke' | 'log', ticketId: oneTicketId(sub.toLowerCase(), args) };
+    case 'admin':
+      return parseAdmin(args);
     case 'history': {
       const out: { sub: 'history'; template?: string; env?: string; user?: string; status?: string } = { sub: 'history' };
       for (const a of args) {

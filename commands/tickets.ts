@@ -15,6 +15,7 @@ import {
   approvalsListMessage,
   choiceOptions,
   decisionModal,
+  fullLogMessage,
   pickerModal,
   showMessage,
   submittedMessage,
@@ -29,7 +30,9 @@ import type { Logger } from '../src/logger.js';
 import type { TicketTemplate } from '../src/services/catalog/tickets-schema.js';
 import type { DirectoryService } from '../src/services/directory/directory.js';
 import type { TicketLists } from '../src/services/ticket-lists.js';
-import type { TicketCatalog } from '../src/services/tickets/catalog.js';
+import type { TicketFullLog } from '../src/services/tickets/full-log.js';
+import type { TemplateSwitches } from '../src/services/tickets/template-switch.js';
+import { templateStatesMessage, templateSwitchMessage } from '../blocks/ticket-admin.js';
 import type { TicketDetails } from '../src/services/tickets/ports.js';
 import type { SubmitInput, TicketService } from '../src/services/tickets/tickets.js';
 import { Actions, Commands, TicketBlocks, Views } from './ids.js';
@@ -58,7 +61,8 @@ import {
 export interface TicketListenerDeps {
   tickets: TicketService;
   lists: TicketLists;
-  catalog: TicketCatalog;
+  switches: TemplateSwitches;
+  fullLog: TicketFullLog;
   directory: DirectoryService;
   logger: Logger;
 }
@@ -72,8 +76,10 @@ const HELP_LINES = [
   '`/ticket` — pick a ticket (environment, category, ticket) and fill in its form',
   '`/ticket submit <name> env:<ENV> Opt=value Multi=a,b Text="with spaces" [at:2026-12-24T03:00] [auto] [background]` — the same, typed; times are in your Slack time zone',
   '`/ticket mine` · `/ticket approvals` — my tickets · tickets waiting for my approval (with buttons)',
-  '`/ticket run <id>` · `/ticket revoke <id>` · `/ticket show <id>` — run once approved · stop it · details and log',
+  '`/ticket run <id>` · `/ticket revoke <id>` · `/ticket show <id>` — run once approved · stop it · details and the log’s tail',
+  '`/ticket log <id>` — the whole log as a file in your DM (the Full log button does the same)',
   '`/ticket history [name] [env:x] [user:x] [status:x]` — everyone’s runs you may see',
+  '`/ticket admin activate|deactivate <name> [env]` · `/ticket admin list` — admins: switch a template on or off for submitters (all its environments without env), and see every switch',
 ];
 const helpMessage = (): Message => ({ text: '/ticket commands', blocks: [header('Ops tickets'), section(HELP_LINES.join('\n'))] });
 const noTrigger = (): Message => errorMessage(new AppError(ErrorCode.MissingField, 'this click carries no trigger_id, so no form can open; try again'));
@@ -110,11 +116,8 @@ async function formSpec(t: TicketTemplate, deps: TicketListenerDeps): Promise<Ti
   return { name: t.name, env: t.env, category: t.category, description: t.description, options, schedule: t.schedule, background: t.background, autoRun: t.autoRun };
 }
 
-async function templateFor(deps: TicketListenerDeps, userId: string, name: string, env: string): Promise<TicketTemplate> {
-  const t = deps.catalog.find(name, env);
-  if (!t) throw new AppError(ErrorCode.BadParameter, `no ticket ${name} in ${env}`, { field: 'template' });
-  await deps.tickets.checkMaySubmit(await deps.directory.requireBySlackUser(userId), t);
-  return t;
+function templateFor(deps: TicketListenerDeps, userId: string, name: string, env: string): Promise<TicketTemplate> {
+  return deps.tickets.submittableTemplate(userId, name, env);
 }
 
 async function openPicker(client: WebClient, triggerId: string, userId: string, deps: TicketListenerDeps): Promise<void> {
@@ -152,6 +155,12 @@ async function answer(req: Exclude<TicketRequest, { sub: 'help' }>, user: string
       const { tickets, people } = await deps.lists.history(user, req);
       return ticketListMessage('Ticket history', tickets, people);
     }
+    case 'log':
+      return fullLogMessage(await deps.fullLog.send(user, req.ticketId));
+    case 'admin-switch':
+      return templateSwitchMessage(await deps.switches.set(user, req.active, req.name, req.env));
+    case 'admin-list':
+      return templateStatesMessage(await deps.switches.list(user));
   }
 }
 
@@ -333,7 +342,7 @@ export function registerTickets(app: App, deps: TicketListenerDeps): void {
   app.view(Views.ticketReject, async ({ ack, view, context }) => onReject({ ack: (r) => ack(r as never), view, context }));
   app.view(Views.ticketApproveComment, async ({ ack, view, context }) => onApprove({ ack: (r) => ack(r as never), view, context }));
 
-  const byTicketButton = (sub: 'run' | 'revoke' | 'show') =>
+  const byTicketButton = (sub: 'run' | 'revoke' | 'show' | 'log') =>
     async ({ ack, action, client, context }: { ack: () => Promise<void>; action: ButtonAction; client: WebClient; context: Parameters<typeof inputOf>[0] }) => {
       const { input, reply } = inputOf(context);
       await ack();
@@ -343,4 +352,5 @@ export function registerTickets(app: App, deps: TicketListenerDeps): void {
   app.action<BlockAction<ButtonAction>>(Actions.ticketRun, byTicketButton('run'));
   app.action<BlockAction<ButtonAction>>(Actions.ticketRevoke, byTicketButton('revoke'));
   app.action<BlockAction<ButtonAction>>(Actions.ticketShow, byTicketButton('show'));
+  app.action<BlockAction<ButtonAction>>(Actions.ticketFullLog, byTicketButton('log'));
 }

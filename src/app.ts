@@ -35,6 +35,7 @@ import { MailService } from './services/mail.js';
 import { createScheduler } from './adapters/scheduler.js';
 import { createSlackApp, startHealthServer, type Health, type RunningHttp } from './adapters/slack/bolt-app.js';
 import { slackPeople } from './adapters/slack/people.js';
+import { slackFileUploader } from './adapters/slack/file-upload.js';
 import { responseUrlPoster } from './adapters/slack/response-url.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -226,7 +227,16 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   if (slack) {
     // Every request's envelope is typed before any listener runs (commands/input-guard.ts).
     slack.app.use(inputGuard({ poster, logger }));
-    const ticketsHome = wireTicketsSlack(slack.app, { tickets: ticketing.tickets, model: ticketing.model, catalog: ticketCatalog, directory, rbac, logger });
+    const ticketsHome = wireTicketsSlack(slack.app, {
+      tickets: ticketing.tickets,
+      model: ticketing.model,
+      switches: ticketing.switches,
+      logReader: ticketing.logReader,
+      files: slackFileUploader(client, config.SLACK_API_URL),
+      directory,
+      rbac,
+      logger,
+    });
     const homeSections: HomeSectionProvider[] = [
       async (person) =>
         person ? { title: 'Host access', blocks: accessHomeBlocks(await grants.homeSummary(person)) } : placeholderSection('Host access', 'Once you are in the directory, your hosts, requests and approvals appear here.'),

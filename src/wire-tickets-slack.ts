@@ -16,8 +16,9 @@ import type { DirectoryService } from './services/directory/directory.js';
 import type { MailService } from './services/mail.js';
 import type { RbacService } from './services/rbac.js';
 import { TicketLists } from './services/ticket-lists.js';
-import type { TicketCatalog } from './services/tickets/catalog.js';
 import type { TicketService } from './services/tickets/tickets.js';
+import { TicketFullLog, type FileToUser, type TicketLogSnapshots } from './services/tickets/full-log.js';
+import type { TemplateSwitches } from './services/tickets/template-switch.js';
 
 export function ticketSlackNotifier(deps: { slack: SlackMessenger; mail: Pick<MailService, 'enqueue'>; logger: Logger }) {
   return ticketNotifier(deps);
@@ -26,7 +27,11 @@ export function ticketSlackNotifier(deps: { slack: SlackMessenger; mail: Pick<Ma
 export interface TicketsSlackDeps {
   tickets: TicketService;
   model: TicketModel;
-  catalog: TicketCatalog;
+  switches: TemplateSwitches;
+  /** The chunked log store the full-log file is read from (null: full logs unavailable). */
+  logReader: TicketLogSnapshots | null;
+  /** Puts the full-log file into the requester's DM. */
+  files: FileToUser;
   directory: DirectoryService;
   rbac: RbacService;
   logger: Logger;
@@ -35,7 +40,8 @@ export interface TicketsSlackDeps {
 /** Registers `/ticket` and its interactions; returns the App Home section. */
 export function wireTicketsSlack(app: App, deps: TicketsSlackDeps): HomeSectionProvider {
   const lists = new TicketLists({ model: deps.model, directory: deps.directory, rbac: deps.rbac });
-  registerTickets(app, { tickets: deps.tickets, lists, catalog: deps.catalog, directory: deps.directory, logger: deps.logger });
+  const fullLog = new TicketFullLog({ viewable: (u, id) => deps.tickets.viewable(u, id), logs: deps.logReader, files: deps.files });
+  registerTickets(app, { tickets: deps.tickets, lists, switches: deps.switches, fullLog, directory: deps.directory, logger: deps.logger });
   return async (person) => {
     if (!person?.slackId) return placeholderSection('Ops tickets', 'Once you are in the directory, your open tickets and the tickets waiting for your approval appear here.');
     const [open, approvals] = await Promise.all([lists.mine(person.slackId, true), deps.tickets.waitingFor(person.slackId)]);
