@@ -29,7 +29,7 @@ import { asAppError, AppError, ErrorCode } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { TicketTemplate } from '../src/services/catalog/tickets-schema.js';
 import type { DirectoryService } from '../src/services/directory/directory.js';
-import type { TicketLists } from '../src/services/ticket-lists.js';
+import type { TicketLists } from '../src/services/tickets/lists.js';
 import type { TicketFullLog } from '../src/services/tickets/full-log.js';
 import type { TemplateSwitches } from '../src/services/tickets/template-switch.js';
 import { templateStatesMessage, templateSwitchMessage } from '../blocks/ticket-admin.js';

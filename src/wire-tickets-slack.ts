@@ -15,7 +15,7 @@ import type { TicketModel } from './models/tickets.js';
 import type { DirectoryService } from './services/directory/directory.js';
 import type { MailService } from './services/mail.js';
 import type { RbacService } from './services/rbac.js';
-import { TicketLists } from './services/ticket-lists.js';
+import { TicketLists } from './services/tickets/lists.js';
 import type { TicketService } from './services/tickets/tickets.js';
 import { TicketFullLog, type FileToUser, type TicketLogSnapshots } from './services/tickets/full-log.js';
 import type { TemplateSwitches } from './services/tickets/template-switch.js';

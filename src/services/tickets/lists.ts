@@ -1,14 +1,13 @@
 /**
  * Lists of tickets for the Slack side (`/ticket mine`, `/ticket history`, the App Home): reads
  * only, with the same visibility rule as `show` — a person sees their own tickets and those they
- * approve; everyone else's need `use` on the template (admins see all). Kept beside the ticket
- * services (not in them) so the domain's files stay the domain engineer's; it may move in.
+ * approve; everyone else's need `use` on the template (admins see all).
  */
-import { GLOBAL, type RbacService } from './rbac.js';
-import type { DirectoryService } from './directory/directory.js';
-import { OPEN_STATES, TICKET_STATES, type Ticket, type TicketModel } from '../models/tickets.js';
-import type { Person } from '../models/person.js';
-import { badParameter } from '../errors.js';
+import { GLOBAL, type RbacService } from '../rbac.js';
+import type { DirectoryService } from '../directory/directory.js';
+import { OPEN_STATES, TICKET_STATES, type Ticket, type TicketModel } from '../../models/tickets.js';
+import type { Person } from '../../models/person.js';
+import { badParameter } from '../../errors.js';
 
 export interface TicketListsDeps {
   model: TicketModel;
