@@ -47,6 +47,8 @@ export interface TestOpsgate {
   ready(): Promise<void>;
   /** Stops the app (not the store) and starts a new one on the same store and config: a bot restart. */
   restart(): Promise<void>;
+  /** Starts another bot instance on the same store and config beside the first (stop it yourself). */
+  second(): Promise<{ app: Opsgate; slack: SlackRequester }>;
   stop(): Promise<void>;
 }
 
@@ -105,6 +107,10 @@ export async function startOpsgate(opts: StartOptions = {}): Promise<TestOpsgate
       await app.stop();
       app = await boot();
       slack = new SlackRequester(`http://127.0.0.1:${app.port}/slack/events`, SIGNING_SECRET, () => fake.responseUrl());
+    },
+    async second() {
+      const other = await boot();
+      return { app: other, slack: new SlackRequester(`http://127.0.0.1:${other.port}/slack/events`, SIGNING_SECRET, () => fake.responseUrl()) };
     },
     async stop() {
       await app.stop();

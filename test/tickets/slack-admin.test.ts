@@ -3,7 +3,8 @@
  * Bolt app over signed HTTP: admins only (1201 naming the rule), unknown names and environments
  * 1100 with nothing written; a deactivated template is gone from the picker and refused at
  * submit while a ticket submitted before still runs; the switch is in MongoDB, so it outlives
- * `/opsgate reload` and a restart; activating a template the catalog marks inactive makes it
+ * `/opsgate reload` and a restart and a second bot instance on the same store sees it at once;
+ * activating a template the catalog marks inactive makes it
  * submittable (the switch wins); every switch is audited with actor, from and to.
  */
 import fs from 'node:fs';
@@ -128,6 +129,28 @@ describe('/ticket admin over Slack', () => {
     expect(id, again).toBeDefined();
     await said('/ticket', `revoke ${id}`);
   }, 120_000);
+
+  it('a second bot instance on the same store sees a switch made through the first at once, and the other way round', async () => {
+    const other = await t.second();
+    try {
+      const onOther = async (line: string): Promise<string> => {
+        const r = await runCommand({ ...t, slack: other.slack } as TestOpsgate, '/ticket', line, USERS.erin);
+        return r.text + JSON.stringify(r.blocks);
+      };
+      const count = await model().countDocuments({});
+      expect(await said('/ticket', 'admin deactivate deploy-static STAGE')).toMatch(/active → \*inactive\*/);
+      expect(await onOther('submit deploy-static env:STAGE Ref=main')).toContain('no ticket deploy-static in STAGE');
+      expect(await model().countDocuments({})).toBe(count);
+      expect(await onOther('admin activate deploy-static')).toMatch(/inactive → \*active\*/);
+      const mark = t.fake.calls.length;
+      const submitted = await said('/ticket', 'submit deploy-static env:STAGE Ref=main');
+      const id = /TK-[A-Z0-9]{6}/.exec(submitted)?.[0];
+      expect(id, submitted).toBeDefined();
+      await t.fake.waitFor('chat.postMessage', (c) => after(mark)(c) && c.args.channel === dm(USERS.erin) && text(c).includes(id!) && text(c).includes('ended'), 30_000);
+    } finally {
+      await other.app.stop();
+    }
+  }, 90_000);
 
   it('activating a template the catalog marks inactive makes it submittable (the switch wins), audited from false to true', async () => {
     const file = path.join(t.catalogDir, 'tickets.yaml');
