@@ -116,10 +116,6 @@ async function formSpec(t: TicketTemplate, deps: TicketListenerDeps): Promise<Ti
   return { name: t.name, env: t.env, category: t.category, description: t.description, options, schedule: t.schedule, background: t.background, autoRun: t.autoRun };
 }
 
-function templateFor(deps: TicketListenerDeps, userId: string, name: string, env: string): Promise<TicketTemplate> {
-  return deps.tickets.submittableTemplate(userId, name, env);
-}
-
 async function openPicker(client: WebClient, triggerId: string, userId: string, deps: TicketListenerDeps): Promise<void> {
   const cards = await deps.tickets.submittable(userId);
   await client.views.open({ trigger_id: triggerId, view: pickerModal(cards, { e: null, c: null }) });
@@ -230,7 +226,7 @@ export function registerTickets(app: App, deps: TicketListenerDeps): void {
     await ack();
     const failed = await safely(deps.logger, 'ticket pick', async () => {
       const pick = parsePickValue(action.value);
-      const t = await templateFor(deps, input.userId, pick.n, pick.e);
+      const t = await deps.tickets.submittableTemplate(input.userId, pick.n, pick.e);
       const view = ticketFormModal(await formSpec(t, deps), { c: '' }, await zoneOf(client, input.userId, deps.logger));
       if (input.viewId) await client.views.update({ view_id: input.viewId, view });
       else if (input.triggerId) await client.views.open({ trigger_id: input.triggerId, view });
@@ -245,7 +241,7 @@ export function registerTickets(app: App, deps: TicketListenerDeps): void {
     const { input } = inputOf(context);
     try {
       const q = parseChoiceSearch(String((options as { action_id?: unknown }).action_id ?? ''), options.value ?? '');
-      const t = await templateFor(deps, input.userId, q.name, q.env);
+      const t = await deps.tickets.submittableTemplate(input.userId, q.name, q.env);
       const o = t.options.find((x) => x.name === q.option);
       await ack(choiceOptions((o ? await deps.tickets.choicesOf(t, o) : null) ?? [], q.query));
     } catch (err) {
