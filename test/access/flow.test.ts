@@ -312,14 +312,14 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     await approveAll(id, [USERS.alice]);
     await eventually('granted', async () => (await t().app.services.access.details(id)).applications[0]?.status === ApplicationStatus.granted, 30_000);
     const grantId = (await t().app.services.access.details(id)).applications[0]!.grantId!;
-    b.sshd.child.kill('SIGSTOP'); // the host stops answering
+    b.sshd.pause(); // the host stops answering, warm connections too
     try {
       const failed = await eventually('revocation failing', async () => (await models().models.Task.findOne({ grantId, type: 'delete', status: TaskStatus.failed }).lean()) ?? undefined, 40_000);
       expect(failed.lastError).toBeTruthy();
       expect((await models().models.Grant.findOne({ grantId }).lean())!.status).toBe(GrantStatus.valid);
       expect(env.lines(b, 'readonly').some((l) => l.includes(grantId))).toBe(true);
     } finally {
-      b.sshd.child.kill('SIGCONT');
+      b.sshd.resume();
     }
     await eventually('revoked once the host is back', async () => (await models().models.Grant.findOne({ grantId, status: GrantStatus.expired }).lean()) ?? undefined, 40_000);
     expect(env.lines(b, 'readonly').some((l) => l.includes(grantId))).toBe(false);
@@ -406,7 +406,7 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     expect(await env.login(a, 'evans', 'dave')).toMatchObject({ code: 0 });
     const mark = t().fake.calls.length;
 
-    b.sshd.child.kill('SIGSTOP'); // bastion-b stops answering before the expiry
+    b.sshd.pause(); // bastion-b stops answering before the expiry, warm connections too
     try {
       const aIds = ofHost(a).map((g) => g.grantId);
       await eventually('bastion-a burst revoked', async () => (await m.Grant.countDocuments({ grantId: { $in: aIds }, status: GrantStatus.expired })) === aIds.length, 30_000);
@@ -425,7 +425,7 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
       expect(await m.Grant.countDocuments({ grantId: { $in: ofHost(b).map((g) => g.grantId) }, status: GrantStatus.valid })).toBe(12);
       expect(ofHost(b).every((g) => onHost(b, g))).toBe(true);
     } finally {
-      b.sshd.child.kill('SIGCONT');
+      b.sshd.resume();
     }
     const bIds = ofHost(b).map((g) => g.grantId);
     await eventually('bastion-b burst revoked once it is back', async () => (await m.Grant.countDocuments({ grantId: { $in: bIds }, status: GrantStatus.expired })) === bIds.length, 40_000);

@@ -72,6 +72,8 @@ export interface Lease {
   readonly reused: boolean;
   /** The connection is still up. */
   isOpen(): boolean;
+  /** Other commands holding channels of the same connection. */
+  sharedWith(): number;
   /**
    * Called once if the connection closes while the lease is held; returns an unsubscribe.
    * `message` says why (ssh2's last error, or a plain "closed").
@@ -84,6 +86,8 @@ export interface Lease {
    * `broken`: the connection is unusable; drop it now.
    */
   release(how?: { retire?: boolean; lowerShare?: boolean; broken?: boolean }): void;
+  /** Drops the connection now (it stopped answering); every command on it is told `why`. */
+  drop(why: string): void;
 }
 
 class Connection {
@@ -123,7 +127,10 @@ class Connection {
 
 export class SshConnectionPool extends EventEmitter<PoolEvents> {
   private readonly byKey = new Map<string, Connection[]>();
+  /** Sockets not yet closed. */
   private open = 0;
+  /** Of those, the ones not on their way out: what the cap counts. */
+  private kept = 0;
   private closing = false;
   /** Connections opened since the pool started (tests and benches read it). */
   connectsTotal = 0;
@@ -184,6 +191,7 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
       client: conn.client,
       reused,
       isOpen: () => conn.state === 'ready',
+      sharedWith: () => conn.leases - (released ? 0 : 1),
       onClose: (cb) => {
         mine.add(cb);
         conn.closeListeners.add(cb);
@@ -191,6 +199,10 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
           mine.delete(cb);
           conn.closeListeners.delete(cb);
         };
+      },
+      drop: (why) => {
+        conn.lastError ??= why;
+        this.closeConnection(conn, 'lost');
       },
       release: (how = {}) => {
         if (released) return;
@@ -210,7 +222,7 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
     if (conn.state === 'closed' || conn.leases > 0) return;
     if (conn.retired) return this.closeConnection(conn, 'retired');
     if (this.closing || this.opts.idleTimeoutMs === 0) return this.closeConnection(conn, 'idle');
-    if (this.open > this.opts.maxConnections) return this.closeConnection(conn, 'evicted');
+    if (this.kept > this.opts.maxConnections) return this.closeConnection(conn, 'evicted');
     conn.idleTimer = setTimeout(() => this.closeConnection(conn, 'idle'), this.opts.idleTimeoutMs);
     // An idle connection alone should not keep the process waiting for the timer.
     conn.idleTimer.unref();
@@ -218,7 +230,7 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
 
   /** At the cap, closes the least recently used idle connection (if every one is busy, none). */
   private makeRoom(): void {
-    if (this.open < this.opts.maxConnections) return;
+    if (this.kept < this.opts.maxConnections) return;
     let lru: Connection | undefined;
     for (const list of this.byKey.values()) {
       for (const c of list) if (c.state === 'ready' && c.leases === 0 && (!lru || c.lastUsed < lru.lastUsed)) lru = c;
@@ -229,6 +241,7 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
   private closeConnection(conn: Connection, reason: CloseReason): void {
     if (conn.closeReason) return;
     conn.closeReason = reason;
+    if (!conn.forgotten) this.kept--;
     if (conn.idleTimer) clearTimeout(conn.idleTimer);
     // An idle connection gets a polite disconnect; one with commands on it is dropped.
     if (conn.leases === 0) conn.client.end();
@@ -238,6 +251,7 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
   private connect(target: SshTarget, key: string): Connection {
     const label = `${target.user}@${target.address}:${target.port}`;
     this.open++;
+    this.kept++;
     this.connectsTotal++;
     return new Connection(key, label, Math.max(1, this.opts.channelsPerConnection - 1), (conn) => {
       let hostKeyRefusal: string | undefined;
@@ -317,6 +331,7 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
     if (conn.forgotten) return;
     conn.forgotten = true;
     this.open--;
+    if (!conn.closeReason) this.kept--;
     const list = (this.byKey.get(conn.poolKey) ?? []).filter((c) => c !== conn);
     if (list.length) this.byKey.set(conn.poolKey, list);
     else this.byKey.delete(conn.poolKey);
@@ -341,11 +356,16 @@ function poolKey(t: SshTarget): string {
  */
 export type ExecOutcome = { stream: ClientChannel } | { error: string; started: boolean; refused: boolean };
 
-export function openExec(client: ssh2.Client, command: string): Promise<ExecOutcome> {
+export function openExec(client: ssh2.Client, command: string, onOpen?: (stream: ClientChannel) => void): Promise<ExecOutcome> {
   return new Promise((resolve) => {
     try {
       client.exec(command, (err: Error | undefined, stream?: ClientChannel) => {
-        if (!err && stream) return resolve({ stream });
+        if (!err && stream) {
+          // Synchronously: ssh2 may hand over the exit status in the same read as the channel,
+          // and an 'exit' listener attached a microtask later would miss it.
+          onOpen?.(stream);
+          return resolve({ stream });
+        }
         const e: Ssh2Error = err ?? new Error('no channel');
         // ssh2 sets `reason` only on a CHANNEL_OPEN_FAILURE from the server.
         const refused = e.reason !== undefined;

@@ -48,6 +48,8 @@ export interface SshTransportOptions {
  * channel) before the command was sent.
  */
 const MAX_ATTEMPTS = 3;
+/** Tries when a host refused a channel because ours filled its MaxSessions. */
+const MAX_ATTEMPTS_WHEN_CROWDED = 10;
 
 export class SshTransport implements Transport<SshTarget> {
   readonly pool: SshConnectionPool;
@@ -142,9 +144,17 @@ class SshRun implements RunningCommand {
       const lease = await this.pool.acquire(this.target);
       if ('error' in lease) return this.finish(lease.error);
       if (this.phase === 'done') return lease.release();
-      const outcome = await openExec(lease.client, wrapped);
-      if ('stream' in outcome) return this.run(lease, outcome.stream);
-      const retry = !outcome.started && attempt < MAX_ATTEMPTS && (lease.reused || outcome.refused);
+      // A host that froze under a pooled connection answers nothing, not even a refusal: the
+      // channel gets the connect timeout's budget, then the connection is dropped (a channel
+      // still being opened then fails as never sent, and goes to a new connection).
+      const wedged = setTimeout(() => lease.drop(`no answer to a channel request within ${this.transport.connectTimeoutMs} ms`), this.transport.connectTimeoutMs);
+      const outcome = await openExec(lease.client, wrapped, (stream) => this.run(lease, stream));
+      clearTimeout(wedged);
+      if ('stream' in outcome) return;
+      // A channel refused while others of ours are open on it is the host's MaxSessions: the
+      // share converges on it, so a few more tries are fine. A refusal on an otherwise unused
+      // connection is the host saying no.
+      const retry = !outcome.started && (outcome.refused ? lease.sharedWith() > 0 && attempt < MAX_ATTEMPTS_WHEN_CROWDED : lease.reused && attempt < MAX_ATTEMPTS);
       const connectionAlive = lease.isOpen();
       // A refused channel means the host allows fewer sessions than we assumed. A failure
       // before the command was sent means the connection is gone. A failed exec request on a
@@ -182,7 +192,9 @@ class SshRun implements RunningCommand {
       // After the channel closed the command did finish; its output is still being handed over.
       if (this.channelClosed) return;
       this.error ??= { kind: 'lost', message: `connection lost while the command ran (${why}); it may have run in part, so it is not run again` };
-      this.finish(this.error);
+      // ssh2 ends the channel next: what arrived before the loss is read out, then 'close'
+      // below settles the result. Should it not, the result does not wait for it.
+      this.timers.push(setTimeout(() => this.finish(this.error), this.transport.closeWaitMs ?? 2000));
     });
     // No input: a command that reads stdin sees end-of-file instead of waiting forever.
     stream.end();
