@@ -174,6 +174,12 @@ describe('the warm SSH pool', () => {
     expect(pool.connectsTotal).toBe(2);
   });
 
+  it('with an idle timeout of 0 (the pool off) connects afresh for every run, also back to back', async () => {
+    const { engine, pool } = newEngine({ sshPool: { idleTimeoutMs: 0 } });
+    for (let i = 0; i < 3; i++) await runOk(engine, [hosts()[2]!]);
+    expect(pool.connectsTotal).toBe(3);
+  });
+
   it('keeps at most the cap open, closing the least recently used idle connection', async () => {
     const { engine, pool } = newEngine({ sshPool: { maxConnections: 2 } });
     const [a, b, c] = hosts() as [SshTarget, SshTarget, SshTarget];

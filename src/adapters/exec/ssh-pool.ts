@@ -153,7 +153,8 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
     if (this.closing) return { error: { kind: 'connect', message: 'the SSH pool is closed (opsgate is stopping)' } };
     const key = poolKey(target);
     const list = this.byKey.get(key) ?? [];
-    let conn = list.find((c) => c.state !== 'closed' && !c.retired && c.leases < c.share);
+    // Not one on its way out: a connection told to close may still look open for a moment.
+    let conn = list.find((c) => c.state !== 'closed' && !c.closeReason && !c.retired && c.leases < c.share);
     if (!conn) {
       this.makeRoom();
       conn = this.connect(target, key);
