@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Types } from 'mongoose';
 import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ACCESS_PROVISION } from '../../jobs/access.js';
 import { accountsForRole, buildKeyLine } from '../../src/services/access/authorized-keys.js';
 import { auditModel } from '../../src/models/audit.js';
@@ -326,18 +326,31 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     expect(await env.login(b, 'readonly', 'dave')).toMatchObject({ code: 255 });
   }, 120_000);
 
-  it('removes a line planted by hand at reconcile and tells the admin channel', async () => {
+  it('removes lines planted by hand at reconcile, in one call per host, and tells the admin channel', async () => {
     const b = env.bastions[0]!;
     const blob = env.keys.dave!.publicKeyLine.split(' ')[1];
-    const planted = `expiry-time="209912312359Z" ssh-ed25519 ${blob} opsgate-grant:gPLANTED01`;
-    const file = `${b.keysDir}/evans`;
+    const planted = (grantId: string) => `expiry-time="209912312359Z" ssh-ed25519 ${blob} opsgate-grant:${grantId}\n`;
     const { appendFileSync } = await import('node:fs');
-    appendFileSync(file, planted + '\n', { mode: 0o644 });
+    appendFileSync(`${b.keysDir}/evans`, planted('gPLANTED01') + planted('gPLANTED02'), { mode: 0o644 });
+    appendFileSync(`${b.keysDir}/readonly`, planted('gPLANTED01'), { mode: 0o644 });
     expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 0 });
     const mark = t().fake.calls.length;
-    const report = await t().app.services.grants.reconcile();
-    expect(report.removed).toContainEqual({ host: 'bastion-a', account: 'evans', grantId: 'gPLANTED01' });
-    expect(env.lines(b, 'evans').some((l) => l.includes('gPLANTED01'))).toBe(false);
+    const start = vi.spyOn(t().app.services.engine, 'start');
+    let report;
+    let calls;
+    try {
+      report = await t().app.services.grants.reconcile();
+    } finally {
+      // Restoring also forgets the calls.
+      calls = [...start.mock.calls];
+      start.mockRestore();
+    }
+    // One SSH call lists bastion-a's lines, one removes all three.
+    expect(calls.filter(([run]) => run.targets.some((x) => x.name === 'bastion-a'))).toHaveLength(2);
+    for (const [account, grantId] of [['evans', 'gPLANTED01'], ['evans', 'gPLANTED02'], ['readonly', 'gPLANTED01']]) {
+      expect(report.removed).toContainEqual({ host: 'bastion-a', account, grantId });
+      expect(env.lines(b, account!).some((l) => l.includes(grantId!))).toBe(false);
+    }
     expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 255 });
     const notice = await t().fake.waitFor('chat.postMessage', (c) => t().fake.calls.indexOf(c) >= mark && c.args.channel === 'C0ADMIN');
     expect(text(notice)).toContain('gPLANTED01');
