@@ -164,6 +164,25 @@ describe('the warm SSH pool', () => {
     expect(fs.existsSync(flag)).toBe(false);
   });
 
+  it('reports a host that froze under a warm connection as unreachable instead of waiting on it', async () => {
+    const { engine, pool } = newEngine({ connectTimeoutMs: 1000 });
+    const s = servers[2]!;
+    await runOk(engine, [hosts()[2]!]);
+    const flag = path.join(dir, 'ran-on-frozen');
+    s.pause();
+    let r;
+    try {
+      r = await engine.start({ targets: [hosts()[2]!], command: `touch ${flag}` }).done;
+    } finally {
+      s.resume();
+    }
+    // The warm connection was dropped, and a new one found no SSH server answering.
+    expect(only(r.host_unreachable, 'web-03').error).toEqual({ kind: 'connect', message: 'no SSH session within 1000 ms' });
+    expect(fs.existsSync(flag)).toBe(false);
+    await runOk(engine, [hosts()[2]!]);
+    expect(pool.connectsTotal).toBe(3);
+  });
+
   it('closes a connection once it was idle for the idle timeout, and opens a new one for the next run', async () => {
     const { engine, pool } = newEngine({ sshPool: { idleTimeoutMs: 200 } });
     const closed = once(pool, 'closed');

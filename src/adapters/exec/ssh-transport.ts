@@ -48,6 +48,8 @@ export interface SshTransportOptions {
  * channel) before the command was sent.
  */
 const MAX_ATTEMPTS = 3;
+/** Shortest wait for a command's channel before its connection counts as dead. */
+const CHANNEL_WAIT_MIN_MS = 10_000;
 /** Tries when a host refused a channel because ours filled its MaxSessions. */
 const MAX_ATTEMPTS_WHEN_CROWDED = 10;
 
@@ -145,9 +147,11 @@ class SshRun implements RunningCommand {
       if ('error' in lease) return this.finish(lease.error);
       if (this.phase === 'done') return lease.release();
       // A host that froze under a pooled connection answers nothing, not even a refusal: the
-      // channel gets the connect timeout's budget, then the connection is dropped (a channel
-      // still being opened then fails as never sent, and goes to a new connection).
-      const wedged = setTimeout(() => lease.drop(`no answer to a channel request within ${this.transport.connectTimeoutMs} ms`), this.transport.connectTimeoutMs);
+      // channel gets the connect timeout's budget (at least CHANNEL_WAIT_MIN_MS, as a loaded
+      // host forks the session first), then the connection is dropped (a channel still being
+      // opened then fails as never sent, and goes to a new connection).
+      const channelWaitMs = Math.max(this.transport.connectTimeoutMs, CHANNEL_WAIT_MIN_MS);
+      const wedged = setTimeout(() => lease.drop(`no answer to a channel request within ${channelWaitMs} ms`), channelWaitMs);
       const outcome = await openExec(lease.client, wrapped, (stream) => this.run(lease, stream));
       clearTimeout(wedged);
       if ('stream' in outcome) return;
