@@ -220,7 +220,7 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
   }
 
   private whenReleased(conn: Connection): void {
-    if (conn.state === 'closed' || conn.leases > 0) return;
+    if (conn.state === 'closed' || conn.closeReason || conn.leases > 0) return;
     if (conn.retired) return this.closeConnection(conn, 'retired');
     if (this.closing || this.opts.idleTimeoutMs === 0) return this.closeConnection(conn, 'idle');
     if (this.kept > this.opts.maxConnections) return this.closeConnection(conn, 'evicted');
@@ -234,7 +234,7 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
     if (this.kept < this.opts.maxConnections) return;
     let lru: Connection | undefined;
     for (const list of this.byKey.values()) {
-      for (const c of list) if (c.state === 'ready' && c.leases === 0 && (!lru || c.lastUsed < lru.lastUsed)) lru = c;
+      for (const c of list) if (c.state === 'ready' && !c.closeReason && c.leases === 0 && (!lru || c.lastUsed < lru.lastUsed)) lru = c;
     }
     if (lru) this.closeConnection(lru, 'evicted');
   }
