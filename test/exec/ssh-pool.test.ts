@@ -133,6 +133,25 @@ describe('the warm SSH pool', () => {
     }
   });
 
+  it('a KILL reaches the process group of one command on a shared connection; the other command and the connection go on', async () => {
+    const { engine, pool } = newEngine();
+    const s = servers[1]!;
+    const tag = 100_000 + Math.floor(Math.random() * 900_000);
+    const started = path.join(dir, `a-started-${tag}`);
+    const killed = path.join(dir, `a-killed-${tag}`);
+    const a = engine.start({ targets: [target(s, 'a')], command: `touch ${started}; sleep ${tag} & sleep ${tag + 1}; wait` });
+    const b = engine.start({ targets: [target(s, 'b')], command: `while [ ! -e ${killed} ]; do sleep 0.05; done; echo 42` });
+    await waitFor('the first command to start', () => fs.existsSync(started));
+    engine.signal(a.jobId, 'KILL');
+    expect(only((await a.done).host_failed, 'a')).toMatchObject({ signal: 'SIGKILL', error: { kind: 'cancelled' } });
+    fs.writeFileSync(killed, '');
+    expect(only((await b.done).host_ok, 'b').stdout).toBe('42\n');
+    const ps = await engine.start({ targets: [target(s, 'ps')], command: 'ps -eo args' }).done;
+    expect(only(ps.host_ok, 'ps').stdout).not.toContain(`sleep ${tag}`);
+    // Both commands, their kill and the ps went over one connection.
+    expect(pool.connectsTotal).toBe(1);
+  });
+
   it('reconnects transparently to a host whose sshd restarted', async () => {
     const { engine, pool } = newEngine();
     const s = servers[0]!;
