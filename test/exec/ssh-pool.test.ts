@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecutionEngine, type ExecutionEngineOptions } from '../../src/adapters/exec/engine.js';
+import { loadConfig } from '../../src/config.js';
 import type { SshConnectionPool } from '../../src/adapters/exec/ssh-pool.js';
 import type { HostResult, SshTarget } from '../../src/adapters/exec/types.js';
 import { DROP_MID_COMMAND, startFlakyServer, type FlakyServer } from '../helpers/ssh-fault-server.js';
@@ -277,5 +278,21 @@ describe('a pooled connection that dies', () => {
     expect(flaky.execs.filter((c) => c.includes(DROP_MID_COMMAND))).toHaveLength(1);
     // The host is still usable: the next run gets a new connection.
     await runOk(engine, [t], 'echo next', 'ok');
+  });
+});
+
+describe('pool settings', () => {
+  it('reads the pool and provisioning settings, with defaults, and names a bad one', () => {
+    expect(loadConfig({})).toMatchObject({
+      SSH_POOL_IDLE_TIMEOUT_MS: 60_000,
+      SSH_POOL_MAX_CONNECTIONS: 256,
+      SSH_POOL_KEEPALIVE_INTERVAL_MS: 15_000,
+      SSH_POOL_CHANNELS_PER_CONNECTION: 10,
+      ACCESS_PROVISIONING_BATCH_SIZE: 1000,
+      ACCESS_PROVISIONING_HOST_PARALLELISM: 10,
+    });
+    expect(loadConfig({ SSH_POOL_IDLE_TIMEOUT_MS: '0', ACCESS_PROVISIONING_HOST_PARALLELISM: '25' })).toMatchObject({ SSH_POOL_IDLE_TIMEOUT_MS: 0, ACCESS_PROVISIONING_HOST_PARALLELISM: 25 });
+    expect(() => loadConfig({ SSH_POOL_MAX_CONNECTIONS: '0' })).toThrow('SSH_POOL_MAX_CONNECTIONS: must be a whole number from 1 to 100000 (got "0")');
+    expect(() => loadConfig({ SSH_POOL_KEEPALIVE_INTERVAL_MS: 'soon' })).toThrow(/^SSH_POOL_KEEPALIVE_INTERVAL_MS: must be a whole number/);
   });
 });
