@@ -403,6 +403,7 @@ export async function benchExpiryStorm(): Promise<void> {
 
     // --- on the hosts: nothing of the storm may be left.
     const after = await listAll();
+    await engine.close();
     const onDisk = entries.reduce((n, e) => n + ACCOUNTS.reduce((m, a) => m + fs.readFileSync(path.join(e.keysDir, a), 'utf8').split('\n').filter((l) => l.includes(' opsgate-grant:')).length, 0), 0);
     const loginAfter = await sshLogin(sample.person.key, sample.entry.sshd.port, knownHosts, 'evans');
     line('grant lines left on the hosts (gateway list / files)', `${after.failed.length ? `list failed on ${after.failed.length} entries; ` : ''}${after.lines} / ${onDisk}`);

@@ -167,6 +167,12 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     parallelism: config.EXEC_PARALLELISM,
     connectTimeoutMs: config.EXEC_CONNECT_TIMEOUT_MS,
     defaultTimeoutMs: config.EXEC_COMMAND_TIMEOUT_MS,
+    sshPool: {
+      idleTimeoutMs: config.SSH_POOL_IDLE_TIMEOUT_MS,
+      maxConnections: config.SSH_POOL_MAX_CONNECTIONS,
+      keepaliveIntervalMs: config.SSH_POOL_KEEPALIVE_INTERVAL_MS,
+      channelsPerConnection: config.SSH_POOL_CHANNELS_PER_CONNECTION,
+    },
     logger,
     clock,
   });
@@ -188,7 +194,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const grants = new GrantService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, hostKeys, kickProvisioning: accessJobs.kickProvisioning });
   const provisioning = new ProvisioningWorker(
     { models: accessModels(conn), access, inventory, directory, audit, clock, notifier, hostKeys, scheduleWake: accessJobs.scheduleWake },
-    { dayMs: config.ACCESS_DAY_MS },
+    { dayMs: config.ACCESS_DAY_MS, batchSize: config.ACCESS_PROVISIONING_BATCH_SIZE, hostParallelism: config.ACCESS_PROVISIONING_HOST_PARALLELISM },
   );
   accessJobs.attach({ access, worker: provisioning, grants, logger });
   endAccessFor = (ids) => grants.endAllFor(ids);
@@ -270,6 +276,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       await agenda.stop();
       // Notices the worker queued (DMs, mails) go out before the store closes.
       await provisioning.idle();
+      // Warm SSH connections would otherwise hold the process open until their idle timeout.
+      await engine.close();
       mailTransport.close();
       await store.close();
     },

@@ -72,12 +72,19 @@ const schema = z.object({
   EXEC_PARALLELISM: positiveInt(50, 1, 1000),
   EXEC_CONNECT_TIMEOUT_MS: positiveInt(10_000, 100, 600_000),
   EXEC_COMMAND_TIMEOUT_MS: positiveInt(600_000, 1000, 86_400_000),
+  // The warm SSH pool (src/adapters/exec/ssh-pool.ts); an idle timeout of 0 turns it off.
+  SSH_POOL_IDLE_TIMEOUT_MS: positiveInt(60_000, 0, 86_400_000),
+  SSH_POOL_MAX_CONNECTIONS: positiveInt(256, 1, 100_000),
+  SSH_POOL_KEEPALIVE_INTERVAL_MS: positiveInt(15_000, 1000, 3_600_000),
+  SSH_POOL_CHANNELS_PER_CONNECTION: positiveInt(10, 1, 1000),
   // Root-owned key files the role accounts cannot replace (issue 13); never in their homes.
   AUTHORIZED_KEYS_FILE: optionalString
     .transform((v) => v ?? '/etc/opsgate/authorized_keys/%u')
     .refine((v) => v.startsWith('/') && !v.includes('%h'), { message: "must be an absolute path outside the accounts' homes (no %h), such as /etc/opsgate/authorized_keys/%u" }),
   ACCESS_DAY_MS: positiveInt(86_400_000, 1000, 86_400_000),
   ACCESS_SWEEP_MS: positiveInt(60_000, 500, 3_600_000),
+  ACCESS_PROVISIONING_BATCH_SIZE: positiveInt(1000, 1, 100_000),
+  ACCESS_PROVISIONING_HOST_PARALLELISM: positiveInt(10, 1, 1000),
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
 });
 

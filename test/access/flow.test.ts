@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Types } from 'mongoose';
 import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ACCESS_PROVISION } from '../../jobs/access.js';
 import { accountsForRole, buildKeyLine } from '../../src/services/access/authorized-keys.js';
 import { auditModel } from '../../src/models/audit.js';
@@ -312,32 +312,45 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     await approveAll(id, [USERS.alice]);
     await eventually('granted', async () => (await t().app.services.access.details(id)).applications[0]?.status === ApplicationStatus.granted, 30_000);
     const grantId = (await t().app.services.access.details(id)).applications[0]!.grantId!;
-    b.sshd.child.kill('SIGSTOP'); // the host stops answering
+    b.sshd.pause(); // the host stops answering, warm connections too
     try {
       const failed = await eventually('revocation failing', async () => (await models().models.Task.findOne({ grantId, type: 'delete', status: TaskStatus.failed }).lean()) ?? undefined, 40_000);
       expect(failed.lastError).toBeTruthy();
       expect((await models().models.Grant.findOne({ grantId }).lean())!.status).toBe(GrantStatus.valid);
       expect(env.lines(b, 'readonly').some((l) => l.includes(grantId))).toBe(true);
     } finally {
-      b.sshd.child.kill('SIGCONT');
+      b.sshd.resume();
     }
     await eventually('revoked once the host is back', async () => (await models().models.Grant.findOne({ grantId, status: GrantStatus.expired }).lean()) ?? undefined, 40_000);
     expect(env.lines(b, 'readonly').some((l) => l.includes(grantId))).toBe(false);
     expect(await env.login(b, 'readonly', 'dave')).toMatchObject({ code: 255 });
   }, 120_000);
 
-  it('removes a line planted by hand at reconcile and tells the admin channel', async () => {
+  it('removes lines planted by hand at reconcile, in one call per host, and tells the admin channel', async () => {
     const b = env.bastions[0]!;
     const blob = env.keys.dave!.publicKeyLine.split(' ')[1];
-    const planted = `expiry-time="209912312359Z" ssh-ed25519 ${blob} opsgate-grant:gPLANTED01`;
-    const file = `${b.keysDir}/evans`;
+    const planted = (grantId: string) => `expiry-time="209912312359Z" ssh-ed25519 ${blob} opsgate-grant:${grantId}\n`;
     const { appendFileSync } = await import('node:fs');
-    appendFileSync(file, planted + '\n', { mode: 0o644 });
+    appendFileSync(`${b.keysDir}/evans`, planted('gPLANTED01') + planted('gPLANTED02'), { mode: 0o644 });
+    appendFileSync(`${b.keysDir}/readonly`, planted('gPLANTED01'), { mode: 0o644 });
     expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 0 });
     const mark = t().fake.calls.length;
-    const report = await t().app.services.grants.reconcile();
-    expect(report.removed).toContainEqual({ host: 'bastion-a', account: 'evans', grantId: 'gPLANTED01' });
-    expect(env.lines(b, 'evans').some((l) => l.includes('gPLANTED01'))).toBe(false);
+    const start = vi.spyOn(t().app.services.engine, 'start');
+    let report;
+    let calls;
+    try {
+      report = await t().app.services.grants.reconcile();
+    } finally {
+      // Restoring also forgets the calls.
+      calls = [...start.mock.calls];
+      start.mockRestore();
+    }
+    // One SSH call lists bastion-a's lines, one removes all three.
+    expect(calls.filter(([run]) => run.targets.some((x) => x.name === 'bastion-a'))).toHaveLength(2);
+    for (const [account, grantId] of [['evans', 'gPLANTED01'], ['evans', 'gPLANTED02'], ['readonly', 'gPLANTED01']]) {
+      expect(report.removed).toContainEqual({ host: 'bastion-a', account, grantId });
+      expect(env.lines(b, account!).some((l) => l.includes(grantId!))).toBe(false);
+    }
     expect(await env.login(b, 'evans', 'dave')).toMatchObject({ code: 255 });
     const notice = await t().fake.waitFor('chat.postMessage', (c) => t().fake.calls.indexOf(c) >= mark && c.args.channel === 'C0ADMIN');
     expect(text(notice)).toContain('gPLANTED01');
@@ -406,7 +419,7 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
     expect(await env.login(a, 'evans', 'dave')).toMatchObject({ code: 0 });
     const mark = t().fake.calls.length;
 
-    b.sshd.child.kill('SIGSTOP'); // bastion-b stops answering before the expiry
+    b.sshd.pause(); // bastion-b stops answering before the expiry, warm connections too
     try {
       const aIds = ofHost(a).map((g) => g.grantId);
       await eventually('bastion-a burst revoked', async () => (await m.Grant.countDocuments({ grantId: { $in: aIds }, status: GrantStatus.expired })) === aIds.length, 30_000);
@@ -425,7 +438,7 @@ describeAccess(roleAccounts.ready ? 'host access end to end' : `host access end 
       expect(await m.Grant.countDocuments({ grantId: { $in: ofHost(b).map((g) => g.grantId) }, status: GrantStatus.valid })).toBe(12);
       expect(ofHost(b).every((g) => onHost(b, g))).toBe(true);
     } finally {
-      b.sshd.child.kill('SIGCONT');
+      b.sshd.resume();
     }
     const bIds = ofHost(b).map((g) => g.grantId);
     await eventually('bastion-b burst revoked once it is back', async () => (await m.Grant.countDocuments({ grantId: { $in: bIds }, status: GrantStatus.expired })) === bIds.length, 40_000);

@@ -28,13 +28,13 @@ describeIf(roleAccounts.ready ? 'daily host check' : `daily host check [skipped:
   it('marks a host that does not answer inactive, tells admins, and restores it when it answers', async () => {
     const [a, b] = env.bastions as [AccessEnv['bastions'][0], AccessEnv['bastions'][0]];
     const { hostCheck, inventory } = env.t.app.services;
-    b.sshd.child.kill('SIGSTOP');
+    b.sshd.pause();
     const mark = env.t.fake.calls.length;
     let r;
     try {
       r = await hostCheck.run();
     } finally {
-      b.sshd.child.kill('SIGCONT');
+      b.sshd.resume();
     }
     expect(r.newlyInactive).toContain('bastion-b');
     expect(r.newlyInactive).not.toContain('bastion-a');

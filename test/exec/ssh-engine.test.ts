@@ -130,11 +130,11 @@ describe('unreachable hosts', () => {
     expect(only(r.host_unreachable, 'silent').error).toEqual({ kind: 'connect', message: 'no SSH session within 500 ms' });
   });
 
-  it('puts a host whose connection drops when the command starts in host_unreachable', async () => {
+  it('puts a host whose connection drops when the command was sent in host_failed (it may have run), not host_unreachable', async () => {
     const dropper = await startDropOnExecServer();
     faults.push(dropper);
     const r = await engine.start({ targets: [target(dropper, 'dropper', dropper.fingerprint)], command: 'true' }).done;
-    expect(only(r.host_unreachable, 'dropper').error?.kind).toBe('connect');
+    expect(only(r.host_failed, 'dropper').error?.kind).toBe('lost');
   });
 
   it('refuses a host with an unknown (unpinned) host key, before running anything', async () => {

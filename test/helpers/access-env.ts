@@ -147,7 +147,7 @@ export async function startAccessEnv(opts: { dayMs: number; env?: Record<string,
       await t.stop();
       await smtp.stop();
       for (const b of bastions) {
-        b.sshd.child.kill('SIGCONT');
+        b.sshd.resume();
         await b.sshd.stop();
       }
       fs.rmSync(dir, { recursive: true, force: true });

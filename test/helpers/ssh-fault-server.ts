@@ -8,6 +8,10 @@
  *     of the wrapper arrives only after a delay, the "process" ignores TERM, and a
  *     `kill -KILL -<pgid>` on a second channel ends it with signal KILL. Every command asked
  *     for is recorded.
+ *   - `flaky`: answers every command with "ok" and exit 0, except that a command containing
+ *     DROP_MID_COMMAND gets "started" and then its connection is cut (a host lost while the
+ *     command ran), and that it can cut a connection at its next channel request (a pooled
+ *     connection that died while idle). Commands and connections are counted.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -74,10 +78,59 @@ export async function startLateMarkerServer(opts: { markerDelayMs: number; pgid:
   return { ...server, execs };
 }
 
+/** In a command, makes the `flaky` server cut the connection once the command has started. */
+export const DROP_MID_COMMAND = 'opsgate-test-drop-mid-command';
+
+export interface FlakyServer extends FaultServer {
+  /** Every command the client asked to run, in order. */
+  execs: string[];
+  /** SSH connections accepted so far. */
+  connections(): number;
+  /** The next channel request, on any connection, is answered by cutting that connection. */
+  dropAtNextChannelRequest(): void;
+}
+
+export async function startFlakyServer(): Promise<FlakyServer> {
+  const execs: string[] = [];
+  let connections = 0;
+  let dropNext = false;
+  const server = await startFakeSshServer(
+    (client, session) => {
+      session.on('exec', (accept, _reject, info) => {
+        const channel = accept();
+        execs.push(info.command);
+        if (info.command.includes(DROP_MID_COMMAND)) {
+          channel.write('started\n', () => client.end());
+          return;
+        }
+        channel.write('ok\n');
+        channel.exit(0);
+        channel.end();
+      });
+    },
+    {
+      onConnection: () => connections++,
+      beforeSession: (client) => {
+        if (!dropNext) return true;
+        dropNext = false;
+        client.end();
+        return false;
+      },
+    },
+  );
+  return { ...server, execs, connections: () => connections, dropAtNextChannelRequest: () => (dropNext = true) };
+}
+
 type SessionHandler = (client: ssh2.Connection, session: ssh2.Session) => void;
 
+interface FakeServerHooks {
+  onConnection?: (client: ssh2.Connection) => void;
+  /** Called at each channel (session) request; false leaves it unanswered. */
+  beforeSession?: (client: ssh2.Connection) => boolean;
+}
+
 /** An ssh2 Server on loopback with a fresh host key that accepts any client key. */
-async function startFakeSshServer(onSession: SessionHandler): Promise<FaultServer> {
+async function startFakeSshServer(onSession: SessionHandler, hooks: FakeServerHooks = {}): Promise<FaultServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-faultssh-'));
   const keyFile = path.join(dir, 'host_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile], { stdio: 'ignore' });
@@ -88,7 +141,11 @@ async function startFakeSshServer(onSession: SessionHandler): Promise<FaultServe
     client.on('close', () => clients.delete(client));
     client.on('error', () => undefined);
     client.on('authentication', (ctx) => ctx.accept());
-    client.on('session', (accept) => onSession(client, accept()));
+    client.on('ready', () => hooks.onConnection?.(client));
+    client.on('session', (accept) => {
+      if (hooks.beforeSession && !hooks.beforeSession(client)) return;
+      onSession(client, accept());
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

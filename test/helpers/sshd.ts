@@ -33,8 +33,19 @@ export interface SshdInstance {
   fingerprint: string;
   dir: string;
   child: ChildProcess;
-  /** What sshd wrote to stderr (it runs with -e). */
+  /** What sshd wrote to stderr (it runs with -e), across restarts. */
   log(): string;
+  /**
+   * The host goes quiet as a hung or unplugged machine does: the listener and every
+   * connection process stop (SIGSTOP), so warm connections stop answering too.
+   */
+  pause(): void;
+  resume(): void;
+  /**
+   * As a host that rebooted: its open connections end, then sshd starts again on the same
+   * port, with a new host key if asked (`fingerprint` and `child` are updated).
+   */
+  restart(opts?: { newHostKey?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -110,6 +121,10 @@ export interface StartSshdOptions {
   extraConfig?: string[];
   /** Extra environment for sshd (TZ, to check times in authorized_keys are read as UTC). */
   env?: Record<string, string>;
+  /** sshd's MaxSessions: channels per connection (default 100 here; OpenSSH's own is 10). */
+  maxSessions?: number;
+  /** sshd's LogLevel (default ERROR); VERBOSE logs every accepted connection ("Connection from"). */
+  logLevel?: string;
   /**
    * sshd's StrictModes (default off: most tests keep key files under /tmp, which is 1777).
    * With keys under rootOwnedDir() it can be on, as on a real host.
@@ -165,50 +180,118 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
         `PermitRootLogin prohibit-password`,
         `UseDNS no`,
         `PrintMotd no`,
-        `LogLevel ERROR`,
+        `LogLevel ${opts.logLevel ?? 'ERROR'}`,
         // The bench opens dozens of connections to each server at once; the default
         // (10:30:100) drops unauthenticated connections beyond 10 at random.
         `MaxStartups 500`,
-        `MaxSessions 100`,
+        `MaxSessions ${opts.maxSessions ?? 100}`,
         ...(opts.extraConfig ?? []),
         '',
       ].join('\n'),
     );
-    const child = spawn(SSHD, ['-D', '-e', '-f', config], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
-    });
     let log = '';
-    child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
-    let gone = false;
-    live.add(child);
-    const exited = new Promise<void>((resolve) =>
-      child.once('exit', () => {
-        gone = true;
-        live.delete(child);
-        resolve();
-      }),
-    );
+    const launch = async () => {
+      const child = spawn(SSHD, ['-D', '-e', '-f', config], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+      });
+      child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+      const run = { child, gone: false, exited: undefined as unknown as Promise<void> };
+      live.add(child);
+      run.exited = new Promise<void>((resolve) =>
+        child.once('exit', () => {
+          run.gone = true;
+          live.delete(child);
+          resolve();
+        }),
+      );
+      try {
+        await waitForBanner(port, 10_000, () => run.gone);
+      } catch (err) {
+        child.kill('SIGKILL');
+        throw err;
+      }
+      return run;
+    };
+    let run: Awaited<ReturnType<typeof launch>>;
     try {
-      await waitForBanner(port, 10_000, () => gone);
+      run = await launch();
     } catch (err) {
-      child.kill('SIGKILL');
       if (attempt < 3 && /Address already in use|exited/.test(log + String(err))) continue;
       throw new Error(`${String(err)}; sshd log: ${log}`);
     }
-    return {
+    let paused: number[] = [];
+    const instance: SshdInstance = {
       port,
       config,
       fingerprint,
       dir,
-      child,
+      child: run.child,
       log: () => log,
+      pause: () => {
+        paused = [run.child.pid!, ...descendantsOf(run.child.pid!)];
+        for (const pid of paused) signalPid(pid, 'SIGSTOP');
+      },
+      resume: () => {
+        for (const pid of paused) signalPid(pid, 'SIGCONT');
+        paused = [];
+      },
+      restart: async (how = {}) => {
+        instance.resume();
+        const connections = descendantsOf(run.child.pid!);
+        if (!run.gone) run.child.kill('SIGTERM');
+        await run.exited;
+        for (const pid of connections) signalPid(pid, 'SIGKILL');
+        if (how.newHostKey) {
+          fs.rmSync(hostKey, { force: true });
+          fs.rmSync(hostKey + '.pub', { force: true });
+          generateKey(hostKey, 'opsgate-test-host');
+          instance.fingerprint = fingerprintOf(hostKey + '.pub');
+        }
+        run = await launch();
+        instance.child = run.child;
+      },
       stop: async () => {
-        if (!gone) child.kill('SIGTERM');
-        await exited;
+        instance.resume();
+        if (!run.gone) run.child.kill('SIGTERM');
+        await run.exited;
         fs.rmSync(dir, { recursive: true, force: true });
       },
     };
+    return instance;
+  }
+}
+
+/** Processes under `pid` (sshd's connection and session processes), from /proc. */
+function descendantsOf(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat, after the parenthesised command name.
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, parent] of parentOf) {
+      if (parent !== p) continue;
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
   }
 }
 

@@ -16,7 +16,8 @@ import { redactorFor } from '../../services/redact.js';
 import { LocalTransport } from './local-transport.js';
 import { OutputTap, type OutputListener } from './output-tap.js';
 import { normalizeSignal, STOP_SIGNALS } from './signals.js';
-import { SshTransport } from './ssh-transport.js';
+import type { SshConnectionPool } from './ssh-pool.js';
+import { SshTransport, type SshPoolSettings } from './ssh-transport.js';
 import { hostTargetSchema, isUnreachable, type HostResult, type HostTarget, type LocalTarget, type RunCommandOptions, type RunResult, type RunningCommand, type SignalName, type SshTarget, type Transport } from './types.js';
 
 /**
@@ -43,6 +44,8 @@ export interface ExecutionEngineOptions {
   keepFinishedJobs?: number;
   /** Shell that runs commands on hosts and locally. Default /bin/sh. */
   shell?: string;
+  /** The warm SSH connection pool (ssh-pool.ts): idle timeout, cap, keepalive, channels. */
+  sshPool?: SshPoolSettings;
   /** Replaces the transports (tests). */
   transports?: { ssh?: Transport<SshTarget>; local?: Transport<LocalTarget> };
   logger?: Logger;
@@ -119,6 +122,8 @@ export class ExecutionEngine {
             passphrase: opts.sshPassphrase,
             connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
             shell: opts.shell,
+            pool: opts.sshPool,
+            logger: opts.logger,
           })
         : undefined);
     this.transports = { ssh, local: opts.transports?.local ?? new LocalTransport({ shell: opts.shell }) };
@@ -169,6 +174,19 @@ export class ExecutionEngine {
       onOutput: run.onOutput,
     });
     return { jobId, done };
+  }
+
+  /**
+   * Closes the pooled SSH connections (app stop). Runs still going on them end as `lost`;
+   * stop them first (signal) when that matters.
+   */
+  async close(): Promise<void> {
+    await Promise.all([this.transports.ssh?.close?.(), this.transports.local.close?.()]);
+  }
+
+  /** The SSH transport's connection pool, when the engine built it (tests and benches read it). */
+  get sshPool(): SshConnectionPool | undefined {
+    return this.transports.ssh instanceof SshTransport ? this.transports.ssh.pool : undefined;
   }
 
   /** Jobs still running, oldest first. */

@@ -1,18 +1,33 @@
 /**
  * Runs one command on one host over SSH (ssh2): key authentication, a pinned host key (an
  * unknown or changed key is refused, never learned), a connect timeout, a command timeout
- * that ends the remote process group, and signals delivered to that group.
+ * that ends the remote process group, and signals delivered to that group. Connections come
+ * from a warm pool (ssh-pool.ts): each command is a new channel on the host's connection.
  */
-import { createHash } from 'node:crypto';
 import ssh2, { type ClientChannel, type ParsedKey } from 'ssh2';
 
 // ssh2 is CommonJS: its named exports are only reachable through the default import.
-const { Client, utils } = ssh2;
+const { utils } = ssh2;
+import type { Logger } from '../../logger.js';
 import { OutputBuffer } from './output-buffer.js';
 import { readOutput } from './read-output.js';
 import { PgidMarkerScanner, killGroupCommand, wrapInProcessGroup } from './process-group-wrapper.js';
 import { STOP_SIGNALS } from './signals.js';
+import { openExec, SshConnectionPool, type Lease } from './ssh-pool.js';
 import type { HostError, HostResult, RunCommandOptions, RunningCommand, SignalName, SshTarget, Transport } from './types.js';
+
+export { sha256Fingerprint } from './ssh-pool.js';
+
+export interface SshPoolSettings {
+  /** How long an unused connection stays open (default 60 s; 0: no pooling). */
+  idleTimeoutMs?: number;
+  /** Connections kept open at most (default 256). */
+  maxConnections?: number;
+  /** SSH keepalive pings (default 15 s; four unanswered drop the connection). */
+  keepaliveIntervalMs?: number;
+  /** The hosts' sshd MaxSessions (default 10, OpenSSH's default). */
+  channelsPerConnection?: number;
+}
 
 export interface SshTransportOptions {
   /** The bot's private key (OpenSSH or PEM). Parsed once here, so a bad key fails at start-up. */
@@ -22,43 +37,59 @@ export interface SshTransportOptions {
   connectTimeoutMs: number;
   /** Shell that runs scripts on the hosts. */
   shell?: string;
-  /** How long to wait for the channel to close after KILL before dropping the connection. */
+  /** How long to wait for the channel to close after KILL before giving up on it. */
   closeWaitMs?: number;
+  pool?: SshPoolSettings;
+  logger?: Logger;
 }
 
-/** `SHA256:` + unpadded base64 of the key blob: what `ssh-keygen -lf` prints. */
-export function sha256Fingerprint(keyBlob: Buffer): string {
-  return 'SHA256:' + createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '');
-}
-
-/** Error levels ssh2 sets on connection errors. */
-type Ssh2Error = Error & { level?: string };
+/**
+ * Tries of one command on fresh connections when the pooled one turned out dead (or refused a
+ * channel) before the command was sent.
+ */
+const MAX_ATTEMPTS = 3;
+/** Shortest wait for a command's channel before its connection counts as dead. */
+const CHANNEL_WAIT_MIN_MS = 10_000;
+/** Tries when a host refused a channel because ours filled its MaxSessions. */
+const MAX_ATTEMPTS_WHEN_CROWDED = 10;
 
 export class SshTransport implements Transport<SshTarget> {
-  private readonly key: ParsedKey;
+  readonly pool: SshConnectionPool;
 
   constructor(private readonly opts: SshTransportOptions) {
     const parsed = utils.parseKey(opts.privateKey, opts.passphrase);
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
     if (!key || key instanceof Error) throw new Error(`cannot read the bot's SSH private key: ${key instanceof Error ? key.message : 'empty'}`);
     if (!key.isPrivateKey()) throw new Error("the bot's SSH key is a public key; a private key is needed");
-    this.key = key;
+    this.pool = new SshConnectionPool({
+      key: key as ParsedKey,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      idleTimeoutMs: opts.pool?.idleTimeoutMs ?? 60_000,
+      maxConnections: opts.pool?.maxConnections ?? 256,
+      keepaliveIntervalMs: opts.pool?.keepaliveIntervalMs ?? 15_000,
+      channelsPerConnection: opts.pool?.channelsPerConnection ?? 10,
+      logger: opts.logger,
+    });
   }
 
   run(target: SshTarget, opts: RunCommandOptions): RunningCommand {
-    return new SshRun(target, opts, this.opts, this.key);
+    return new SshRun(target, opts, this.opts, this.pool);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }
 
 type Phase = 'connecting' | 'running' | 'done';
 
-/** One command on one host, from connect to the last byte; `result` never rejects. */
+/** One command on one host, from getting a channel to the last byte; `result` never rejects. */
 class SshRun implements RunningCommand {
   readonly result: Promise<HostResult>;
   private resolve!: (r: HostResult) => void;
-  private readonly client = new Client();
   private readonly started = performance.now();
   private phase: Phase = 'connecting';
+  private lease?: Lease;
   private stream?: ClientChannel;
   private pgid?: number;
   /** Signals asked for before the group id was known; sent once it is. */
@@ -70,7 +101,6 @@ class SshRun implements RunningCommand {
   private readonly scanner: PgidMarkerScanner;
   private exit: { code: number | null; signal: string | null } = { code: null, signal: null };
   private error?: HostError;
-  private hostKeyRefusal?: string;
   private stoppedBy?: SignalName;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Set when the command's channel closed: settles once its output was read to the end. */
@@ -80,7 +110,7 @@ class SshRun implements RunningCommand {
     private readonly target: SshTarget,
     private readonly opts: RunCommandOptions,
     private readonly transport: SshTransportOptions,
-    key: ParsedKey,
+    private readonly pool: SshConnectionPool,
   ) {
     this.result = new Promise((r) => (this.resolve = r));
     this.stdout = new OutputBuffer(opts.maxOutputBytes);
@@ -90,7 +120,7 @@ class SshRun implements RunningCommand {
       for (const s of this.heldSignals.splice(0)) this.sendToGroup(s);
       if (this.stopGroupWhenKnown) this.stopGroup();
     });
-    this.connect(key);
+    void this.start();
   }
 
   signal(name: SignalName): void {
@@ -104,92 +134,90 @@ class SshRun implements RunningCommand {
     else this.sendToGroup(name);
   }
 
-  private connect(key: ParsedKey): void {
-    const { target } = this;
-    let authTried = false;
-    this.client
-      .on('ready', () => this.exec())
-      .on('error', (err: Ssh2Error) => this.onClientError(err))
-      .on('close', () => {
-        // After the channel closed the command did finish; its output is still being handed over.
-        if (this.channelClosed) return;
-        if (this.phase !== 'done') this.finish(this.error ?? { kind: 'connect', message: 'the connection closed before the command finished' });
-      });
-    try {
-      this.client.connect({
-        host: target.address,
-        port: target.port,
-        username: target.user,
-        readyTimeout: this.transport.connectTimeoutMs,
-        // A host that dies mid-command is noticed within a minute, not at the command timeout.
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 4,
-        // The key is parsed once per transport, not once per connection.
-        authHandler: (_methodsLeft, _partial, _next) => {
-          if (authTried) return false;
-          authTried = true;
-          return { type: 'publickey', username: target.user, key };
-        },
-        hostVerifier: (keyBlob: Buffer) => this.verifyHostKey(keyBlob),
-      });
-    } catch (err) {
-      this.finish({ kind: 'connect', message: err instanceof Error ? err.message : String(err) });
+  /**
+   * Gets a channel and starts the command on it. A pooled connection may have died while it
+   * sat idle (a host rebooted, sshd restarted): then the command goes to a new connection, but
+   * only when it cannot have started (see `openExec`); a command the host may have begun is
+   * reported as lost, never sent twice.
+   */
+  private async start(): Promise<void> {
+    const wrapped = wrapInProcessGroup(this.opts.command, this.transport.shell);
+    for (let attempt = 1; ; attempt++) {
+      const lease = await this.pool.acquire(this.target);
+      if ('error' in lease) return this.finish(lease.error);
+      if (this.phase === 'done') return lease.release();
+      // A host that froze under a pooled connection answers nothing, not even a refusal: the
+      // channel gets the connect timeout's budget (at least CHANNEL_WAIT_MIN_MS, as a loaded
+      // host forks the session first), then the connection is dropped (a channel still being
+      // opened then fails as never sent, and goes to a new connection).
+      const channelWaitMs = Math.max(this.transport.connectTimeoutMs, CHANNEL_WAIT_MIN_MS);
+      const wedged = setTimeout(() => lease.drop(`no answer to a channel request within ${channelWaitMs} ms`), channelWaitMs);
+      const outcome = await openExec(lease.client, wrapped, (stream) => this.run(lease, stream));
+      clearTimeout(wedged);
+      if ('stream' in outcome) return;
+      // A channel refused while others of ours are open on it is the host's MaxSessions: the
+      // share converges on it, so a few more tries are fine. A refusal on an otherwise unused
+      // connection is the host saying no.
+      const retry = !outcome.started && (outcome.refused ? lease.sharedWith() > 0 && attempt < MAX_ATTEMPTS_WHEN_CROWDED : lease.reused && attempt < MAX_ATTEMPTS);
+      const connectionAlive = lease.isOpen();
+      // A refused channel means the host allows fewer sessions than we assumed. A failure
+      // before the command was sent means the connection is gone. A failed exec request on a
+      // connection still open is the host saying no; on one that closed, it may have run.
+      lease.release(outcome.refused ? { lowerShare: true } : !outcome.started ? { broken: true } : {});
+      if (this.isDone()) return;
+      if (retry) {
+        this.transport.logger?.debug({ host: this.target.name, attempt, why: outcome.error }, 'pooled SSH connection unusable before the command was sent; trying a new one');
+        continue;
+      }
+      return this.finish(
+        outcome.started && !connectionAlive
+          ? { kind: 'lost', message: `the connection was lost just as the command was sent (${outcome.error}); it may have run, so it is not run again` }
+          : { kind: 'connect', message: `the host refused to run a command: ${outcome.error}` },
+      );
     }
   }
 
-  private verifyHostKey(keyBlob: Buffer): boolean {
-    const presented = sha256Fingerprint(keyBlob);
-    const pinned = this.target.hostKey;
-    if (!pinned) this.hostKeyRefusal = `host key ${presented} is not pinned in the inventory; refused`;
-    else if (presented !== pinned) this.hostKeyRefusal = `host key changed: the host presented ${presented}, the inventory pins ${pinned}; refused`;
-    return this.hostKeyRefusal === undefined;
+  /** A stop signal may have finished the run while it waited (TypeScript narrows the field). */
+  private isDone(): boolean {
+    return this.phase === 'done';
   }
 
-  private onClientError(err: Ssh2Error): void {
-    if (this.phase === 'done') return;
-    if (this.hostKeyRefusal) this.error = { kind: 'hostkey', message: this.hostKeyRefusal };
-    else if (err.level === 'client-authentication') this.error = { kind: 'auth', message: `the host refused the bot's key for ${this.target.user}` };
-    else if (err.level === 'client-timeout') this.error = { kind: 'connect', message: `no SSH session within ${this.transport.connectTimeoutMs} ms` };
-    else if (this.phase === 'running') this.error = { kind: 'connect', message: `connection lost while the command ran: ${err.message}` };
-    else this.error = { kind: 'connect', message: err.message };
-    // ssh2 closes the socket after an error; 'close' then settles the result, but a refused
-    // connect may not emit it, so settle here too.
-    this.finish(this.error);
-  }
-
-  private exec(): void {
-    if (this.phase === 'done') return;
-    const wrapped = wrapInProcessGroup(this.opts.command, this.transport.shell);
-    this.client.exec(wrapped, (err, stream) => {
-      if (err) {
-        this.finish({ kind: 'connect', message: `the host refused to run a command: ${err.message}` });
-        return;
-      }
-      if (this.phase === 'done') {
-        stream.close();
-        return;
-      }
-      this.phase = 'running';
-      this.stream = stream;
-      // No input: a command that reads stdin sees end-of-file instead of waiting forever.
-      stream.end();
-      void readOutput(stream, (chunk) => this.onStdout(this.scanner.push(chunk)));
-      // ssh2 emits 'close' once stdout has ended; stderr may still hold data while a slow
-      // output listener has it paused, so the result waits for it too.
-      const stderrEnded = readOutput(stream.stderr, (chunk) => {
-        this.stderr.push(chunk);
-        return this.opts.onOutput?.('stderr', chunk);
-      });
-      stream.on('exit', (code: number | null, signal?: string) => {
-        this.exit = { code: code ?? null, signal: signal ?? null };
-      });
-      stream.on('close', () => {
-        const rest = this.onStdout(this.scanner.flush());
-        this.channelClosed = Promise.all([rest, stderrEnded]).then(() => undefined);
-        void this.channelClosed.then(() => this.finish(this.error));
-      });
-      this.timers.push(setTimeout(() => this.onTimeout(), this.opts.timeoutMs));
+  private run(lease: Lease, stream: ClientChannel): void {
+    if (this.phase === 'done') {
+      // Stopped while the channel opened: nothing of it is wanted.
+      stream.close();
+      lease.release({ retire: true });
+      return;
+    }
+    this.lease = lease;
+    this.phase = 'running';
+    this.stream = stream;
+    lease.onClose((why) => {
+      // After the channel closed the command did finish; its output is still being handed over.
+      if (this.channelClosed) return;
+      this.error ??= { kind: 'lost', message: `connection lost while the command ran (${why}); it may have run in part, so it is not run again` };
+      // ssh2 ends the channel next: what arrived before the loss is read out, then 'close'
+      // below settles the result. Should it not, the result does not wait for it.
+      this.timers.push(setTimeout(() => this.finish(this.error), this.transport.closeWaitMs ?? 2000));
     });
+    // No input: a command that reads stdin sees end-of-file instead of waiting forever.
+    stream.end();
+    void readOutput(stream, (chunk) => this.onStdout(this.scanner.push(chunk)));
+    // ssh2 emits 'close' once stdout has ended; stderr may still hold data while a slow
+    // output listener has it paused, so the result waits for it too.
+    const stderrEnded = readOutput(stream.stderr, (chunk) => {
+      this.stderr.push(chunk);
+      return this.opts.onOutput?.('stderr', chunk);
+    });
+    stream.on('exit', (code: number | null, signal?: string) => {
+      this.exit = { code: code ?? null, signal: signal ?? null };
+    });
+    stream.on('close', () => {
+      const rest = this.onStdout(this.scanner.flush());
+      this.channelClosed = Promise.all([rest, stderrEnded]).then(() => undefined);
+      void this.channelClosed.then(() => this.finish(this.error));
+    });
+    this.timers.push(setTimeout(() => this.onTimeout(), this.opts.timeoutMs));
   }
 
   private onStdout(chunk: Buffer): Promise<void> | void | undefined {
@@ -235,16 +263,17 @@ class SshRun implements RunningCommand {
   private sendToGroup(signal: SignalName): void {
     // Signals go out until the channel closes, also after the top process exited: background
     // processes still holding its output are in the group (so the id cannot have been reused).
-    if (this.phase === 'done' || this.pgid === undefined) return;
-    this.client.exec(killGroupCommand(signal, this.pgid), (err, ch) => {
-      if (err) {
-        // The server allows no second channel (MaxSessions 1): the channel request reaches
-        // at least the top process on servers that honour it.
-        this.stream?.signal(signal);
+    if (this.phase === 'done' || this.pgid === undefined || !this.lease) return;
+    // The pool keeps one channel per connection free for this (see ssh-pool.ts).
+    void openExec(this.lease.client, killGroupCommand(signal, this.pgid)).then((outcome) => {
+      if ('stream' in outcome) {
+        outcome.stream.resume();
+        outcome.stream.stderr.resume();
         return;
       }
-      ch.resume();
-      ch.stderr.resume();
+      // The server allows no second channel (MaxSessions 1): the channel request reaches
+      // at least the top process on servers that honour it.
+      if (!this.channelClosed) this.stream?.signal(signal);
     });
   }
 
@@ -256,9 +285,13 @@ class SshRun implements RunningCommand {
     if (!error && this.stoppedBy && this.exit.code !== 0) {
       error = { kind: 'cancelled', message: `stopped by SIG${this.stoppedBy}` };
     }
-    // A finished command gets a polite disconnect; anything cut short is dropped at once.
-    if (!error && this.stream) this.client.end();
-    else this.client.destroy();
+    // A command cut short (timeout, stop, a channel that never closed) gives up its channel;
+    // its connection takes no new commands and closes once the others on it ended, as a
+    // channel that did not close after KILL may be stuck. A finished one goes back warm.
+    if (this.stream && !this.channelClosed) {
+      this.stream.close();
+      this.lease?.release({ retire: true });
+    } else this.lease?.release();
     this.resolve({
       host: this.target.name,
       stdout: this.stdout.text(),

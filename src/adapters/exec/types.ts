@@ -44,9 +44,11 @@ export const hostTargetSchema = z.discriminatedUnion('transport', [
 
 /**
  * Why a host has no ordinary result. `connect`, `auth` and `hostkey` mean the command never
- * ran (the host is unreachable); `timeout` and `cancelled` mean it was stopped by us.
+ * ran (the host is unreachable); `timeout` and `cancelled` mean it was stopped by us; `lost`
+ * means the connection dropped after the command was sent: it may have run (in part), so it
+ * is a failure, and it is never run again on its own.
  */
-export type HostErrorKind = 'connect' | 'auth' | 'hostkey' | 'timeout' | 'cancelled';
+export type HostErrorKind = 'connect' | 'auth' | 'hostkey' | 'timeout' | 'cancelled' | 'lost';
 
 export interface HostError {
   kind: HostErrorKind;
@@ -112,6 +114,8 @@ export type OutputStreamName = 'stdout' | 'stderr';
 
 export interface Transport<T extends HostTarget = HostTarget> {
   run(target: T, opts: RunCommandOptions): RunningCommand;
+  /** Lets go of what it holds open (pooled connections); commands still running are cut off. */
+  close?(): Promise<void>;
 }
 
 /** Signal names without the SIG prefix, as `kill -l` prints them. */

@@ -233,12 +233,19 @@ export class GrantService {
       const expected = new Map<string, Grant>();
       for (const g of grants) for (const a of accountsForRole(g.role)) expected.set(`${a}\t${g.grantId}`, g);
       const found = new Set<string>();
+      // Stray lines per grant id, all removed in one call per host (as the expiry path does).
+      const strays = new Map<string, string[]>();
       for (const line of listed.lines) {
         const key = `${line.account}\t${line.grantId}`;
         found.add(key);
         if (expected.has(key)) continue;
-        const removed = await this.deps.hostKeys.remove(host, [line.account], line.grantId);
-        if (removed.ok) report.removed.push({ host: host.name, account: line.account, grantId: line.grantId });
+        strays.set(line.grantId, [...(strays.get(line.grantId) ?? []), line.account]);
+      }
+      if (strays.size > 0) {
+        const removed = await this.deps.hostKeys.removeMany(host, [...strays].map(([grantId, accounts]) => ({ grantId, accounts })));
+        for (const [grantId, accounts] of strays) {
+          if (removed.get(grantId)?.ok) for (const account of accounts) report.removed.push({ host: host.name, account, grantId });
+        }
       }
       for (const [key, g] of expected) {
         if (!found.has(key) && g.grantedAt !== null) report.missing.push({ host: host.name, account: key.split('\t')[0]!, grantId: g.grantId, personId: g.personId });
