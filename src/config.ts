@@ -72,6 +72,8 @@ const schema = z.object({
   EXEC_PARALLELISM: positiveInt(50, 1, 1000),
   EXEC_CONNECT_TIMEOUT_MS: positiveInt(10_000, 100, 600_000),
   EXEC_COMMAND_TIMEOUT_MS: positiveInt(600_000, 1000, 86_400_000),
+  // A running ticket's channel message is updated at most this often (Slack rate-limits chat.update).
+  TICKET_PROGRESS_EVERY_MS: positiveInt(3_000, 100, 600_000),
   // Root-owned key files the role accounts cannot replace (issue 13); never in their homes.
   AUTHORIZED_KEYS_FILE: optionalString
     .transform((v) => v ?? '/etc/opsgate/authorized_keys/%u')

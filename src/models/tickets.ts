@@ -75,6 +75,12 @@ export interface TemplateSnapshot {
   commands: TicketCommands;
 }
 
+/** A posted Slack message: its channel id and timestamp. */
+export interface ChannelMessageRef {
+  channel: string;
+  ts: string;
+}
+
 export interface PhaseResult {
   phase: 'pre' | 'main' | 'post';
   ok: boolean;
@@ -130,6 +136,11 @@ export interface Ticket {
   jobId: string | null;
   revokeRequested: { by: string; at: Date } | null;
   interrupted: boolean;
+  /**
+   * Where the run's message in the template's channel is, once posted: progress and the result
+   * update it in place from whichever instance runs, finishes or recovers the ticket.
+   */
+  channelMessage: ChannelMessageRef | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -207,6 +218,7 @@ export const ticketSchema = new Schema<Ticket>(
     jobId: { type: String, default: null },
     revokeRequested: { type: new Schema({ by: String, at: Date }, { _id: false }), default: null },
     interrupted: { type: Boolean, default: false },
+    channelMessage: { type: new Schema({ channel: { type: String, required: true }, ts: { type: String, required: true } }, { _id: false }), default: null },
   },
   { collection: 'tickets', versionKey: false, timestamps: true, minimize: false },
 );

@@ -1,14 +1,13 @@
 /**
  * What the ticket services need from outside, as interfaces: the config center that runs the
  * tasks, the store for the full log, and telling people. Implementations: the config center
- * over the execution engine (src/adapters/tickets/), the chunked log store (wired by the log
- * store's own work), the Slack/mail notifier (next: notify/ticket-notifier.ts). Tests hand in
- * their own.
+ * over the execution engine (src/adapters/tickets/), the chunked log store (log-store.ts), the
+ * Slack/mail notifier (notify/ticket-notifier.ts). Tests hand in their own.
  */
 import type { HostResult } from '../../adapters/exec/types.js';
 import type { ApprovalLevel, MessageRef } from '../../models/approval.js';
 import type { Person } from '../../models/person.js';
-import type { Ticket } from '../../models/tickets.js';
+import type { ChannelMessageRef, Ticket } from '../../models/tickets.js';
 
 /** The full log of a ticket, appended as it comes. Text handed in is already redacted. */
 export interface TicketLogSink {
@@ -58,10 +57,20 @@ export interface TicketNotifier {
   approvalNeeded(details: TicketDetails, level: ApprovalLevel, approvers: Person[]): Promise<MessageRef[]>;
   /** A level was decided (or an approval changed to a rejection): update the DMs, tell the submitter. */
   decided(details: TicketDetails, level: ApprovalLevel): Promise<void>;
-  /** The main task started: the channel message that progress updates in place. */
-  started(details: TicketDetails): Promise<void>;
-  /** New output (the log's tail) while it runs; at most every few seconds. */
+  /**
+   * The main task started: posts the channel message that progress updates in place. Returns
+   * where it landed (stored on the ticket, so any instance can update it), or null.
+   */
+  started(details: TicketDetails): Promise<ChannelMessageRef | null>;
+  /**
+   * New output while it runs: the last part of the redacted output. The executor calls it at
+   * most every `progressEveryMs`, only when the output changed; `details.ticket.channelMessage`
+   * says which message to update.
+   */
   progress(details: TicketDetails, tail: string): Promise<void>;
-  /** The ticket ended (succeeded, failed, rejected at pre-task, revoked, interrupted). */
+  /**
+   * The ticket ended (succeeded, failed, rejected at pre-task, revoked, interrupted): the stored
+   * channel message is updated in place, the submitter gets a DM and a mail.
+   */
   finished(details: TicketDetails, tail: string): Promise<void>;
 }
