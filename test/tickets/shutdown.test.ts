@@ -1,0 +1,133 @@
+/**
+ * A bot that stops gracefully leaves no run behind: every pre-task and run of the instance gets
+ * TERM, then KILL (the revoke path), and ends as failed, interrupted, with a log line saying the
+ * bot stopped, its lock released and people told; the stop waits for that. On `local` and on a
+ * real sshd config center (loopback, so `ps` here sees the host's processes), through the
+ * executor, and through the app's own stop path (createOpsgate().stop()).
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { randomInt } from 'node:crypto';
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ticketModel, type Ticket } from '../../src/models/tickets.js';
+import { BOT_STOPPED_NOTE } from '../../src/services/tickets/executor.js';
+import { exampleCatalog, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { tempDir } from '../helpers/store.js';
+import { startTicketsEnv, type TicketsEnv } from '../helpers/tickets-env.js';
+
+// Sleeps of their own, so ps sees only this file's processes.
+const SLEEP = [0, 1, 2, 3, 4].map((i) => 100_000 + randomInt(0, 20_000) * 5 + i);
+
+/** Lines of the process table (this machine's, which the loopback sshd shares) running `needle`. */
+async function ps(needle: string): Promise<string[]> {
+  const { stdout } = await promisify(execFile)('ps', ['-eo', 'pid,pgid,args'], { encoding: 'utf8' });
+  return stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
+}
+
+async function untilRunning(needle: string): Promise<void> {
+  for (let i = 0; (await ps(needle)).length === 0; i++) if (i > 2000) throw new Error(`${needle} never started`);
+}
+
+/** A leftover would stay for a day (the sleeps are long): asking for up to 10 s still catches it. */
+async function goneFromHost(needle: string): Promise<string[]> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const left = await ps(needle);
+    if (left.length === 0 || Date.now() > until) return left;
+  }
+}
+
+describe('executor shutdown', () => {
+  let env: TicketsEnv;
+  beforeAll(async () => {
+    env = await startTicketsEnv({
+      tickets: ({ centerHost }) => [
+        { name: 'long-local', env: 'PROD', main: `echo "begin {sk__task_name_created}"; sleep ${SLEEP[0]}; echo never`, post: 'echo post-ran', lock: true },
+        { name: 'long-ssh', env: 'PROD', configCenter: centerHost, main: `echo "begin {sk__task_name_created}"; sleep ${SLEEP[1]}; echo never`, lock: true },
+        { name: 'stubborn-local', env: 'PROD', main: `trap '' TERM; echo "begin {sk__task_name_created}"; sleep ${SLEEP[2]}; echo never`, lock: true },
+        { name: 'slow-pre', env: 'PROD', pre: `echo checking; sleep ${SLEEP[3]}`, main: 'echo never', lock: true },
+        { name: 'approved-later', env: 'PROD', main: 'echo never', approval: [{ label: 'lead', approvers: { people: ['alice'] } }] },
+      ],
+    });
+  }, 60_000);
+  afterAll(() => env?.stop());
+
+  it('TERM then KILL to every run and pre-task of the instance; each ends failed and interrupted, lock free, people told; nothing left on local or the sshd host', async () => {
+    const svc = env.wiring.tickets;
+    const runs: string[] = [];
+    for (const template of ['long-local', 'long-ssh', 'stubborn-local']) {
+      const d = await svc.submit('UBOB', { template, env: 'PROD', values: {} });
+      runs.push(d.ticket.ticketId);
+      await env.notifier.next('started', d.ticket.ticketId);
+    }
+    const pending = svc.submit('UBOB', { template: 'slow-pre', env: 'PROD', values: {} });
+    const later = await svc.submit('UBOB', { template: 'approved-later', env: 'PROD', values: {} });
+    await svc.decide('UALICE', later.ticket.ticketId, 0, 'approved');
+    for (const s of SLEEP.slice(0, 4)) await untilRunning(`sleep ${s}`);
+
+    const r = await env.wiring.executor.shutdown();
+    expect(r.unfinished).toBe(0);
+    expect(r.stopped).toHaveLength(4);
+    const pre = await pending;
+    expect(pre.ticket).toMatchObject({ state: 'failed', interrupted: true });
+
+    for (const id of [...runs, pre.ticket.ticketId]) {
+      const t: Ticket = await env.wiring.records.get(id);
+      expect(t, id).toMatchObject({ state: 'failed', status: 4, interrupted: true, jobId: null });
+      expect(t.lockKey, id).toBeUndefined();
+      expect(t.history.at(-1), id).toMatchObject({ state: 'failed', by: 'system:tickets', note: BOT_STOPPED_NOTE });
+      expect(env.log.logs.get(id), id).toContain('[opsgate] interrupted: the bot stopped');
+      expect(env.log.logs.get(id), id).not.toMatch(/^never$/m);
+      expect(env.log.closed.has(id), id).toBe(true);
+      expect((await env.notifier.next('finished', id)).state, id).toBe('failed');
+    }
+    // Stopped before its post-task: that never starts on a stopping bot.
+    expect(env.log.logs.get(runs[0]!)).not.toContain('post-ran');
+    expect(env.log.logs.get(runs[0]!)).toContain('signal SIGTERM');
+    expect(env.log.logs.get(runs[2]!)).toContain('signal SIGKILL');
+    for (const s of SLEEP.slice(0, 4)) expect(await goneFromHost(`sleep ${s}`)).toEqual([]);
+    // The locks are free: the same tickets can be submitted again (at the next start).
+    expect(await env.wiring.model.countDocuments({ lockKey: { $exists: true } })).toBe(0);
+    // Nothing new starts on a stopping bot: an approved ticket stays approved for another instance.
+    expect(await env.wiring.executor.claim(later.ticket.ticketId, 'alice')).toBeNull();
+    expect(await env.wiring.records.get(later.ticket.ticketId)).toMatchObject({ state: 'approved' });
+  });
+});
+
+describe("the app's stop path", () => {
+  let t: TestOpsgate;
+  beforeAll(async () => {
+    const catalogDir = tempDir('catalog');
+    fs.cpSync(exampleCatalog, catalogDir, { recursive: true });
+    const file = path.join(catalogDir, 'tickets.yaml');
+    const doc = YAML.parse(fs.readFileSync(file, 'utf8')) as { tickets: unknown[] };
+    doc.tickets.push({ name: 'app-sleep', description: 'sleeps', env: 'STAGE', category: 'Test', configCenter: 'local', main: `echo "begin {sk__task_name_created}"; sleep ${SLEEP[4]}; echo never`, lock: true, channel: '#deploys' });
+    fs.writeFileSync(file, YAML.stringify(doc));
+    t = await startOpsgate({ catalogDir });
+    await t.ready();
+  }, 60_000);
+  afterAll(() => t?.stop());
+
+  it('stop() ends a running ticket as interrupted, kills its process group, frees the lock and tells the channel and the submitter', async () => {
+    const mark = t.fake.calls.length;
+    const d = await t.app.services.tickets.submit(USERS.erin.id, { template: 'app-sleep', env: 'STAGE', values: {} });
+    const id = d.ticket.ticketId;
+    await untilRunning(`sleep ${SLEEP[4]}`);
+    await t.restart();
+
+    expect(await goneFromHost(`sleep ${SLEEP[4]}`)).toEqual([]);
+    const after = (await ticketModel(t.app.store.connection).findOne({ ticketId: id }).lean<Ticket>())!;
+    expect(after).toMatchObject({ state: 'failed', status: 4, interrupted: true });
+    expect(after.lockKey).toBeUndefined();
+    expect((await t.app.services.tickets.show(USERS.erin.id, id)).tail).toContain('[opsgate] interrupted: the bot stopped');
+    const calls = t.fake.calls.slice(mark);
+    const channel = calls.filter((c) => c.args.channel === '#deploys' && JSON.stringify(c.args).includes(id));
+    expect(channel.map((c) => c.method)).toEqual(expect.arrayContaining(['chat.postMessage', 'chat.update']));
+    expect(channel.filter((c) => c.method === 'chat.postMessage')).toHaveLength(1);
+    expect(JSON.stringify(channel.at(-1)!.args)).toContain('interrupted: the bot stopped');
+    expect(calls.some((c) => c.method === 'chat.postMessage' && c.args.channel === `D${USERS.erin.id}` && JSON.stringify(c.args).includes('ended'))).toBe(true);
+  });
+});
