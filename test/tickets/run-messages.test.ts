@@ -5,8 +5,6 @@
  * stored on the ticket so another instance (a fresh notifier) updates the same message; the
  * submitter's mail at the end. Waits are on Slack calls and notifier events, never on time.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -23,6 +21,7 @@ import { MailService } from '../../src/services/mail.js';
 import type { TicketDetails, TicketNotifier } from '../../src/services/tickets/ports.js';
 import { wireTickets } from '../../src/wire-tickets.js';
 import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
+import { localPs, untilGone, untilSeen } from '../helpers/processes.js';
 import { TestSmtpServer } from '../helpers/smtp.js';
 import { RecordingNotifier, startTicketsEnv, type TicketsEnv } from '../helpers/tickets-env.js';
 
@@ -139,12 +138,6 @@ describe('the channel message while a ticket runs', () => {
   });
 });
 
-/** Lines of the local process table running `needle`. */
-async function ps(needle: string): Promise<string[]> {
-  const { stdout } = await promisify(execFile)('ps', ['-eo', 'pid,pgid,args'], { encoding: 'utf8' });
-  return stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
-}
-
 describe("the channel message's place is on the ticket", () => {
   it('a fresh notifier of another instance (recovering a run it thinks dead) updates the same message instead of posting a new one', async () => {
     const mark = fake.calls.length;
@@ -152,7 +145,7 @@ describe("the channel message's place is on the ticket", () => {
     const id = d.ticket.ticketId;
     await observed.next('started', id);
     // The main task runs once the message is posted and its place stored.
-    for (let i = 0; (await ps(`sleep ${SLEEP}`)).length === 0; i++) if (i > 2000) throw new Error('sleep never started');
+    await untilSeen(() => localPs(`sleep ${SLEEP}`), 'the sleep');
     const ref = (await ticket(id)).channelMessage!;
     expect(ref).toMatchObject({ channel: CHANNEL });
 
@@ -174,7 +167,7 @@ describe("the channel message's place is on the ticket", () => {
     // This instance's run, stopped, ends quietly: the ticket is already final.
     env.wiring.executor.stop(id);
     await env.wiring.executor.idle();
-    expect(await ps(`sleep ${SLEEP}`)).toEqual([]);
+    expect(await untilGone(() => localPs(`sleep ${SLEEP}`))).toEqual([]);
     expect(fake.calls.filter((c) => after(mark)(c) && c.method === 'chat.postMessage' && c.args.channel === CHANNEL && text(c).includes(id))).toHaveLength(1);
     expect((await ticket(id)).history.filter((h) => h.state === 'failed')).toHaveLength(1);
   });

@@ -5,40 +5,24 @@
  * real sshd config center (loopback, so `ps` here sees the host's processes), through the
  * executor, and through the app's own stop path (createOpsgate().stop()).
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { randomInt } from 'node:crypto';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ticketModel, type Ticket } from '../../src/models/tickets.js';
 import { BOT_STOPPED_NOTE } from '../../src/services/tickets/executor.js';
 import { exampleCatalog, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { localPs, untilGone, untilSeen } from '../helpers/processes.js';
 import { tempDir } from '../helpers/store.js';
 import { startTicketsEnv, type TicketsEnv } from '../helpers/tickets-env.js';
 
 // Sleeps of their own, so ps sees only this file's processes.
 const SLEEP = [0, 1, 2, 3, 4].map((i) => 100_000 + randomInt(0, 20_000) * 5 + i);
 
-/** Lines of the process table (this machine's, which the loopback sshd shares) running `needle`. */
-async function ps(needle: string): Promise<string[]> {
-  const { stdout } = await promisify(execFile)('ps', ['-eo', 'pid,pgid,args'], { encoding: 'utf8' });
-  return stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
-}
-
-async function untilRunning(needle: string): Promise<void> {
-  for (let i = 0; (await ps(needle)).length === 0; i++) if (i > 2000) throw new Error(`${needle} never started`);
-}
-
-/** A leftover would stay for a day (the sleeps are long): asking for up to 10 s still catches it. */
-async function goneFromHost(needle: string): Promise<string[]> {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const left = await ps(needle);
-    if (left.length === 0 || Date.now() > until) return left;
-  }
-}
+const untilRunning = (needle: string): Promise<void> => untilSeen(() => localPs(needle), needle);
+// The loopback sshd's processes are in this machine's process table too.
+const goneFromHost = (needle: string): Promise<string[]> => untilGone(() => localPs(needle));
 
 describe('executor shutdown', () => {
   let env: TicketsEnv;

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
 import { LEVEL_APPROVED, type Ticket } from '../../src/models/tickets.js';
 import { hostileValues } from '../helpers/hostile-values.js';
+import { untilGone } from '../helpers/processes.js';
 import { startTicketsEnv, type TicketsEnv } from '../helpers/tickets-env.js';
 
 const SECRET = 'sEcr3t-t0ken-value-42';
@@ -234,17 +235,8 @@ async function remotePs(needle: string): Promise<string[]> {
     return r.host_ok.ps!.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
 }
 
-/**
- * What is left on the host once the processes signalled have exited: a leftover would stay for
- * hours (the sleeps are long), so asking until none is left, for at most 10 s, still catches it.
- */
-async function goneFromHost(needle: string): Promise<string[]> {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const left = await remotePs(needle);
-    if (left.length === 0 || Date.now() > until) return left;
-  }
-}
+/** What is left on the host of `needle` once it was signalled (helpers/processes.ts). */
+const goneFromHost = (needle: string): Promise<string[]> => untilGone(() => remotePs(needle));
 
 describe('revoke', () => {
   it('mid-run: TERM then KILL to the remote process group, ends revoked with the log so far, nothing left on the host', async () => {
