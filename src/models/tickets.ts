@@ -134,6 +134,11 @@ export interface Ticket {
   heartbeatAt: Date | null;
   /** The execution engine's job id of the phase now running. */
   jobId: string | null;
+  /**
+   * The tag in the environment of the last phase started (OPSGATE_RUN): if the bot running it
+   * dies, the recovery finds and stops its leftover processes on the config center by it.
+   */
+  runTag: string | null;
   revokeRequested: { by: string; at: Date } | null;
   interrupted: boolean;
   /**
@@ -216,6 +221,7 @@ export const ticketSchema = new Schema<Ticket>(
     finishedAt: { type: Date, default: null },
     heartbeatAt: { type: Date, default: null },
     jobId: { type: String, default: null },
+    runTag: { type: String, default: null },
     revokeRequested: { type: new Schema({ by: String, at: Date }, { _id: false }), default: null },
     interrupted: { type: Boolean, default: false },
     channelMessage: { type: new Schema({ channel: { type: String, required: true }, ts: { type: String, required: true } }, { _id: false }), default: null },

@@ -3,7 +3,9 @@
  * TERM, then KILL (the revoke path), and ends as failed, interrupted, with a log line saying the
  * bot stopped, its lock released and people told; the stop waits for that. On `local` and on a
  * real sshd config center (loopback, so `ps` here sees the host's processes), through the
- * executor, and through the app's own stop path (createOpsgate().stop()).
+ * executor, and through the app's own stop path (createOpsgate().stop()). A bot that died
+ * without stopping: the recovery of another instance stops what its tasks left running, found
+ * by their run tag, and nothing else.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,14 +13,18 @@ import { randomInt } from 'node:crypto';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ticketModel, type Ticket } from '../../src/models/tickets.js';
+import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
+import { createScheduler } from '../../src/adapters/scheduler.js';
+import { createLogger } from '../../src/logger.js';
 import { BOT_STOPPED_NOTE } from '../../src/services/tickets/executor.js';
+import { wireTickets } from '../../src/wire-tickets.js';
 import { exampleCatalog, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
 import { localPs, untilGone, untilSeen } from '../helpers/processes.js';
 import { tempDir } from '../helpers/store.js';
 import { startTicketsEnv, type TicketsEnv } from '../helpers/tickets-env.js';
 
 // Sleeps of their own, so ps sees only this file's processes.
-const SLEEP = [0, 1, 2, 3, 4].map((i) => 100_000 + randomInt(0, 20_000) * 5 + i);
+const SLEEP = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => 100_000 + randomInt(0, 20_000) * 5 + i);
 
 const untilRunning = (needle: string): Promise<void> => untilSeen(() => localPs(needle), needle);
 // The loopback sshd's processes are in this machine's process table too.
@@ -113,5 +119,64 @@ describe("the app's stop path", () => {
     expect(channel.filter((c) => c.method === 'chat.postMessage')).toHaveLength(1);
     expect(JSON.stringify(channel.at(-1)!.args)).toContain('interrupted: the bot stopped');
     expect(calls.some((c) => c.method === 'chat.postMessage' && c.args.channel === `D${USERS.erin.id}` && JSON.stringify(c.args).includes('ended'))).toBe(true);
+  });
+});
+
+describe('a bot that died without stopping', () => {
+  let env: TicketsEnv;
+  beforeAll(async () => {
+    env = await startTicketsEnv({
+      // The bot that "dies" writes no heartbeat after the claim: it looks dead from the start.
+      executor: { heartbeatMs: 3_600_000 },
+      tickets: ({ centerHost }) => [
+        { name: 'orphan-local', env: 'PROD', main: `echo "begin {sk__task_name_created}"; sleep ${SLEEP[5]} & sleep ${SLEEP[5]}; echo never` },
+        { name: 'orphan-ssh', env: 'PROD', configCenter: centerHost, main: `echo "begin {sk__task_name_created}"; sleep ${SLEEP[6]}; echo never` },
+      ],
+    });
+  }, 60_000);
+  afterAll(() => env?.stop());
+
+  it("another instance's recovery stops the dead run's processes on local and on the sshd host by their tag; untagged or otherwise tagged processes stay", async () => {
+    const svc = env.wiring.tickets;
+    const ids: string[] = [];
+    for (const template of ['orphan-local', 'orphan-ssh']) {
+      const d = await svc.submit('UBOB', { template, env: 'PROD', values: {} });
+      ids.push(d.ticket.ticketId);
+      await env.notifier.next('started', d.ticket.ticketId);
+    }
+    // The shell running the script and its two sleeps.
+    await untilSeen(async () => ((await localPs(`sleep ${SLEEP[5]}`)).length >= 3 ? ['all'] : []), 'the local sleeps');
+    await untilSeen(() => localPs(`sleep ${SLEEP[6]}`), 'the remote sleep');
+    // Bystanders on the host: one with another run's tag (a reused pid would look like this), one with none.
+    const s = env.fleet.servers[0]!;
+    const byEngine = new ExecutionEngine({ sshPrivateKey: env.fleet.clientKey.privateKey });
+    const bystanders = byEngine.start({
+      targets: [{ transport: 'ssh', name: 'by', address: '127.0.0.1', port: s.port, user: 'root', hostKey: s.fingerprint }],
+      command: `OPSGATE_RUN=TK-OTHER1-main-0123456789abcdef sleep ${SLEEP[7]} & sleep ${SLEEP[8]}`,
+    });
+    await untilSeen(() => localPs(`sleep ${SLEEP[7]}`), 'the tagged bystander');
+    await untilSeen(() => localPs(`sleep ${SLEEP[8]}`), 'the untagged bystander');
+
+    // This instance stands for the dead bot: it writes no heartbeat (and the other one's clock is
+    // an hour ahead), and nothing here signals the tasks.
+    const other = wireTickets(
+      { ...env.core, agenda: createScheduler({ db: env.conn.db!, logger: createLogger('silent'), processEveryMs: 100 }), clock: { now: () => new Date(Date.now() + 3_600_000) } },
+      { log: env.log, notifier: env.notifier },
+    );
+    expect(await other.executor.recover(async () => undefined)).toMatchObject({ interrupted: 2 });
+    expect(await localPs(`sleep ${SLEEP[5]}`)).toEqual([]);
+    expect(await localPs(`sleep ${SLEEP[6]}`)).toEqual([]);
+    expect(env.log.logs.get(ids[0]!)).toContain('[opsgate] 3 leftover process(es) of this run stopped on local');
+    expect(env.log.logs.get(ids[1]!)).toMatch(/\[opsgate\] [1-9]\d* leftover process\(es\) of this run stopped on center-1/);
+    for (const id of ids) expect(await env.wiring.records.get(id)).toMatchObject({ state: 'failed', interrupted: true });
+    const sleeping = (lines: string[]) => lines.filter((l) => /^\s*\d+\s+\d+ sleep \d+$/.test(l));
+    expect(sleeping(await localPs(`sleep ${SLEEP[7]}`))).toHaveLength(1);
+    expect(sleeping(await localPs(`sleep ${SLEEP[8]}`))).toHaveLength(1);
+    byEngine.signal(bystanders.jobId, 'KILL');
+    await bystanders.done;
+    expect(await untilGone(() => localPs(`sleep ${SLEEP[7]}`))).toEqual([]);
+    // The dead bot's runs end quietly: their tickets are final already.
+    await env.wiring.executor.idle();
+    for (const id of ids) expect((await env.wiring.records.get(id)).history.filter((h) => h.state === 'failed')).toHaveLength(1);
   });
 });

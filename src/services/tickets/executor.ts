@@ -8,7 +8,9 @@
  * grace; the request is stored on the ticket too, so the instance running it sees it at its
  * next heartbeat even when another instance took the click. A heartbeat on the ticket tells a
  * later start-up (or the sweep) that a run whose bot died is not running any more: it ends as
- * failed (interrupted), and the lock is released. A bot that stops gracefully (shutdown()) does
+ * failed (interrupted), the lock is released, and what its task left running on the config
+ * center is stopped, found by the run tag in its environment (adapters/tickets/run-tag.ts;
+ * a reused pid never carries it). A bot that stops gracefully (shutdown()) does
  * not leave its runs behind: their process groups get TERM, then KILL, and they end the same way
  * at once, people told, rather than running on unwatched until a sweep notices.
  *
@@ -18,6 +20,7 @@
  * Secret values are read from the catalog in memory when a command is rendered to run; what is
  * stored and shown is the masked rendering and the engine's redacted output.
  */
+import { randomBytes } from 'node:crypto';
 import type { HostResult } from '../../adapters/exec/types.js';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
@@ -144,7 +147,10 @@ export class TicketExecutor {
         feed?.add(text);
         return log.append(t.ticketId, stream, text);
       };
-      const run = await runner.start(t.template.configCenter, script, { timeoutMs: t.template.timeoutMinutes * 60_000, secrets: this.secretsOf(t), startedBy: by, onOutput });
+      // Stored before the task starts: a bot that dies any time after can have it found again.
+      const tag = `${t.ticketId}-${phase}-${randomBytes(8).toString('hex')}`;
+      await model.updateOne({ ticketId: t.ticketId }, { $set: { runTag: tag } });
+      const run = await runner.start(t.template.configCenter, script, { timeoutMs: t.template.timeoutMinutes * 60_000, secrets: this.secretsOf(t), startedBy: by, onOutput, tag });
       this.jobs.set(t.ticketId, run.jobId);
       await model.updateOne({ ticketId: t.ticketId }, { $set: { jobId: run.jobId } });
       // A revoke that landed while the job was being started is applied now.
@@ -311,6 +317,25 @@ export class TicketExecutor {
     return { stopped: ids, unfinished };
   }
 
+  /**
+   * The processes a dead bot's task left on its config center (a no-pty SSH command outlives
+   * its connection, a local task its bot): found by the run's tag, TERM then KILL. What was
+   * done goes to the ticket's log.
+   */
+  private async stopLeftovers(ticketId: string, center: string, tag: string): Promise<void> {
+    const { runner, log, logger } = this.deps;
+    let line: string;
+    try {
+      const n = await runner.stopTagged(center, tag, this.killGraceMs);
+      line = n === null ? `[opsgate] could not look for leftover processes on ${center} (no /proc there)` : `[opsgate] ${n} leftover process(es) of this run stopped on ${center}`;
+      if (n) logger.info({ ticketId, center, processes: n }, 'leftover ticket processes stopped');
+    } catch (err) {
+      line = `[opsgate] leftover processes on ${center} could not be stopped: ${(err as Error).message}`;
+      logger.warn({ ticketId, center, err: (err as Error).message }, 'leftover ticket processes not stopped');
+    }
+    await log.append(ticketId, 'system', line + '\n').catch(() => undefined);
+  }
+
   /** True when this instance runs a phase of the ticket now. */
   holds(ticketId: string): boolean {
     return this.jobs.has(ticketId);
@@ -337,6 +362,7 @@ export class TicketExecutor {
       if (!done) continue;
       interrupted++;
       await log.append(t.ticketId, 'system', `[opsgate] interrupted: the bot stopped while this ticket was in progress; what ran is logged above\n`).catch(() => undefined);
+      if (t.runTag) await this.stopLeftovers(t.ticketId, t.template.configCenter, t.runTag);
       await this.finish(done);
     }
     const due = await model.find({ state: 'approved', queued: true, $or: [{ runAt: null }, { runAt: { $lte: now } }] }).lean<Ticket[]>();

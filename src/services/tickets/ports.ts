@@ -21,6 +21,11 @@ export interface CenterRunOptions {
   /** Values hidden in everything the run exposes (the template's secrets). */
   secrets: string[];
   startedBy: string;
+  /**
+   * A tag the task and all it starts carry in their environment (OPSGATE_RUN), so that its
+   * processes can be found and stopped after the bot that started them died (stopTagged).
+   */
+  tag?: string;
   /** Output as it arrives, already redacted; the run waits while a returned promise is pending. */
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void | Promise<void>;
 }
@@ -36,6 +41,12 @@ export interface CenterRun {
 export interface ConfigCenterRunner {
   /** Starts a script; throws AppError 1100 when the center cannot be used (unknown, disabled). */
   start(center: string, script: string, opts: CenterRunOptions): Promise<CenterRun>;
+  /**
+   * Stops (TERM, then KILL after `graceMs`) every process on the center still carrying `tag`:
+   * the leftovers of a run whose bot died. Resolves with how many there were; null when the
+   * center cannot tell (no /proc); rejects when the center cannot be reached.
+   */
+  stopTagged(center: string, tag: string, graceMs: number): Promise<number | null>;
   /** Sends TERM or KILL to the job's process group; nothing when it has finished. */
   signal(jobId: string, signal: 'TERM' | 'KILL'): void;
 }
