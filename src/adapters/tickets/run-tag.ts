@@ -38,6 +38,8 @@ export function stopTaggedScript(tag: string, graceSeconds: number): string {
   const entry = shellQuote(`${RUN_TAG_VAR}=${tag}`);
   const tenths = Math.max(1, Math.round(graceSeconds * 10));
   return [
+    // Without /proc (not Linux) nothing can be found: say so rather than "stopped 0".
+    '[ -r /proc/self/environ ] || { echo "no /proc"; exit 0; }',
     `found() { for e in /proc/[0-9]*/environ; do if { tr '\\000' '\\n' < "$e"; } 2>/dev/null | grep -qxF ${entry}; then p=\${e#/proc/}; echo "\${p%/environ}"; fi; done; }`,
     'pids=$(found); n=0; for p in $pids; do n=$(expr $n + 1); done',
     '[ -n "$pids" ] && kill -TERM $pids 2>/dev/null',

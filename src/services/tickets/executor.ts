@@ -99,11 +99,6 @@ export class TicketExecutor {
     this.shutdownWaitMs = opts.shutdownWaitMs ?? 10_000;
   }
 
-  /** True once shutdown() was called: work ended now is the bot stopping, not the task failing. */
-  get stoppingBot(): boolean {
-    return this.shuttingDown;
-  }
-
   /** Resolves once every run this instance started has ended (stop, tests). */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
