@@ -8,6 +8,7 @@
  * by their run tag, and nothing else.
  */
 import fs from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import YAML from 'yaml';
@@ -166,7 +167,7 @@ describe('a bot that died without stopping', () => {
     expect(await other.executor.recover(async () => undefined)).toMatchObject({ interrupted: 2 });
     expect(await localPs(`sleep ${SLEEP[5]}`)).toEqual([]);
     expect(await localPs(`sleep ${SLEEP[6]}`)).toEqual([]);
-    expect(env.log.logs.get(ids[0]!)).toContain('[opsgate] 3 leftover process(es) of this run stopped on local');
+    expect(env.log.logs.get(ids[0]!)).toContain(`[opsgate] 3 leftover process(es) of this run stopped on local (${hostname()})`);
     expect(env.log.logs.get(ids[1]!)).toMatch(/\[opsgate\] [1-9]\d* leftover process\(es\) of this run stopped on center-1/);
     for (const id of ids) expect(await env.wiring.records.get(id)).toMatchObject({ state: 'failed', interrupted: true });
     const sleeping = (lines: string[]) => lines.filter((l) => /^\s*\d+\s+\d+ sleep \d+$/.test(l));

@@ -21,6 +21,7 @@
  * stored and shown is the masked rendering and the engine's redacted output.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { HostResult } from '../../adapters/exec/types.js';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
@@ -248,6 +249,7 @@ export class TicketExecutor {
       return done;
     } catch (err) {
       logger.error({ err: (err as Error).message, ticketId: id }, 'ticket run failed');
+      await feed.close(); // no progress update may land after the result
       const failed = await records.transition(id, { state: 'running' }, { state: 'failed', status: TicketStatus.failed, background: claimed.background ? 'FAILURE' : null, by: 'system:tickets', action: 'fail', note: 'internal error while running; see the bot log' });
       if (failed) await this.finish(failed);
       return failed;
@@ -322,7 +324,14 @@ export class TicketExecutor {
     let line: string;
     try {
       const n = await runner.stopTagged(center, tag, this.killGraceMs);
-      line = n === null ? `[opsgate] could not look for leftover processes on ${center} (no /proc there)` : `[opsgate] ${n} leftover process(es) of this run stopped on ${center}`;
+      // `local` is the machine of the bot recovering it, which may not be the one that died.
+      const where = center === 'local' ? `local (${hostname()})` : center;
+      line =
+        n === null
+          ? `[opsgate] could not look for leftover processes on ${where} (no /proc there)`
+          : n === 0
+            ? `[opsgate] no leftover process of this run found on ${where}`
+            : `[opsgate] ${n} leftover process(es) of this run stopped on ${where}`;
       if (n) logger.info({ ticketId, center, processes: n }, 'leftover ticket processes stopped');
     } catch (err) {
       line = `[opsgate] leftover processes on ${center} could not be stopped: ${(err as Error).message}`;
