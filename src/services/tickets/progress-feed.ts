@@ -17,6 +17,8 @@ export function tailOf(text: string, max: number): string {
 
 export class ProgressFeed {
   private text = '';
+  /** Some output was dropped from the front. */
+  private cut = false;
   private changed = false;
   private lastAt = performance.now();
   private timer: NodeJS.Timeout | undefined;
@@ -38,6 +40,7 @@ export class ProgressFeed {
     if (this.closed || text === '') return;
     // Only the last maxChars can ever be shown: the rest is dropped as it comes.
     const joined = this.text + text;
+    if (joined.length > this.maxChars) this.cut = true;
     this.text = joined.length > this.maxChars ? joined.slice(joined.length - this.maxChars) : joined;
     this.changed = true;
     this.schedule();
@@ -45,7 +48,7 @@ export class ProgressFeed {
 
   /** What a message would show now. */
   tail(): string {
-    return tailOf(this.text, this.maxChars);
+    return this.cut ? '…' + this.text.slice(1) : this.text;
   }
 
   private schedule(): void {
