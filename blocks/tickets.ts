@@ -343,7 +343,7 @@ function duration(t: Ticket): string {
 function resultLine(t: Ticket): string {
   const main = phase(t, 'main');
   const post = phase(t, 'post');
-  const parts = [STATE_TEXT[t.state]];
+  const parts = [STATE_TEXT[t.state] + (t.interrupted ? ' (interrupted: the bot stopped)' : '')];
   if (main) parts.push(`main exit ${main.code ?? '-'}${main.signal ? ` (${main.signal})` : ''}`);
   if (post) parts.push(`post ${post.ok ? 'ok' : `failed (exit ${post.code ?? '-'})`}`);
   const d = duration(t);

@@ -2,11 +2,11 @@
  * Tells people about ops tickets (the TicketNotifier port): approval DMs and mails, every copy
  * of the DM updated in place as levels are decided, the submitter told of each decision, one
  * message in the template's channel posted when the run starts and updated in place as it
- * goes (at most every few seconds), and the result by DM and mail.
+ * goes, and the result by DM and mail.
  *
- * The channel message's place is kept in memory by the instance running the ticket: progress
- * and the result come from that instance. After a restart (a run marked interrupted) the result
- * is posted as a new message.
+ * The channel message's place is stored on the ticket (started() returns it, the executor keeps
+ * it), not here: progress and the result update it from whichever instance runs, finishes or
+ * recovers the ticket, also after a restart. How often progress comes is the executor's call.
  */
 import { approvalMailText, approvalMessage, channelMessage, resultMailText, resultMessage, submitterDecisionMessage } from '../blocks/tickets.js';
 import type { Logger } from '../src/logger.js';
@@ -14,21 +14,15 @@ import type { MessageRef } from '../src/models/approval.js';
 import type { Person } from '../src/models/person.js';
 import type { MailService } from '../src/services/mail.js';
 import type { TicketDetails, TicketNotifier } from '../src/services/tickets/ports.js';
-import type { Posted, SlackMessenger } from './slack-dm.js';
+import type { SlackMessenger } from './slack-dm.js';
 
 export interface TicketNotifierDeps {
   slack: SlackMessenger;
   mail: Pick<MailService, 'enqueue'>;
   logger: Logger;
-  /** Least time between two in-place progress updates of a channel message. */
-  progressEveryMs?: number;
-  now?: () => number;
 }
 
-export function ticketNotifier(deps: TicketNotifierDeps): TicketNotifier & { channelRef(ticketId: string): Posted | undefined } {
-  const every = deps.progressEveryMs ?? 3_000;
-  const now = deps.now ?? Date.now;
-  const channelMessages = new Map<string, Posted & { lastAt: number }>();
+export function ticketNotifier(deps: TicketNotifierDeps): TicketNotifier {
   const mail = async (to: Person, subject: string, text: string): Promise<void> => {
     await deps.mail.enqueue({ to: to.email, subject, text }).catch((err: Error) => deps.logger.error({ err: err.message, to: to.personId }, 'mail not queued'));
   };
@@ -37,7 +31,6 @@ export function ticketNotifier(deps: TicketNotifierDeps): TicketNotifier & { cha
   };
 
   return {
-    channelRef: (ticketId) => channelMessages.get(ticketId),
     async approvalNeeded(d, _level, approvers) {
       const refs: MessageRef[] = [];
       const m = approvalMailText(d);
@@ -56,23 +49,19 @@ export function ticketNotifier(deps: TicketNotifierDeps): TicketNotifier & { cha
       // "Change to reject" is over once the run starts: every copy says so.
       await updateApprovals(d);
       const channel = d.ticket.template.channel;
-      if (!channel) return;
-      const posted = await deps.slack.post(channel, channelMessage(d, ''));
-      if (posted) channelMessages.set(d.ticket.ticketId, { ...posted, lastAt: now() });
+      if (!channel) return null;
+      return deps.slack.post(channel, channelMessage(d, ''));
     },
     async progress(d, tail) {
-      const ref = channelMessages.get(d.ticket.ticketId);
-      if (!ref || now() - ref.lastAt < every) return;
-      ref.lastAt = now();
-      await deps.slack.update(ref, channelMessage(d, tail));
+      const ref = d.ticket.channelMessage;
+      if (ref) await deps.slack.update(ref, channelMessage(d, tail));
     },
     async finished(d, tail) {
       const t = d.ticket;
       await updateApprovals(d);
       // A rejection was told with the decision; nothing ran, so the channel hears nothing.
       if (t.state === 'rejected') return;
-      const ref = channelMessages.get(t.ticketId);
-      channelMessages.delete(t.ticketId);
+      const ref = t.channelMessage;
       if (ref) await deps.slack.update(ref, channelMessage(d, tail));
       else if (t.template.channel && t.startedAt) await deps.slack.post(t.template.channel, channelMessage(d, tail));
       await deps.slack.dm(d.submitter, resultMessage(d, tail));

@@ -214,7 +214,10 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     },
   });
   const inventoryJobs = defineInventoryJobs(agenda, { hostCheck, logger });
-  const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog }, { notifier: ticketSlackNotifier({ slack: messenger, mail, logger }) });
+  const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog }, {
+    notifier: ticketSlackNotifier({ slack: messenger, mail, logger }),
+    executor: { progressEveryMs: config.TICKET_PROGRESS_EVERY_MS },
+  });
   const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets };
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
@@ -272,6 +275,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     services,
     async stop() {
       await http.close();
+      // Runs of this instance are stopped and ended (interrupted) while the scheduler can
+      // still queue their mails; nothing is left running on a config center.
+      await ticketing.executor.shutdown();
       schedulerUp = false;
       await agenda.stop();
       // Notices the worker queued (DMs, mails) go out before the store closes.

@@ -77,6 +77,8 @@ const schema = z.object({
   SSH_POOL_MAX_CONNECTIONS: positiveInt(256, 1, 100_000),
   SSH_POOL_KEEPALIVE_INTERVAL_MS: positiveInt(15_000, 1000, 3_600_000),
   SSH_POOL_CHANNELS_PER_CONNECTION: positiveInt(10, 1, 1000),
+  // A running ticket's channel message is updated at most this often (Slack rate-limits chat.update).
+  TICKET_PROGRESS_EVERY_MS: positiveInt(3_000, 100, 600_000),
   // Root-owned key files the role accounts cannot replace (issue 13); never in their homes.
   AUTHORIZED_KEYS_FILE: optionalString
     .transform((v) => v ?? '/etc/opsgate/authorized_keys/%u')

@@ -75,6 +75,12 @@ export interface TemplateSnapshot {
   commands: TicketCommands;
 }
 
+/** A posted Slack message: its channel id and timestamp. */
+export interface ChannelMessageRef {
+  channel: string;
+  ts: string;
+}
+
 export interface PhaseResult {
   phase: 'pre' | 'main' | 'post';
   ok: boolean;
@@ -128,8 +134,18 @@ export interface Ticket {
   heartbeatAt: Date | null;
   /** The execution engine's job id of the phase now running. */
   jobId: string | null;
+  /**
+   * The tag in the environment of the last phase started (OPSGATE_RUN): if the bot running it
+   * dies, the recovery finds and stops its leftover processes on the config center by it.
+   */
+  runTag: string | null;
   revokeRequested: { by: string; at: Date } | null;
   interrupted: boolean;
+  /**
+   * Where the run's message in the template's channel is, once posted: progress and the result
+   * update it in place from whichever instance runs, finishes or recovers the ticket.
+   */
+  channelMessage: ChannelMessageRef | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -205,8 +221,10 @@ export const ticketSchema = new Schema<Ticket>(
     finishedAt: { type: Date, default: null },
     heartbeatAt: { type: Date, default: null },
     jobId: { type: String, default: null },
+    runTag: { type: String, default: null },
     revokeRequested: { type: new Schema({ by: String, at: Date }, { _id: false }), default: null },
     interrupted: { type: Boolean, default: false },
+    channelMessage: { type: new Schema({ channel: { type: String, required: true }, ts: { type: String, required: true } }, { _id: false }), default: null },
   },
   { collection: 'tickets', versionKey: false, timestamps: true, minimize: false },
 );

@@ -15,6 +15,7 @@ import { createLogger } from '../../src/logger.js';
 import { auditModel } from '../../src/models/audit.js';
 import { inventoryModels } from '../../src/models/inventory.js';
 import { personModel } from '../../src/models/person.js';
+import type { ChannelMessageRef } from '../../src/models/tickets.js';
 import { rbacModels, ResourceType, Role } from '../../src/models/rbac.js';
 import { AuditLog } from '../../src/services/audit.js';
 import { DirectoryService } from '../../src/services/directory/directory.js';
@@ -22,7 +23,8 @@ import { InventoryService } from '../../src/services/inventory.js';
 import { RbacService } from '../../src/services/rbac.js';
 import { TicketCatalog } from '../../src/services/tickets/catalog.js';
 import type { TicketDetails, TicketLogSink, TicketNotifier } from '../../src/services/tickets/ports.js';
-import { wireTickets } from '../../src/wire-tickets.js';
+import type { ExecutorOptions } from '../../src/services/tickets/executor.js';
+import { wireTickets, type TicketsCore } from '../../src/wire-tickets.js';
 import { startSshdFleet, type SshdFleet } from './sshd.js';
 import { startTestStore, tempDir, type TestStore } from './store.js';
 
@@ -82,8 +84,9 @@ export class RecordingNotifier implements TicketNotifier {
   async decided(d: TicketDetails, level: unknown) {
     this.record('decided', d, level);
   }
-  async started(d: TicketDetails) {
+  async started(d: TicketDetails): Promise<ChannelMessageRef | null> {
     this.record('started', d, null);
+    return null;
   }
   async progress(d: TicketDetails, tail: string) {
     this.record('progress', d, tail);
@@ -114,6 +117,8 @@ export interface TicketsEnv {
   dir: string;
   catalogDir: string;
   wiring: ReturnType<typeof wireTickets>;
+  /** What the wiring was built from: tests build a second instance on the same store from it. */
+  core: TicketsCore;
   inventory: InventoryService;
   /** Every document of every collection of the test database, as JSON. */
   dump(): Promise<string>;
@@ -126,6 +131,10 @@ export async function startTicketsEnv(opts: {
   clock?: Clock;
   /** `store`: the app's own chunked log store in MongoDB (env.log then stays empty). */
   log?: 'memory' | 'store';
+  /** Another notifier than the recording one (env.notifier then hears nothing). */
+  notifier?: (ctx: { conn: mongoose.Connection; audit: AuditLog; clock: Clock }) => TicketNotifier;
+  /** Executor settings over the helper's short ones. */
+  executor?: ExecutorOptions;
 }): Promise<TicketsEnv> {
   const clock = opts.clock ?? systemClock;
   const store = await startTestStore();
@@ -157,10 +166,12 @@ export async function startTicketsEnv(opts: {
   const agenda = createScheduler({ db: conn.db!, logger, processEveryMs: 100 });
   const log = new MemoryLog();
   const notifier = new RecordingNotifier();
-  const wiring = wireTickets(
-    { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget: (h) => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: 'root', hostKey: h.hostKey }), catalog },
-    { log: opts.log === 'store' ? undefined : log, notifier, executor: { heartbeatMs: 200, killGraceMs: 500 } },
-  );
+  const core: TicketsCore = { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget: (h) => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: 'root', hostKey: h.hostKey }), catalog };
+  const wiring = wireTickets(core, {
+    log: opts.log === 'store' ? undefined : log,
+    notifier: opts.notifier ? opts.notifier({ conn, audit, clock }) : notifier,
+    executor: { heartbeatMs: 200, killGraceMs: 500, ...opts.executor },
+  });
   await agenda.start();
 
   return {
@@ -174,6 +185,7 @@ export async function startTicketsEnv(opts: {
     dir,
     catalogDir,
     wiring,
+    core,
     inventory,
     async dump() {
       const out: unknown[] = [];

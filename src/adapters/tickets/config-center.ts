@@ -8,6 +8,7 @@ import type { Host } from '../../models/inventory.js';
 import type { ConfigCenterRunner } from '../../services/tickets/ports.js';
 import type { ExecutionEngine } from '../exec/engine.js';
 import type { HostTarget, SshTarget } from '../exec/types.js';
+import { stoppedCount, stopTaggedScript, taggedScript } from './run-tag.js';
 
 export interface ConfigCenterDeps {
   engine: Pick<ExecutionEngine, 'start' | 'signal' | 'get'>;
@@ -29,7 +30,7 @@ export function configCenterRunner(deps: ConfigCenterDeps): ConfigCenterRunner {
       const onOutput = opts.onOutput;
       const { jobId, done } = deps.engine.start({
         targets: [target],
-        command: script,
+        command: opts.tag ? taggedScript(opts.tag, script) : script,
         timeoutMs: opts.timeoutMs,
         secrets: opts.secrets,
         startedBy: opts.startedBy,
@@ -39,6 +40,14 @@ export function configCenterRunner(deps: ConfigCenterDeps): ConfigCenterRunner {
         jobId,
         done: done.then((r) => r.host_ok[target.name] ?? r.host_failed[target.name] ?? r.host_unreachable[target.name]!),
       };
+    },
+    async stopTagged(center, tag, graceMs) {
+      const target = await targetFor(center);
+      const { done } = deps.engine.start({ targets: [target], command: stopTaggedScript(tag, graceMs / 1000), timeoutMs: graceMs + 60_000, startedBy: 'system:tickets' });
+      const r = await done;
+      const host = r.host_ok[target.name] ?? r.host_failed[target.name] ?? r.host_unreachable[target.name];
+      if (!host || host.error || host.code !== 0) throw new Error(`stopping leftovers on ${center} failed: ${host?.error?.message ?? `exit ${host?.code ?? '-'}`} ${host?.stderr.slice(-300) ?? ''}`.trim());
+      return stoppedCount(host.stdout);
     },
     signal(jobId, signal) {
       if (deps.engine.get(jobId)?.state !== 'running') return;

@@ -8,22 +8,36 @@
  * grace; the request is stored on the ticket too, so the instance running it sees it at its
  * next heartbeat even when another instance took the click. A heartbeat on the ticket tells a
  * later start-up (or the sweep) that a run whose bot died is not running any more: it ends as
- * failed (interrupted), and the lock is released.
+ * failed (interrupted), the lock is released, and what its task left running on the config
+ * center is stopped, found by the run tag in its environment (adapters/tickets/run-tag.ts;
+ * a reused pid never carries it). A bot that stops gracefully (shutdown()) does
+ * not leave its runs behind: their process groups get TERM, then KILL, and they end the same way
+ * at once, people told, rather than running on unwatched until a sweep notices.
+ *
+ * While a run goes, the last part of its output is pushed to the channel message every
+ * `progressEveryMs` at most (progress-feed.ts); the message's place is stored on the ticket.
  *
  * Secret values are read from the catalog in memory when a command is rendered to run; what is
  * stored and shown is the masked rendering and the engine's redacted output.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { HostResult } from '../../adapters/exec/types.js';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
 import { TicketStatus, type PhaseResult, type Ticket, type TicketModel } from '../../models/tickets.js';
 import type { TicketCatalog } from './catalog.js';
 import type { ConfigCenterRunner, TicketLogSink, TicketNotifier } from './ports.js';
+import { ProgressFeed, tailOf } from './progress-feed.js';
 import type { TicketRecords } from './records.js';
 import { renderCommands } from './values.js';
 
 /** How much of the output a message carries (a Slack section holds 3,000 characters). */
 export const TAIL_CHARS = 2500;
+
+/** Why a run stopped by shutdown() ended: in its history, and a line of its log. */
+export const BOT_STOPPED_NOTE = 'interrupted: the bot stopped (shut down) while it ran';
+export const BOT_STOPPED_LOG = '[opsgate] interrupted: the bot stopped (shut down); the process group got TERM, then KILL; what ran is logged above\n';
 
 export interface ExecutorDeps {
   model: TicketModel;
@@ -43,6 +57,10 @@ export interface ExecutorOptions {
   staleMs?: number;
   /** From TERM to KILL when a running ticket is revoked (5 s). */
   killGraceMs?: number;
+  /** Least time between two progress updates of a run's channel message (3 s). */
+  progressEveryMs?: number;
+  /** How long shutdown() waits for the runs it stopped to end, past the kill grace (10 s). */
+  shutdownWaitMs?: number;
 }
 
 /** Calls a notifier without letting a Slack or mail failure change the ticket's course. */
@@ -54,17 +72,21 @@ export async function tell(logger: Logger, what: string, fn: () => Promise<unkno
   }
 }
 
-function tailOf(text: string, max = TAIL_CHARS): string {
-  return text.length > max ? '…' + text.slice(text.length - max + 1) : text;
-}
-
 export class TicketExecutor {
   private readonly heartbeatMs: number;
   private readonly staleMs: number;
   private readonly killGraceMs: number;
+  private readonly progressEveryMs: number;
+  private readonly shutdownWaitMs: number;
+  /** Set by shutdown(): no new run starts here, and the runs stopped end as interrupted. */
+  private shuttingDown = false;
   /** Engine job ids of the phases this instance is running, by ticket. */
   private readonly jobs = new Map<string, string>();
   private readonly stopping = new Set<string>();
+  /** Tickets whose run (main and post) this instance is carrying out. */
+  private readonly runs = new Set<string>();
+  /** Tickets stopped because this bot stops: they end as interrupted, not revoked. */
+  private readonly stoppedForShutdown = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
@@ -74,6 +96,8 @@ export class TicketExecutor {
     this.heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.staleMs = opts.staleMs ?? 3 * this.heartbeatMs;
     this.killGraceMs = opts.killGraceMs ?? 5_000;
+    this.progressEveryMs = opts.progressEveryMs ?? 3_000;
+    this.shutdownWaitMs = opts.shutdownWaitMs ?? 10_000;
   }
 
   /** Resolves once every run this instance started has ended (stop, tests). */
@@ -81,7 +105,8 @@ export class TicketExecutor {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private track<T>(p: Promise<T>): Promise<T> {
+  /** Counts `p` as work of this instance that shutdown() and idle() wait for. */
+  track<T>(p: Promise<T>): Promise<T> {
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
     return p;
@@ -105,7 +130,7 @@ export class TicketExecutor {
   }
 
   /** Runs one task and logs it; a center that cannot be used is a failed phase, not a throw. */
-  async runPhase(t: Ticket, phase: PhaseResult['phase'], by: string): Promise<PhaseResult> {
+  async runPhase(t: Ticket, phase: PhaseResult['phase'], by: string, feed?: ProgressFeed): Promise<PhaseResult> {
     const { log, clock, runner, model } = this.deps;
     const at = clock.now();
     let result: HostResult;
@@ -114,8 +139,14 @@ export class TicketExecutor {
       await log.append(t.ticketId, 'system', `[${phase}] on ${t.template.configCenter}: ${t.template.commands[phase]}\n`);
       // Output goes to the log as it arrives (redacted by the engine), so a long task's log
       // is never held whole: the HostResult keeps only the engine's cut copy, for the tail.
-      const onOutput = (stream: 'stdout' | 'stderr', text: string) => log.append(t.ticketId, stream, text);
-      const run = await runner.start(t.template.configCenter, script, { timeoutMs: t.template.timeoutMinutes * 60_000, secrets: this.secretsOf(t), startedBy: by, onOutput });
+      const onOutput = (stream: 'stdout' | 'stderr', text: string) => {
+        feed?.add(text);
+        return log.append(t.ticketId, stream, text);
+      };
+      // Stored before the task starts: a bot that dies any time after can have it found again.
+      const tag = `${t.ticketId}-${phase}-${randomBytes(8).toString('hex')}`;
+      await model.updateOne({ ticketId: t.ticketId }, { $set: { runTag: tag } });
+      const run = await runner.start(t.template.configCenter, script, { timeoutMs: t.template.timeoutMinutes * 60_000, secrets: this.secretsOf(t), startedBy: by, onOutput, tag });
       this.jobs.set(t.ticketId, run.jobId);
       await model.updateOne({ ticketId: t.ticketId }, { $set: { jobId: run.jobId } });
       // A revoke that landed while the job was being started is applied now.
@@ -131,7 +162,7 @@ export class TicketExecutor {
     const ok = !result.error && result.code === 0 && !result.signal;
     const error = result.error?.message ?? null;
     await log.append(t.ticketId, 'system', `[${phase}] ${ok ? 'ok' : 'failed'}: exit ${result.code ?? '-'}${result.signal ? ` signal ${result.signal}` : ''}${error ? ` (${error})` : ''} in ${result.durationMs} ms\n`);
-    const tail = tailOf([result.stdout, result.stderr].filter(Boolean).join('\n'));
+    const tail = tailOf([result.stdout, result.stderr].filter(Boolean).join('\n'), TAIL_CHARS);
     const phaseResult: PhaseResult = { phase, ok, code: result.code, signal: result.signal, error, durationMs: result.durationMs, tail, at };
     await model.updateOne({ ticketId: t.ticketId }, { $push: { phases: phaseResult }, $set: { jobId: null } });
     return phaseResult;
@@ -159,6 +190,8 @@ export class TicketExecutor {
    * when it was not approved any more (already started, revoked, changed to rejected).
    */
   async claim(ticketId: string, by: string, extra: Record<string, unknown> = {}): Promise<Ticket | null> {
+    // A stopping bot starts nothing: a queued run stays queued for the next instance's sweep.
+    if (this.shuttingDown) return null;
     const now = this.deps.clock.now();
     return this.deps.records.transition(
       ticketId,
@@ -180,38 +213,57 @@ export class TicketExecutor {
   }
 
   private async execute(claimed: Ticket, by: string): Promise<Ticket | null> {
-    const { records, notifier, logger, log } = this.deps;
+    const { records, notifier, logger, log, model } = this.deps;
     const id = claimed.ticketId;
+    // One feed for main and post: the message shows the run's last lines, whichever task wrote them.
+    this.runs.add(id);
+    const feed = new ProgressFeed(this.progressEveryMs, TAIL_CHARS, (tail) => tell(logger, 'progress', async () => notifier.progress(await records.details(id), tail)));
     try {
-      await tell(logger, 'started', async () => notifier.started(await records.details(claimed)));
-      const main = await this.withHeartbeat(id, () => this.runPhase(claimed, 'main', by));
-      await tell(logger, 'progress', async () => notifier.progress(await records.details(id), main.tail));
-      let post: PhaseResult | null = null;
+      await tell(logger, 'started', async () => {
+        const ref = await notifier.started(await records.details(claimed));
+        if (ref) await model.updateOne({ ticketId: id }, { $set: { channelMessage: { channel: ref.channel, ts: ref.ts } } });
+      });
+      feed.touched();
+      const main = await this.withHeartbeat(id, () => this.runPhase(claimed, 'main', by, feed));
       if (claimed.template.templates.post && !this.stopping.has(id)) {
-        post = await this.withHeartbeat(id, () => this.runPhase(claimed, 'post', by));
-        await tell(logger, 'progress', async () => notifier.progress(await records.details(id), post!.tail));
+        await this.withHeartbeat(id, () => this.runPhase(claimed, 'post', by, feed));
       }
+      await feed.close();
       const current = await records.get(id);
-      const revoked = Boolean(current.revokeRequested) || this.stopping.has(id);
+      // stop() serves revocation and shutdown alike; a stored revoke request wins over shutdown.
+      const revoked = Boolean(current.revokeRequested) || (this.stopping.has(id) && !this.stoppedForShutdown.has(id));
+      const interrupted = !revoked && this.stoppedForShutdown.has(id);
       const bg = claimed.background;
       // The ticket's result is the main task's; a failed post-task is in its phase result.
-      const change = revoked
+      const change = interrupted
+        ? { state: 'failed' as const, status: TicketStatus.failed, background: bg ? ('FAILURE' as const) : null, set: { interrupted: true }, by: 'system:tickets', action: 'interrupt', note: BOT_STOPPED_NOTE }
+        : revoked
         ? { state: 'revoked' as const, status: TicketStatus.revoked, background: bg ? ('REVOKED' as const) : null, by: current.revokeRequested?.by ?? by, action: 'revoke', note: 'revoked while running' }
         : main.ok
           ? { state: 'succeeded' as const, status: TicketStatus.succeeded, background: bg ? ('SUCCESS' as const) : null, by, action: 'succeed' }
           : { state: 'failed' as const, status: TicketStatus.failed, background: bg ? ('FAILURE' as const) : null, by, action: 'fail', note: main.error ?? `exit ${main.code ?? '-'}` };
+      if (change.action === 'interrupt') await log.append(id, 'system', BOT_STOPPED_LOG).catch(() => undefined);
       const done = await records.transition(id, { state: 'running' }, change);
       if (!done) return null; // marked interrupted meanwhile (another instance thought this one dead)
       await this.finish(done);
       return done;
     } catch (err) {
       logger.error({ err: (err as Error).message, ticketId: id }, 'ticket run failed');
+      await feed.close(); // no progress update may land after the result
       const failed = await records.transition(id, { state: 'running' }, { state: 'failed', status: TicketStatus.failed, background: claimed.background ? 'FAILURE' : null, by: 'system:tickets', action: 'fail', note: 'internal error while running; see the bot log' });
       if (failed) await this.finish(failed);
       return failed;
     } finally {
+      await feed.close();
       this.stopping.delete(id);
+      this.stoppedForShutdown.delete(id);
+      this.runs.delete(id);
     }
+  }
+
+  /** A pre-task this instance stopped for shutdown (the submit path ends it as interrupted). */
+  stoppedByShutdown(ticketId: string): boolean {
+    return this.stoppedForShutdown.has(ticketId);
   }
 
   /** Closes the log and tells people the ticket ended. */
@@ -236,6 +288,56 @@ export class TicketExecutor {
     setTimeout(() => {
       if (this.jobs.get(ticketId) === jobId) this.deps.runner.signal(jobId, 'KILL');
     }, this.killGraceMs).unref();
+  }
+
+  /**
+   * The bot is stopping: nothing new starts here, every pre-task and run of this instance gets
+   * TERM, then KILL after the grace (the revoke path), and ends as failed, interrupted, with a
+   * log line saying why, the lock released and people told. Resolves once they have ended, or
+   * after the grace plus `shutdownWaitMs` (what is still going then is logged and left to the
+   * next start's recovery).
+   */
+  async shutdown(): Promise<{ stopped: string[]; unfinished: number }> {
+    this.shuttingDown = true;
+    const ids = [...new Set([...this.runs, ...this.jobs.keys()])];
+    for (const id of ids) {
+      this.stoppedForShutdown.add(id);
+      this.stop(id);
+    }
+    if (ids.length > 0) this.deps.logger.info({ tickets: ids }, 'bot stopping: ticket runs stopped');
+    let timer: NodeJS.Timeout | undefined;
+    const outOfTime = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.killGraceMs + this.shutdownWaitMs)));
+    const outcome = await Promise.race([this.idle().then(() => 'idle' as const), outOfTime]);
+    clearTimeout(timer);
+    const unfinished = outcome === 'idle' ? 0 : this.inFlight.size;
+    if (unfinished > 0) this.deps.logger.warn({ unfinished, tickets: [...this.runs, ...this.jobs.keys()] }, 'bot stopping: ticket work still going after the wait; the next start marks it interrupted');
+    return { stopped: ids, unfinished };
+  }
+
+  /**
+   * The processes a dead bot's task left on its config center (a no-pty SSH command outlives
+   * its connection, a local task its bot): found by the run's tag, TERM then KILL. What was
+   * done goes to the ticket's log.
+   */
+  private async stopLeftovers(ticketId: string, center: string, tag: string): Promise<void> {
+    const { runner, log, logger } = this.deps;
+    let line: string;
+    try {
+      const n = await runner.stopTagged(center, tag, this.killGraceMs);
+      // `local` is the machine of the bot recovering it, which may not be the one that died.
+      const where = center === 'local' ? `local (${hostname()})` : center;
+      line =
+        n === null
+          ? `[opsgate] could not look for leftover processes on ${where} (no /proc there)`
+          : n === 0
+            ? `[opsgate] no leftover process of this run found on ${where}`
+            : `[opsgate] ${n} leftover process(es) of this run stopped on ${where}`;
+      if (n) logger.info({ ticketId, center, processes: n }, 'leftover ticket processes stopped');
+    } catch (err) {
+      line = `[opsgate] leftover processes on ${center} could not be stopped: ${(err as Error).message}`;
+      logger.warn({ ticketId, center, err: (err as Error).message }, 'leftover ticket processes not stopped');
+    }
+    await log.append(ticketId, 'system', line + '\n').catch(() => undefined);
   }
 
   /** True when this instance runs a phase of the ticket now. */
@@ -264,6 +366,7 @@ export class TicketExecutor {
       if (!done) continue;
       interrupted++;
       await log.append(t.ticketId, 'system', `[opsgate] interrupted: the bot stopped while this ticket was in progress; what ran is logged above\n`).catch(() => undefined);
+      if (t.runTag) await this.stopLeftovers(t.ticketId, t.template.configCenter, t.runTag);
       await this.finish(done);
     }
     const due = await model.find({ state: 'approved', queued: true, $or: [{ runAt: null }, { runAt: { $lte: now } }] }).lean<Ticket[]>();

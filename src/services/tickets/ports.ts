@@ -1,14 +1,13 @@
 /**
  * What the ticket services need from outside, as interfaces: the config center that runs the
  * tasks, the store for the full log, and telling people. Implementations: the config center
- * over the execution engine (src/adapters/tickets/), the chunked log store (wired by the log
- * store's own work), the Slack/mail notifier (next: notify/ticket-notifier.ts). Tests hand in
- * their own.
+ * over the execution engine (src/adapters/tickets/), the chunked log store (log-store.ts), the
+ * Slack/mail notifier (notify/ticket-notifier.ts). Tests hand in their own.
  */
 import type { HostResult } from '../../adapters/exec/types.js';
 import type { ApprovalLevel, MessageRef } from '../../models/approval.js';
 import type { Person } from '../../models/person.js';
-import type { Ticket } from '../../models/tickets.js';
+import type { ChannelMessageRef, Ticket } from '../../models/tickets.js';
 
 /** The full log of a ticket, appended as it comes. Text handed in is already redacted. */
 export interface TicketLogSink {
@@ -22,6 +21,11 @@ export interface CenterRunOptions {
   /** Values hidden in everything the run exposes (the template's secrets). */
   secrets: string[];
   startedBy: string;
+  /**
+   * A tag the task and all it starts carry in their environment (OPSGATE_RUN), so that its
+   * processes can be found and stopped after the bot that started them died (stopTagged).
+   */
+  tag?: string;
   /** Output as it arrives, already redacted; the run waits while a returned promise is pending. */
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void | Promise<void>;
 }
@@ -37,6 +41,12 @@ export interface CenterRun {
 export interface ConfigCenterRunner {
   /** Starts a script; throws AppError 1100 when the center cannot be used (unknown, disabled). */
   start(center: string, script: string, opts: CenterRunOptions): Promise<CenterRun>;
+  /**
+   * Stops (TERM, then KILL after `graceMs`) every process on the center still carrying `tag`:
+   * the leftovers of a run whose bot died. Resolves with how many there were; null when the
+   * center cannot tell (no /proc); rejects when the center cannot be reached.
+   */
+  stopTagged(center: string, tag: string, graceMs: number): Promise<number | null>;
   /** Sends TERM or KILL to the job's process group; nothing when it has finished. */
   signal(jobId: string, signal: 'TERM' | 'KILL'): void;
 }
@@ -58,10 +68,20 @@ export interface TicketNotifier {
   approvalNeeded(details: TicketDetails, level: ApprovalLevel, approvers: Person[]): Promise<MessageRef[]>;
   /** A level was decided (or an approval changed to a rejection): update the DMs, tell the submitter. */
   decided(details: TicketDetails, level: ApprovalLevel): Promise<void>;
-  /** The main task started: the channel message that progress updates in place. */
-  started(details: TicketDetails): Promise<void>;
-  /** New output (the log's tail) while it runs; at most every few seconds. */
+  /**
+   * The main task started: posts the channel message that progress updates in place. Returns
+   * where it landed (stored on the ticket, so any instance can update it), or null.
+   */
+  started(details: TicketDetails): Promise<ChannelMessageRef | null>;
+  /**
+   * New output while it runs: the last part of the redacted output. The executor calls it at
+   * most every `progressEveryMs`, only when the output changed; `details.ticket.channelMessage`
+   * says which message to update.
+   */
   progress(details: TicketDetails, tail: string): Promise<void>;
-  /** The ticket ended (succeeded, failed, rejected at pre-task, revoked, interrupted). */
+  /**
+   * The ticket ended (succeeded, failed, rejected at pre-task, revoked, interrupted): the stored
+   * channel message is updated in place, the submitter gets a DM and a mail.
+   */
   finished(details: TicketDetails, tail: string): Promise<void>;
 }

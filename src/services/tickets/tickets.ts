@@ -18,7 +18,7 @@ import type { DirectoryService } from '../directory/directory.js';
 import type { InventoryService } from '../inventory.js';
 import { GLOBAL, type RbacService } from '../rbac.js';
 import type { TicketCatalog } from './catalog.js';
-import { tell, type TicketExecutor } from './executor.js';
+import { BOT_STOPPED_LOG, BOT_STOPPED_NOTE, tell, type TicketExecutor } from './executor.js';
 import type { ConfigCenterRunner, TicketDetails, TicketLogSink, TicketNotifier } from './ports.js';
 import type { TicketRecords } from './records.js';
 import type { TemplateSwitches } from './template-switch.js';
@@ -228,7 +228,8 @@ export class TicketService {
     const ticketId = await this.insertLocked(doc, t);
     await this.deps.audit.record({ actor: person.personId, action: 'ticket.submit', target: `ticket:${ticketId}`, from: null, to: { template: t.name, env: t.env, values, runAt, state: 'pre', status: TicketStatus.submitted } });
     const created = await records.get(ticketId);
-    await this.afterPre(created, await this.runPre(created, person.personId), person.personId);
+    // Tracked: a bot that stops while the pre-task runs waits for the ticket to be ended.
+    await this.deps.executor.track((async () => this.afterPre(created, await this.runPre(created, person.personId), person.personId))());
     return records.details(ticketId);
   }
 
@@ -278,7 +279,15 @@ export class TicketService {
   private async afterPre(t: Ticket, pre: { ok: boolean } | null, by: string): Promise<void> {
     const { records, executor } = this.deps;
     if (pre && !pre.ok) {
-      const failed = await records.transition(t.ticketId, { state: 'pre' }, { state: 'failed', status: TicketStatus.failed, background: t.background ? 'FAILURE' : null, by, action: 'fail', note: 'the pre-task failed' });
+      const interrupted = executor.stoppedByShutdown(t.ticketId);
+      if (interrupted) await this.deps.log.append(t.ticketId, 'system', BOT_STOPPED_LOG).catch(() => undefined);
+      const failed = await records.transition(
+        t.ticketId,
+        { state: 'pre' },
+        interrupted
+          ? { state: 'failed', status: TicketStatus.failed, background: t.background ? 'FAILURE' : null, set: { interrupted: true }, by: 'system:tickets', action: 'interrupt', note: BOT_STOPPED_NOTE }
+          : { state: 'failed', status: TicketStatus.failed, background: t.background ? 'FAILURE' : null, by, action: 'fail', note: 'the pre-task failed' },
+      );
       if (failed) await executor.finish(failed);
       return;
     }
