@@ -48,6 +48,23 @@ describe('local transport', () => {
     expect(failed.host_failed['config-center']).toMatchObject({ code: 4 });
   });
 
+  it("a task sees none of the bot's credentials in its environment, only PATH, HOME, locale and the like", async () => {
+    const planted = { SLACK_BOT_TOKEN: 'xoxb-planted-token', SLACK_SIGNING_SECRET: 'planted-signing', MONGODB_URI: 'mongodb://u:planted@127.0.0.1/x', SMTP_URL: 'smtp://u:planted@127.0.0.1', OPSGATE_DEPLOY_TOKEN: 'planted-deploy' };
+    const before = { ...process.env };
+    Object.assign(process.env, planted);
+    try {
+      const r = await engine.start({ targets: [local], command: 'env' }).done;
+      const out = r.host_ok['config-center']!.stdout;
+      for (const v of Object.values(planted)) expect(out).not.toContain(v);
+      const names = out.split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf('=')));
+      expect(names).toContain('PATH');
+      expect(names.every((n) => ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'TZ', 'TMPDIR', 'PWD', 'SHLVL', '_', 'OLDPWD'].includes(n))).toBe(true);
+    } finally {
+      for (const k of Object.keys(planted)) delete process.env[k];
+      Object.assign(process.env, before);
+    }
+  });
+
   it('a timeout ends the whole process group', async () => {
     const tag = randomInt(100_000, 999_999);
     const r = await engine.start({ targets: [local], command: `sleep ${tag} & sleep ${tag + 1}; wait`, timeoutMs: 300 }).done;

@@ -13,6 +13,24 @@ export interface LocalTransportOptions {
   shell?: string;
   /** Working folder for commands; the bot's own by default. */
   cwd?: string;
+  /** The environment commands start with; by default `taskEnvironment(process.env)`. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What a task on the bot's machine may see of the bot's environment: how to find programs and speak, nothing more. */
+const INHERITED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'TZ', 'TMPDIR'];
+
+/**
+ * The bot's environment holds its credentials (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET,
+ * MONGODB_URI, SMTP_URL, every OPSGATE_* secret): a task that printed `env` would put them in
+ * the channel, the log and the mail. Tasks get an allow-list instead; a template's secrets
+ * reach its commands through their placeholders, never through the environment.
+ */
+export function taskEnvironment(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of INHERITED) if (from[k] !== undefined) env[k] = from[k];
+  env.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  return env;
 }
 
 export class LocalTransport implements Transport<LocalTarget> {
@@ -32,6 +50,7 @@ export class LocalTransport implements Transport<LocalTarget> {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: this.opts.cwd,
+      env: this.opts.env ?? taskEnvironment(process.env),
     });
     void readOutput(child.stdout, (c) => {
       stdout.push(c);
