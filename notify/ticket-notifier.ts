@@ -33,14 +33,16 @@ export function ticketNotifier(deps: TicketNotifierDeps): TicketNotifier {
   return {
     async approvalNeeded(d, _level, approvers) {
       const refs: MessageRef[] = [];
-      const m = approvalMailText(d);
+      // Every DM first, then the mails: the places are stored sooner, so fewer clicks beat them.
       for (const a of approvers) {
         const posted = await deps.slack.dm(a, approvalMessage(d, a.personId));
         if (posted) refs.push({ personId: a.personId, level: d.ticket.approval.current, ...posted });
-        await mail(a, m.subject, m.text);
       }
+      const m = approvalMailText(d);
+      for (const a of approvers) await mail(a, m.subject, m.text);
       return refs;
     },
+    refreshApprovals: updateApprovals,
     async decided(d, level) {
       await updateApprovals(d);
       await deps.slack.dm(d.submitter, submitterDecisionMessage(d, level));

@@ -52,7 +52,7 @@ export interface TicketsOptions {
 /** Until the Slack notifier exists: events go to the log (ids and states only, no text). */
 function logOnlyNotifier(logger: Logger): TicketNotifier {
   const note = (event: string) => async (d: { ticket: { ticketId: string; state: string } }) => void logger.info({ event, ticketId: d.ticket.ticketId, state: d.ticket.state }, 'ticket event');
-  return { approvalNeeded: async (d) => (await note('approvalNeeded')(d), []), decided: note('decided'), started: async (d) => (await note('started')(d), null), progress: note('progress'), finished: note('finished') };
+  return { approvalNeeded: async (d) => (await note('approvalNeeded')(d), []), refreshApprovals: note('refreshApprovals'), decided: note('decided'), started: async (d) => (await note('started')(d), null), progress: note('progress'), finished: note('finished') };
 }
 
 export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {

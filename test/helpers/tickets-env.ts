@@ -22,6 +22,7 @@ import { DirectoryService } from '../../src/services/directory/directory.js';
 import { InventoryService } from '../../src/services/inventory.js';
 import { RbacService } from '../../src/services/rbac.js';
 import { TicketCatalog } from '../../src/services/tickets/catalog.js';
+import type { MessageRef } from '../../src/models/approval.js';
 import type { TicketDetails, TicketLogSink, TicketNotifier } from '../../src/services/tickets/ports.js';
 import type { ExecutorOptions } from '../../src/services/tickets/executor.js';
 import { wireTickets, type TicketsCore } from '../../src/wire-tickets.js';
@@ -77,9 +78,12 @@ export class RecordingNotifier implements TicketNotifier {
     return this.events.filter((e) => e.ticketId === ticketId);
   }
 
-  async approvalNeeded(d: TicketDetails, level: unknown, approvers: Array<{ personId: string }>) {
+  async approvalNeeded(d: TicketDetails, level: unknown, approvers: Array<{ personId: string }>): Promise<MessageRef[]> {
     this.record('approvalNeeded', d, { level, approvers: approvers.map((a) => a.personId) });
     return [];
+  }
+  async refreshApprovals(d: TicketDetails) {
+    this.record('refreshApprovals', d, null);
   }
   async decided(d: TicketDetails, level: unknown) {
     this.record('decided', d, level);

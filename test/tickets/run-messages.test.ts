@@ -18,6 +18,8 @@ import { createLogger } from '../../src/logger.js';
 import { mailModel } from '../../src/models/mail.js';
 import type { Ticket } from '../../src/models/tickets.js';
 import { MailService } from '../../src/services/mail.js';
+import type { ApprovalLevel } from '../../src/models/approval.js';
+import type { Person } from '../../src/models/person.js';
 import type { TicketDetails, TicketNotifier } from '../../src/services/tickets/ports.js';
 import { wireTickets } from '../../src/wire-tickets.js';
 import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
@@ -35,8 +37,24 @@ const logger = createLogger('silent');
 
 /** Forwards to the real notifier and records each event once it has been handled. */
 class Observed extends RecordingNotifier {
+  /** Runs between the approval DMs being posted and their places being handed back (a click in that gap). */
+  beforeRefsReturned: ((d: TicketDetails) => Promise<void>) | null = null;
   constructor(private readonly inner: TicketNotifier) {
     super();
+  }
+  override async approvalNeeded(d: TicketDetails, level: ApprovalLevel, approvers: Person[]) {
+    const refs = await this.inner.approvalNeeded(d, level, approvers);
+    await this.beforeRefsReturned?.(d);
+    await super.approvalNeeded(d, level, approvers);
+    return refs;
+  }
+  override async refreshApprovals(d: TicketDetails) {
+    await this.inner.refreshApprovals(d);
+    await super.refreshApprovals(d);
+  }
+  override async decided(d: TicketDetails, level: ApprovalLevel) {
+    await this.inner.decided(d, level);
+    await super.decided(d, level);
   }
   override async started(d: TicketDetails) {
     const ref = await this.inner.started(d);
@@ -80,6 +98,7 @@ beforeAll(async () => {
         // Prints a line every 0.1 s until the test creates the go file (at most a minute).
         main: 'i=0; while [ ! -e "{Go}" ] && [ $i -lt 600 ]; do i=$(expr $i + 1); echo "line $i token={Token}"; sleep 0.1; done; echo "stopped looping"',
       },
+      { name: 'gated', env: 'STAGE', main: 'echo gated', approval: [{ label: 'lead', approvers: { people: ['alice'] } }] },
       { name: 'dying', env: 'STAGE', channel: CHANNEL, main: `echo "begin {sk__task_name_created}"; sleep ${SLEEP}; echo never`, lock: true },
     ],
   });
@@ -170,5 +189,28 @@ describe("the channel message's place is on the ticket", () => {
     expect(await untilGone(() => localPs(`sleep ${SLEEP}`))).toEqual([]);
     expect(fake.calls.filter((c) => after(mark)(c) && c.method === 'chat.postMessage' && c.args.channel === CHANNEL && text(c).includes(id))).toHaveLength(1);
     expect((await ticket(id)).history.filter((h) => h.state === 'failed')).toHaveLength(1);
+  });
+});
+
+describe('approval DMs', () => {
+  it('an approver who decides before the place of their DM is stored still sees their copy rewritten with the decision', async () => {
+    const mark = fake.calls.length;
+    let decidedInGap = false;
+    observed.beforeRefsReturned = async (d) => {
+      observed.beforeRefsReturned = null;
+      const r = await env.wiring.tickets.decide('UALICE', d.ticket.ticketId, 0, 'approved');
+      decidedInGap = r.kind === 'decided';
+    };
+    const d = await env.wiring.tickets.submit('UBOB', { template: 'gated', env: 'STAGE', values: {} });
+    const id = d.ticket.ticketId;
+    // The ask runs as a job: its event is recorded once the click in the gap has been made.
+    await observed.next('approvalNeeded', id);
+    expect(decidedInGap).toBe(true);
+    const posted = fake.calls.find((c) => after(mark)(c) && c.method === 'chat.postMessage' && text(c).includes(id) && text(c).includes('Approve'))!;
+    expect(posted).toBeDefined();
+    // Alice's DM channel: the only message of this ticket posted there is her approval copy.
+    const rewritten = await fake.waitFor('chat.update', (c) => after(mark)(c) && c.args.channel === posted.args.channel && text(c).includes(id) && text(c).includes('approved'), 20_000);
+    expect(text(rewritten)).not.toContain('"action_id":"ticket_approve"');
+    expect((await ticket(id)).state).toBe('approved');
   });
 });

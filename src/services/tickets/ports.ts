@@ -66,6 +66,11 @@ export interface TicketDetails {
 export interface TicketNotifier {
   /** DMs (with Approve / Reject) and mails each approver of the level now waiting. */
   approvalNeeded(details: TicketDetails, level: ApprovalLevel, approvers: Person[]): Promise<MessageRef[]>;
+  /**
+   * Rewrites every approval DM of the ticket as it stands now (no message to the submitter):
+   * for copies whose place was stored after a decision had already rewritten the others.
+   */
+  refreshApprovals(details: TicketDetails): Promise<void>;
   /** A level was decided (or an approval changed to a rejection): update the DMs, tell the submitter. */
   decided(details: TicketDetails, level: ApprovalLevel): Promise<void>;
   /**
