@@ -15,6 +15,8 @@ export interface RecordedCall {
   args: Record<string, unknown>;
   token?: string;
   at: number;
+  /** What the fake answered (e.g. the `ts` a posted message got). */
+  reply?: Record<string, unknown>;
 }
 
 export interface FakeUser {
@@ -93,6 +95,7 @@ export class FakeSlack {
         if (method === 'response_url') call.args = { ...args, response_id: path.slice('response/'.length) };
         this.calls.push(call);
         const reply = this.answer(method, args);
+        call.reply = reply;
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(reply));
         for (const w of this.waiters.splice(0)) w();
