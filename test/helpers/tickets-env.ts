@@ -3,6 +3,7 @@
  * without Slack: people, a team with `use` on every template, a catalog written for the test,
  * an in-memory log sink and a notifier that records every event and can be waited on.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Agenda } from 'agenda';
@@ -22,6 +23,7 @@ import { InventoryService } from '../../src/services/inventory.js';
 import { RbacService } from '../../src/services/rbac.js';
 import { TicketCatalog } from '../../src/services/tickets/catalog.js';
 import type { TicketDetails, TicketLogSink, TicketNotifier } from '../../src/services/tickets/ports.js';
+import { withDatabase } from '../../src/store/connect.js';
 import { wireTickets } from '../../src/wire-tickets.js';
 import { startSshdFleet, type SshdFleet } from './sshd.js';
 import { startTestStore, tempDir, type TestStore } from './store.js';
@@ -93,6 +95,11 @@ export class RecordingNotifier implements TicketNotifier {
   }
 }
 
+function onServer(uri: string): TestStore {
+  const dbName = `t_${randomBytes(4).toString('hex')}`;
+  return { uri, dbUri: withDatabase(uri, dbName), dbName, stop: async () => undefined };
+}
+
 export const PEOPLE = [
   { personId: 'erin', name: 'Erin Director', email: 'erin@example.com', slackId: 'UERIN', level: 'M5', groups: ['ops', 'admin'] },
   { personId: 'alice', name: 'Alice Ops', email: 'alice@example.com', slackId: 'UALICE', level: 'M4', groups: ['ops', 'config-approvers'] },
@@ -126,9 +133,14 @@ export async function startTicketsEnv(opts: {
   clock?: Clock;
   /** `store`: the app's own chunked log store in MongoDB (env.log then stays empty). */
   log?: 'memory' | 'store';
+  /**
+   * A server already running (e.g. the store in its own process, so its data does not count
+   * against this process's memory); the env takes a fresh database on it and leaves it running.
+   */
+  storeUri?: string;
 }): Promise<TicketsEnv> {
   const clock = opts.clock ?? systemClock;
-  const store = await startTestStore();
+  const store = opts.storeUri ? onServer(opts.storeUri) : await startTestStore();
   const conn = await mongoose.createConnection(store.uri, { dbName: store.dbName }).asPromise();
   const fleet = await startSshdFleet(1);
   const sshd = fleet.servers[0]!;
