@@ -63,6 +63,8 @@ export class FakeSlack {
   readonly users = new Map<string, FakeUser>();
   /** Methods forced to fail with the given Slack error code, e.g. { 'chat.postMessage': 'channel_not_found' }. */
   readonly failures = new Map<string, string>();
+  /** Called with each call once it is recorded and answered (a bench indexes calls as they come). */
+  readonly listeners = new Set<(c: RecordedCall) => void>();
   private server?: http.Server;
   /** Socket Mode: the app's WebSocket connection (opened after apps.connections.open). */
   private wss?: WebSocketServer;
@@ -96,6 +98,7 @@ export class FakeSlack {
         this.calls.push(call);
         const reply = this.answer(method, args);
         call.reply = reply;
+        for (const l of this.listeners) l(call);
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(reply));
         for (const w of this.waiters.splice(0)) w();
