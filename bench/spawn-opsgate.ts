@@ -15,8 +15,8 @@ export interface ServedOpsgate {
 }
 
 /** `stderr: 'pipe'` leaves the bot's log on child.stderr for the caller; else it goes to this process's stderr. */
-export async function spawnOpsgate(opts: { env?: Record<string, string>; stderr?: 'inherit' | 'pipe' } = {}): Promise<ServedOpsgate> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'serve-opsgate.ts')], {
+export async function spawnOpsgate(opts: { env?: Record<string, string>; stderr?: 'inherit' | 'pipe'; nodeArgs?: string[] } = {}): Promise<ServedOpsgate> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join(here, 'serve-opsgate.ts')], {
     stdio: ['ignore', 'pipe', opts.stderr ?? 'inherit'],
     env: { ...process.env, ...opts.env },
   });

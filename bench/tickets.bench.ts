@@ -97,6 +97,11 @@ function cpuOf(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** BENCH_BOT_NODE_ARGS (e.g. `--max-old-space-size=128`, `--cpu-prof`) go to the bot's node alone. */
+function botNodeArgs(): string[] {
+  return (process.env.BENCH_BOT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 function benchCatalog(dir: string): string {
   const catalogDir = path.join(dir, 'catalog');
   fs.cpSync(exampleCatalog, catalogDir, { recursive: true });
@@ -127,7 +132,7 @@ export async function benchTickets(): Promise<void> {
   const store = await spawnStore(path.join(dir, 'db'));
   try {
     // The bot's log (warnings and up) is shown only when the bench fails: its shutdown is noisy.
-    const bot = await spawnOpsgate({ stderr: 'pipe', env: { BENCH_SLACK_API_URL: fake.url, BENCH_CATALOG_DIR: benchCatalog(dir), BENCH_MONGODB_URI: store.uri } });
+    const bot = await spawnOpsgate({ stderr: 'pipe', env: { BENCH_SLACK_API_URL: fake.url, BENCH_CATALOG_DIR: benchCatalog(dir), BENCH_MONGODB_URI: store.uri }, nodeArgs: botNodeArgs() });
     try {
       await drive(bot.child.pid!, bot.port, fake, calls, store.child.pid!);
     } catch (err) {
