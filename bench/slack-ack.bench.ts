@@ -13,6 +13,8 @@ import { fmt, line, summarize } from './stats.js';
 const RATE = 200;
 const SECONDS = 10;
 
+let sent = 0;
+
 function send(agent: http.Agent, port: number): Promise<{ ms: number; ok: boolean }> {
   const ts = Math.floor(Date.now() / 1000);
   const body = new URLSearchParams({
@@ -23,7 +25,8 @@ function send(agent: http.Agent, port: number): Promise<{ ms: number; ok: boolea
     team_id: 'T0TEST',
     channel_id: 'C0BENCH',
     response_url: 'http://127.0.0.1:9/response/none',
-    trigger_id: 'bench',
+    // Each body differs, as Slack's do: the app refuses a signature it has already seen (replay).
+    trigger_id: `bench.${++sent}`,
   }).toString();
   const started = performance.now();
   return new Promise((resolve) => {
