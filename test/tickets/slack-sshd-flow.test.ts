@@ -23,7 +23,7 @@ import { TestSmtpServer, type ReceivedMail } from '../helpers/smtp.js';
 import { startSshdFleet, type SshdFleet } from '../helpers/sshd.js';
 import type { SlackResponse } from '../helpers/slack-requests.js';
 import { tempDir } from '../helpers/store.js';
-import { buttonValue, dm, text, type User } from '../helpers/ticket-slack.js';
+import { buttonValue, dm, dmStored, text, type User } from '../helpers/ticket-slack.js';
 
 const SECRET = 'sshd-Fl0w_s3cret-9f2c';
 /** The example catalog's deploy-git secret (catalog/example-secrets/deploy-token). */
@@ -168,25 +168,11 @@ async function approvalDm(u: User, ticketId: string, mark: number): Promise<Reco
   return t.fake.waitFor('chat.postMessage', (c) => after(mark)(c) && c.args.channel === dm(u) && text(c).includes(ticketId) && text(c).includes('"ticket_approve"'), 30_000);
 }
 
-/**
- * Waits until the bot has stored where it posted `u`'s approval DM. The bot stores the places
- * of a level's DMs only after every DM and mail of the level went out; a click that lands
- * before that write leaves the clicker's copy un-updated (see the report of this branch), and
- * this test is about the flow, not about that race.
- */
-async function dmStored(u: User, ticketId: string, ts: unknown): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  const tickets = t.app.store.connection.db!.collection<{ ticketId: string; messages: Array<{ channel: string; ts: string }> }>('tickets');
-  while (!(await tickets.findOne({ ticketId }))?.messages.some((m) => m.channel === dm(u) && m.ts === ts)) {
-    if (Date.now() > deadline) throw new Error(`the bot never stored ${u.id}'s DM of ${ticketId}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Clicks Approve in `u`'s DM; resolves with that DM rewritten in place (no Approve button left). */
 async function approve(u: User, ticketId: string, mark: number): Promise<{ asked: RecordedCall; updated: RecordedCall }> {
   const asked = await approvalDm(u, ticketId, mark);
-  await dmStored(u, ticketId, asked.reply?.ts);
+  // A click before the bot stored the DM's place would lose its in-place update (see dmStored).
+  await dmStored(t, u, ticketId, asked);
   const clickMark = t.fake.calls.length;
   expect(keep(await t.slack.blockAction(u, { action_id: 'ticket_approve', value: buttonValue(asked, 'ticket_approve') }, { channel: dm(u), message_ts: String(asked.reply?.ts) })).status).toBe(200);
   const updated = await t.fake.waitFor(
