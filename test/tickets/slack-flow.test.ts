@@ -27,6 +27,7 @@ describe('/ticket over Slack', () => {
   /** Clicks Approve in `u`'s DM and waits until its copy is rewritten without buttons. */
   async function approve(u: User, ticketId: string, mark: number): Promise<void> {
     const call = await approvalDm(u, ticketId, mark);
+    await app.dmStored(u, ticketId, call);
     const clickMark = t.fake.calls.length;
     expect((await t.slack.blockAction(u, { action_id: 'ticket_approve', value: buttonValue(call, 'ticket_approve') }, { channel: dm(u) })).status).toBe(200);
     // Updated in place: the same DM rewritten, its Approve button gone.
