@@ -3,8 +3,10 @@ import { benchExpiryStorm } from './expiry-storm.bench.js';
 import { benchSshFanout } from './ssh-fanout.bench.js';
 import { benchStore } from './store.bench.js';
 import { benchTicketLog } from './ticket-log.bench.js';
+import { benchTickets } from './tickets.bench.js';
 
 await benchStore();
 await benchSshFanout();
 await benchExpiryStorm();
 await benchTicketLog();
+await benchTickets();

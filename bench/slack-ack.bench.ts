@@ -3,18 +3,17 @@
  * loop: a slow answer does not slow the sender) to the real app running in its own process.
  * Prints throughput and ack latency median / p99. Target: p99 <= 50 ms at 200 commands/s.
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { signature } from '../test/helpers/slack-requests.js';
 import { SIGNING_SECRET } from '../test/helpers/opsgate.js';
+import { spawnOpsgate } from './spawn-opsgate.js';
 import { fmt, line, summarize } from './stats.js';
 
 const RATE = 200;
 const SECONDS = 10;
-const here = path.dirname(fileURLToPath(import.meta.url));
+
+let sent = 0;
 
 function send(agent: http.Agent, port: number): Promise<{ ms: number; ok: boolean }> {
   const ts = Math.floor(Date.now() / 1000);
@@ -26,7 +25,8 @@ function send(agent: http.Agent, port: number): Promise<{ ms: number; ok: boolea
     team_id: 'T0TEST',
     channel_id: 'C0BENCH',
     response_url: 'http://127.0.0.1:9/response/none',
-    trigger_id: 'bench',
+    // Each body differs, as Slack's do: the app refuses a signature it has already seen (replay).
+    trigger_id: `bench.${++sent}`,
   }).toString();
   const started = performance.now();
   return new Promise((resolve) => {
@@ -55,16 +55,7 @@ function send(agent: http.Agent, port: number): Promise<{ ms: number; ok: boolea
 }
 
 export async function benchSlackAck(): Promise<void> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'serve-opsgate.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /PORT (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`opsgate exited (${code}) before serving`)));
-  });
+  const { child, port, exited } = await spawnOpsgate();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   process.stdout.write(`\n== Slack acknowledgement (signed /opsgate help, ${RATE}/s for ${SECONDS} s, app in its own process) ==\n`);
   // Warm up the JIT and the connection pool.
@@ -90,7 +81,7 @@ export async function benchSlackAck(): Promise<void> {
   line('ack latency max ms', fmt(s.max, 2));
   agent.destroy();
   child.kill('SIGTERM');
-  await new Promise((r) => child.on('exit', r));
+  await exited;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -218,8 +218,9 @@ const btn = (actionId: string, text: string, v: object, style?: 'primary' | 'dan
 /** Run (submitter, approved, not queued) and Revoke (not finished). */
 function submitterButtons(t: Ticket): Block[] {
   const els = [];
-  if (t.state === 'approved' && !t.queued) els.push(btn(Actions.ticketRun, 'Run', { t: t.ticketId }, 'primary'));
-  if (t.state === 'approved' && t.queued && t.runAt) els.push(btn(Actions.ticketRun, 'Run now', { t: t.ticketId }, 'primary'));
+  // Automatic runs start by themselves (offering Run there misleads); a chosen time may be run earlier.
+  if (t.state === 'approved' && !t.queued && !t.autoRun && !t.runAt) els.push(btn(Actions.ticketRun, 'Run', { t: t.ticketId }, 'primary'));
+  if (t.state === 'approved' && t.runAt) els.push(btn(Actions.ticketRun, 'Run now', { t: t.ticketId }, 'primary'));
   if (['pre', 'waiting', 'approved', 'running'].includes(t.state)) {
     els.push({ ...btn(Actions.ticketRevoke, 'Revoke', { t: t.ticketId }, 'danger'), confirm: { title: plain('Revoke the ticket?'), text: mrkdwn(`${t.ticketId} ${t.state === 'running' ? 'is stopped now' : 'will never run'}.`), confirm: plain('Revoke'), deny: plain('Keep') } });
   }

@@ -18,6 +18,8 @@ export interface RecordedCall {
   args: Record<string, unknown>;
   token?: string;
   at: number;
+  /** What the fake answered (e.g. the `ts` a posted message got). */
+  reply?: Record<string, unknown>;
 }
 
 export interface FakeUser {
@@ -80,6 +82,8 @@ export class FakeSlack {
   readonly users = new Map<string, FakeUser>();
   /** Methods forced to fail with the given Slack error code, e.g. { 'chat.postMessage': 'channel_not_found' }. */
   readonly failures = new Map<string, string>();
+  /** Called with each call once it is recorded and answered (a bench indexes calls as they come). */
+  readonly listeners = new Set<(c: RecordedCall) => void>();
   private server?: http.Server;
   /** Socket Mode: the app's WebSocket connection (opened after apps.connections.open). */
   private wss?: WebSocketServer;
@@ -117,6 +121,8 @@ export class FakeSlack {
         if (method === 'response_url') call.args = { ...args, response_id: path.slice('response/'.length) };
         this.calls.push(call);
         const reply = this.answer(method, args);
+        call.reply = reply;
+        for (const l of this.listeners) l(call);
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(reply));
         for (const w of this.waiters.splice(0)) w();

@@ -22,6 +22,8 @@ export class TestSmtpServer {
   /** Everything accepted so far, across restarts. */
   readonly received: ReceivedMail[] = [];
   private server: SMTPServer | undefined;
+  /** Called after each accepted message (waitFor's wake-ups). */
+  private arrivals: Array<() => void> = [];
 
   private constructor(
     readonly port: number,
@@ -56,6 +58,26 @@ export class TestSmtpServer {
     return this.received.filter((m) => m.parsed.messageId === messageId);
   }
 
+  /** Resolves with the first accepted message matching `pred`, already here or yet to come. */
+  waitFor(pred: (m: ReceivedMail) => boolean, timeoutMs = 20_000): Promise<ReceivedMail> {
+    const hit = this.received.find(pred);
+    if (hit) return Promise.resolve(hit);
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const m = this.received.find(pred);
+        if (!m) return;
+        clearTimeout(timer);
+        this.arrivals = this.arrivals.filter((a) => a !== check);
+        resolve(m);
+      };
+      const timer = setTimeout(() => {
+        this.arrivals = this.arrivals.filter((a) => a !== check);
+        reject(new Error(`no matching mail within ${timeoutMs} ms; received: ${this.received.map((m) => `${m.envelope.to.join(',')}: ${m.parsed.subject ?? ''}`).join(' | ')}`));
+      }, timeoutMs);
+      this.arrivals.push(check);
+    });
+  }
+
   async up(): Promise<void> {
     if (this.server) return;
     const auth = this.opts.auth;
@@ -88,6 +110,7 @@ export class TestSmtpServer {
                 raw,
                 parsed,
               });
+              for (const a of [...this.arrivals]) a();
               cb();
             })
             .catch(cb);

@@ -35,6 +35,7 @@ export interface TicketApp {
   after(mark: number): (c: RecordedCall) => boolean;
 }
 
+
 /** Starts the app before the file's tests and stops it after them. */
 export function useTicketApp(): TicketApp {
   let t: TestOpsgate | undefined;

@@ -3,6 +3,7 @@
  * without Slack: people, a team with `use` on every template, a catalog written for the test,
  * an in-memory log sink and a notifier that records every event and can be waited on.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Agenda } from 'agenda';
@@ -25,6 +26,7 @@ import { TicketCatalog } from '../../src/services/tickets/catalog.js';
 import type { MessageRef } from '../../src/models/approval.js';
 import type { TicketDetails, TicketLogSink, TicketNotifier } from '../../src/services/tickets/ports.js';
 import type { ExecutorOptions } from '../../src/services/tickets/executor.js';
+import { withDatabase } from '../../src/store/connect.js';
 import { wireTickets, type TicketsCore } from '../../src/wire-tickets.js';
 import { startSshdFleet, type SshdFleet } from './sshd.js';
 import { startTestStore, tempDir, type TestStore } from './store.js';
@@ -100,6 +102,11 @@ export class RecordingNotifier implements TicketNotifier {
   }
 }
 
+function onServer(uri: string): TestStore {
+  const dbName = `t_${randomBytes(4).toString('hex')}`;
+  return { uri, dbUri: withDatabase(uri, dbName), dbName, stop: async () => undefined };
+}
+
 export const PEOPLE = [
   { personId: 'erin', name: 'Erin Director', email: 'erin@example.com', slackId: 'UERIN', level: 'M5', groups: ['ops', 'admin'] },
   { personId: 'alice', name: 'Alice Ops', email: 'alice@example.com', slackId: 'UALICE', level: 'M4', groups: ['ops', 'config-approvers'] },
@@ -139,9 +146,14 @@ export async function startTicketsEnv(opts: {
   notifier?: (ctx: { conn: mongoose.Connection; audit: AuditLog; clock: Clock }) => TicketNotifier;
   /** Executor settings over the helper's short ones. */
   executor?: ExecutorOptions;
+  /**
+   * A server already running (e.g. the store in its own process, so its data does not count
+   * against this process's memory); the env takes a fresh database on it and leaves it running.
+   */
+  storeUri?: string;
 }): Promise<TicketsEnv> {
   const clock = opts.clock ?? systemClock;
-  const store = await startTestStore();
+  const store = opts.storeUri ? onServer(opts.storeUri) : await startTestStore();
   const conn = await mongoose.createConnection(store.uri, { dbName: store.dbName }).asPromise();
   const fleet = await startSshdFleet(1);
   const sshd = fleet.servers[0]!;

@@ -18,7 +18,7 @@ import {
 } from '../../commands/tickets-parse.js';
 import { LIMITS } from '../../blocks/limits.js';
 import type { Message } from '../../blocks/kit.js';
-import { approvalMessage, approvalsListMessage, channelMessage, pickerModal, resultMessage, showMessage, submittedMessage, ticketFormModal, ticketHomeBlocks, ticketListMessage } from '../../blocks/tickets.js';
+import { approvalMessage, approvalsListMessage, channelMessage, pickerModal, resultMessage, showMessage, submittedMessage, submitterDecisionMessage, ticketFormModal, ticketHomeBlocks, ticketListMessage } from '../../blocks/tickets.js';
 import { fitMessage } from '../../blocks/limits.js';
 import { AppError } from '../../src/errors.js';
 import type { Person } from '../../src/models/person.js';
@@ -155,6 +155,20 @@ describe('ticket builders stay within Slack limits with huge hostile data', () =
   it('messages', () => {
     for (const m of [approvalMessage(d, 'p1'), submittedMessage(d, 'UTC', showInZone), channelMessage(d, big), resultMessage(d, big), showMessage({ ...d, tail: big }), ticketListMessage('x', Array(300).fill(ticket)), approvalsListMessage(Array(20).fill(d), 'p1')]) within(m);
     expect(ticketHomeBlocks({ open: Array(100).fill(ticket), approvals: Array(100).fill(ticket) }).length).toBe(2);
+  });
+
+  it('the approved submitter sees Run only where Run is theirs to press: not for automatic runs; Run now for a chosen time', () => {
+    const approved = (extra: Partial<Ticket>): TicketDetails => {
+      const t = { ...ticket, state: 'approved', runAt: null, autoRun: false, queued: false, approval: { ...ticket.approval, state: 'approved', current: 0 }, ...extra } as Ticket;
+      return { ...d, ticket: t };
+    };
+    const level = ticket.approval.levels[0]!;
+    const buttons = (x: TicketDetails) => JSON.stringify(submitterDecisionMessage(x, { ...level, decision: 'approved', decidedBy: 'p1' }).blocks).match(/"text":"(Run|Run now)"/g) ?? [];
+    expect(buttons(approved({}))).toEqual(['"text":"Run"']);
+    expect(buttons(approved({ autoRun: true }))).toEqual([]);
+    expect(buttons(approved({ autoRun: true, queued: true }))).toEqual([]);
+    expect(buttons(approved({ runAt: new Date(Date.now() + 3_600_000) }))).toEqual(['"text":"Run now"']);
+    expect(buttons(approved({ runAt: new Date(Date.now() + 3_600_000), queued: true }))).toEqual(['"text":"Run now"']);
   });
 
   it('views: the picker and the form within 100 blocks, options within 100 and 75 characters', () => {
