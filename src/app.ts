@@ -53,7 +53,10 @@ import { RbacService } from './services/rbac.js';
 import { openStore, type Store } from './store/connect.js';
 import { TicketCatalog } from './services/tickets/catalog.js';
 import type { TicketService } from './services/tickets/tickets.js';
+import type { ModuleRuns } from './services/modules/runs.js';
 import { wireTickets } from './wire-tickets.js';
+import { ModuleCatalog } from './services/modules/catalog.js';
+import { wireModules } from './wire-modules.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
 
 export interface OpsgateOptions {
@@ -78,6 +81,7 @@ export interface Services {
   hostCheck: HostCheckService;
   engine: ExecutionEngine;
   tickets: TicketService;
+  moduleRuns: ModuleRuns;
 }
 
 export interface Opsgate {
@@ -132,7 +136,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   });
   // Ticket templates hold secret values: kept in memory, filled by every catalog load.
   const ticketCatalog = new TicketCatalog();
-  const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR, catalogEnv: config.secretEnv, onReload: (c) => ticketCatalog.replace(c.tickets) });
+  const moduleCatalog = new ModuleCatalog();
+  const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR, catalogEnv: config.secretEnv, onReload: (c) => (ticketCatalog.replace(c.tickets), moduleCatalog.replace(c.modules)) });
   const rbacM = rbacModels(conn);
   const rbac = new RbacService({
     models: rbacM,
@@ -215,7 +220,11 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   });
   const inventoryJobs = defineInventoryJobs(agenda, { hostCheck, logger });
   const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog }, { notifier: ticketSlackNotifier({ slack: messenger, mail, logger }) });
-  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets };
+  const modules = wireModules(
+    { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: moduleCatalog },
+    { maxParallelism: config.EXEC_PARALLELISM, heartbeatMs: config.JOB_HEARTBEAT_MS, leaseMs: config.JOB_LEASE_MS, maxOutputBytes: config.MODULE_OUTPUT_MAX_BYTES },
+  );
+  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets, moduleRuns: modules.runs };
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
   await inventory.reload('system:start').catch((err: unknown) => logger.error({ err: asAppError(err).message }, 'catalog not loaded at start; fix it and /opsgate reload'));
@@ -227,6 +236,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   await accessJobs.scheduleRecurring(config.ACCESS_SWEEP_MS);
   await inventoryJobs.scheduleDaily();
   await ticketing.jobs.scheduleRecurring();
+  await modules.jobs.scheduleRecurring(config.JOB_LEASE_MS);
   if (!botKey) logger.warn('no bot SSH key: provisioning, revocation and host checks will fail until SSH_PRIVATE_KEY_PATH is set');
   await directoryJobs.enqueue({ actor: 'system:start' });
 
@@ -278,6 +288,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       await provisioning.idle();
       // Warm SSH connections would otherwise hold the process open until their idle timeout.
       await engine.close();
+      // Module runs cut off by the close end as failed (lost connection); their jobs are written before the store closes.
+      await modules.runs.idle();
       mailTransport.close();
       await store.close();
     },
