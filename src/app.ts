@@ -57,6 +57,8 @@ import type { ModuleRuns } from './services/modules/runs.js';
 import { wireTickets } from './wire-tickets.js';
 import { ModuleCatalog } from './services/modules/catalog.js';
 import { wireModules } from './wire-modules.js';
+import { registerRuns } from '../commands/runs.js';
+import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
 
 export interface OpsgateOptions {
@@ -222,7 +224,13 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog }, { notifier: ticketSlackNotifier({ slack: messenger, mail, logger }) });
   const modules = wireModules(
     { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: moduleCatalog },
-    { maxParallelism: config.EXEC_PARALLELISM, heartbeatMs: config.JOB_HEARTBEAT_MS, leaseMs: config.JOB_LEASE_MS, maxOutputBytes: config.MODULE_OUTPUT_MAX_BYTES },
+    {
+      maxParallelism: config.EXEC_PARALLELISM,
+      heartbeatMs: config.JOB_HEARTBEAT_MS,
+      leaseMs: config.JOB_LEASE_MS,
+      maxOutputBytes: config.MODULE_OUTPUT_MAX_BYTES,
+      notifier: runNotifier({ slack: messenger, directory, logger }),
+    },
   );
   const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets, moduleRuns: modules.runs };
 
@@ -262,6 +270,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, logger });
+    registerRuns(slack.app, { runs: modules.runs, catalog: moduleCatalog, logger });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');
   }

@@ -9,6 +9,7 @@ import { defineModuleJobs } from '../jobs/modules.js';
 import { jobModel } from './models/jobs.js';
 import { ticketLogModels } from './models/ticket-log.js';
 import type { ModuleCatalog } from './services/modules/catalog.js';
+import type { RunNotifier } from './services/modules/ports.js';
 import { ModuleRuns, type ModuleRunOptions } from './services/modules/runs.js';
 import { TicketLogStore } from './services/tickets/log-store.js';
 import type { TicketLogSink } from './services/tickets/ports.js';
@@ -21,13 +22,15 @@ export interface ModulesOptions extends ModuleRunOptions {
   /** This instance's name on the jobs it runs; host name + pid + random by default. */
   instanceId?: string;
   log?: TicketLogSink;
+  /** The Slack side (notify/run-notifier.ts); none: runs are told to nobody. */
+  notifier?: RunNotifier;
 }
 
 export function wireModules(core: ModulesCore, opts: ModulesOptions = {}) {
   const model = jobModel(core.conn);
   const log = opts.log ?? new TicketLogStore({ ...ticketLogModels(core.conn), clock: core.clock, logger: core.logger });
   const instanceId = opts.instanceId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const runs = new ModuleRuns({ ...core, model, log, instanceId }, opts);
+  const runs = new ModuleRuns({ ...core, model, log, instanceId, notifier: opts.notifier }, opts);
   const jobs = defineModuleJobs(core.agenda, { runs, logger: core.logger });
   return { runs, model, jobs, log, instanceId };
 }

@@ -96,10 +96,12 @@ export const jobSchema = new Schema(
   { collection: 'jobs', versionKey: false },
 );
 
-export type Job = InferSchemaType<typeof jobSchema>;
+type JobDoc = InferSchemaType<typeof jobSchema>;
+/** Nested paths are always written (required or defaulted); mongoose's inference leaves them nullable. */
+export type Job = Omit<JobDoc, 'module' | 'target' | 'counts'> & { module: NonNullable<JobDoc['module']>; target: NonNullable<JobDoc['target']>; counts: NonNullable<JobDoc['counts']> };
 export type JobHost = InferSchemaType<typeof hostResultSchema>;
-export type JobModel = Model<Job>;
+export type JobModel = Model<JobDoc>;
 
 export function jobModel(conn: Connection): JobModel {
-  return modelOn<Job>(conn, 'Job', jobSchema);
+  return modelOn<JobDoc>(conn, 'Job', jobSchema);
 }

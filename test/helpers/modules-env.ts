@@ -26,6 +26,7 @@ import type { ModuleRunOptions } from '../../src/services/modules/runs.js';
 import { RbacService } from '../../src/services/rbac.js';
 import { wireModules } from '../../src/wire-modules.js';
 import { PEOPLE } from './tickets-env.js';
+import { remotePs, type RemotePs } from './remote-ps.js';
 import { startSshdFleet, type SshdFleet } from './sshd.js';
 import { startTestStore, tempDir, type TestStore } from './store.js';
 
@@ -43,8 +44,8 @@ export interface ModulesEnv {
   /** Another instance on the same store, with settings of its own (stopped with the env). */
   instance(instanceId: string, opts?: ModuleRunOptions): Wired;
   inventory: InventoryService;
-  /** Lines of `ps` on the (shared loopback) host holding `needle`. */
-  remotePs(needle: string): Promise<string[]>;
+  /** `ps` on the (shared loopback) hosts. */
+  ps: RemotePs;
   stop(): Promise<void>;
 }
 
@@ -84,9 +85,7 @@ export async function startModulesEnv(opts: { modules: unknown[]; hosts: (fleet:
   };
   const a = instance('instance-a');
   const b = instance('instance-b');
-  const psEngine = new ExecutionEngine({ sshPrivateKey: fleet.clientKey.privateKey });
-  engines.push(psEngine);
-  const s = fleet.servers[0]!;
+  const ps = remotePs(fleet);
 
   return {
     store,
@@ -98,14 +97,11 @@ export async function startModulesEnv(opts: { modules: unknown[]; hosts: (fleet:
     b,
     instance,
     inventory,
-    async remotePs(needle) {
-      const r = await psEngine.start({ targets: [{ transport: 'ssh', name: 'ps', address: '127.0.0.1', port: s.port, user: 'root', hostKey: s.fingerprint }], command: 'ps -eo pid,pgid,args' }).done;
-      return r.host_ok.ps!.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
-    },
+    ps,
     async stop() {
       await a.runs.idle();
       await b.runs.idle();
-      await Promise.all(engines.map((e) => e.close()));
+      await Promise.all([...engines.map((e) => e.close()), ps.close()]);
       await agenda.stop();
       await conn.close();
       await store.stop();

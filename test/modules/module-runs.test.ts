@@ -56,19 +56,6 @@ afterAll(async () => {
 const jobs = () => env.a.model.countDocuments({});
 const auditCount = () => auditModel(env.conn).countDocuments({ action: /^job\./ });
 
-async function untilOnHost(needle: string, count: number): Promise<void> {
-  for (let i = 0; (await env.remotePs(needle)).length < count; i++) if (i > 300) throw new Error(`${needle} never started on ${count} hosts`);
-}
-
-/** A leftover sleep would stay for hours: asking until none is left, for at most 10 s, catches it. */
-async function goneFromHost(needle: string): Promise<string[]> {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const left = await env.remotePs(needle);
-    if (left.length === 0 || Date.now() > until) return left;
-  }
-}
-
 describe('a run', () => {
   it('on 3 hosts where one is down and one fails: the three buckets, exit codes, why unreachable, and the job record', async () => {
     const { job, done } = await env.a.runs.run('UCAROL', { module: 'probe', target: 'app:nginx', params: { failport: String(failPort) } });
@@ -170,7 +157,7 @@ describe('injection corpus in string params', () => {
 describe('job control', () => {
   it('kill of a job running sleep on 2 hosts: the signal reaches both process groups, is recorded, nothing is left (ps)', async () => {
     const { job, done } = await env.a.runs.run('UBOB', { module: 'sleeper', target: 'app:php', params: { secs: SLEEP[0] } });
-    await untilOnHost(`sleep ${SLEEP[0]}`, 2);
+    await env.ps.until(`sleep ${SLEEP[0]}`, 2);
     expect((await env.a.runs.running('UCAROL')).map((j) => j.jobId)).toContain(job.jobId);
     const killed = await env.a.runs.kill('UBOB', job.jobId);
     expect(killed.signals).toEqual([expect.objectContaining({ signal: 'KILL', by: 'bob', appliedBy: 'instance-a', hosts: expect.arrayContaining(['st-1', 'st-2']) })]);
@@ -181,14 +168,14 @@ describe('job control', () => {
       ['st-2', 'failed', 'SIGKILL'],
     ]);
     expect(end.hosts.map((h) => h.stdoutTail)).toEqual(['', '']);
-    expect(await goneFromHost(`sleep ${SLEEP[0]}`)).toEqual([]);
+    expect(await env.ps.gone(`sleep ${SLEEP[0]}`)).toEqual([]);
     expect((await env.a.runs.running('UCAROL')).map((j) => j.jobId)).not.toContain(job.jobId);
     await expect(env.a.runs.kill('UBOB', job.jobId)).rejects.toMatchObject({ code: 1100, message: expect.stringContaining('already ended (done)') });
   });
 
   it('the same kill asked through a second instance on the same store: the running instance applies it', async () => {
     const { job, done } = await env.a.runs.run('UBOB', { module: 'sleeper', target: 'app:php', params: { secs: SLEEP[1] } });
-    await untilOnHost(`sleep ${SLEEP[1]}`, 2);
+    await env.ps.until(`sleep ${SLEEP[1]}`, 2);
     // Instance B sees A's job and stores the request; A applies it at its next heartbeat.
     expect((await env.b.runs.running('UBOB')).map((j) => j.jobId)).toContain(job.jobId);
     const asked = await env.b.runs.kill('UBOB', job.jobId);
@@ -196,12 +183,12 @@ describe('job control', () => {
     const end = await done;
     expect(end.signals).toEqual([expect.objectContaining({ signal: 'KILL', appliedBy: 'instance-a', hosts: expect.arrayContaining(['st-1', 'st-2']) })]);
     expect(end.hosts.map((h) => h.signal)).toEqual(['SIGKILL', 'SIGKILL']);
-    expect(await goneFromHost(`sleep ${SLEEP[1]}`)).toEqual([]);
+    expect(await env.ps.gone(`sleep ${SLEEP[1]}`)).toEqual([]);
   });
 
   it('who may: the starter and admins; anyone else 1201; an unknown signal or job 1100', async () => {
     const { job, done } = await env.a.runs.run('UBOB', { module: 'sleeper', target: 'st-1', params: { secs: SLEEP[2] } });
-    await untilOnHost(`sleep ${SLEEP[2]}`, 1);
+    await env.ps.until(`sleep ${SLEEP[2]}`, 1);
     await expect(env.b.runs.term('UCAROL', job.jobId)).rejects.toMatchObject({ code: 1201, message: expect.stringContaining(`only who started ${job.jobId} or an admin`) });
     await expect(env.b.runs.signal('UBOB', job.jobId, 'NOPE')).rejects.toMatchObject({ code: 1100, message: expect.stringContaining('unknown signal') });
     await expect(env.b.runs.signal('UBOB', 'J-0000000000', 'TERM')).rejects.toMatchObject({ code: 1100, message: 'no job J-0000000000' });
@@ -215,7 +202,7 @@ describe('job control', () => {
       ['TERM', 'erin'],
     ]);
     expect(end.hosts[0]).toMatchObject({ state: 'failed' });
-    expect(await goneFromHost(`sleep ${SLEEP[2]}`)).toEqual([]);
+    expect(await env.ps.gone(`sleep ${SLEEP[2]}`)).toEqual([]);
     const audits = await auditModel(env.conn).find({ action: 'job.signal', target: `job:${job.jobId}` }).lean();
     expect(audits.map((a) => [a.actor, (a.to as { signal: string }).signal])).toEqual([
       ['erin', 'WINCH'],

@@ -26,6 +26,7 @@ import type { DirectoryService } from '../directory/directory.js';
 import type { RbacService } from '../rbac.js';
 import type { TicketLogSink } from '../tickets/ports.js';
 import { planRun, type PlanDeps, type RunRequest } from './plan.js';
+import type { RunNotifier } from './ports.js';
 
 export interface ModuleRunDeps extends PlanDeps {
   model: JobModel;
@@ -40,6 +41,8 @@ export interface ModuleRunDeps extends PlanDeps {
   logger: Logger;
   /** This bot instance, as written on the jobs it runs. */
   instanceId: string;
+  /** Told of start, progress and end (Slack); none in service tests. */
+  notifier?: RunNotifier;
 }
 
 export interface ModuleRunOptions {
@@ -53,6 +56,8 @@ export interface ModuleRunOptions {
   maxOutputBytes?: number;
   /** Characters of each stream kept on the job document per host (2,000). */
   tailChars?: number;
+  /** Least time between two progress notices of one job (2 s). */
+  progressEveryMs?: number;
 }
 
 /** Signals ask for by name in `/jobs term` and `/jobs kill`. */
@@ -91,6 +96,16 @@ export class ModuleRuns {
     this.leaseMs = opts.leaseMs ?? 3 * this.heartbeatMs;
     this.maxOutputBytes = opts.maxOutputBytes ?? 1024 * 1024;
     this.tailChars = opts.tailChars ?? 2000;
+  }
+
+  private async tell(what: keyof RunNotifier, jobId: string, job?: Job): Promise<void> {
+    const n = this.deps.notifier;
+    if (!n) return;
+    try {
+      await n[what](job ?? (await this.get(jobId)));
+    } catch (err) {
+      this.deps.logger.warn({ jobId, event: what, err: (err as Error).message }, 'run notification failed');
+    }
   }
 
   /** Resolves once every run this instance started has ended and been written. */
@@ -140,8 +155,25 @@ export class ModuleRuns {
       await this.deps.log.append(`${jobId}/${host}`, stream, Buffer.from(text).subarray(0, room).toString('utf8').replace(/\uFFFD+$/, ''));
       await this.deps.log.append(`${jobId}/${host}`, 'system', `\n[opsgate] output cut at ${this.maxOutputBytes} bytes; the rest was not kept\n`);
     };
+    // Progress goes out at most every progressEveryMs; the last host's result is in the final notice.
+    const every = this.opts.progressEveryMs ?? 2000;
+    let lastProgress = 0;
+    let progressTimer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const progress = () => {
+      if (ended || progressTimer) return;
+      const wait = Math.max(0, lastProgress + every - Date.now());
+      progressTimer = setTimeout(() => {
+        progressTimer = undefined;
+        if (ended) return;
+        lastProgress = Date.now();
+        writes.push(Promise.all(writes.slice()).then(() => (ended ? undefined : this.tell('progress', jobId))));
+      }, wait);
+      progressTimer.unref();
+    };
     const onHostResult = (bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult) => {
       writes.push(this.writeHost(jobId, bucket, r, bytes.get(r.host) ?? 0).catch((err: Error) => this.deps.logger.warn({ jobId, host: r.host, err: err.message }, 'job host result not written')));
+      progress();
     };
 
     let started: { jobId: string; done: Promise<RunResult> };
@@ -165,16 +197,23 @@ export class ModuleRuns {
     await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: req.target.trim(), hosts: plan.hosts.length, params: plan.params } });
     this.deps.logger.info({ jobId, module: plan.module.name, hosts: plan.hosts.length, by: person.personId }, 'module run started');
 
+    await this.tell('started', jobId, job);
+
     const timer = setInterval(() => void this.beat(jobId).catch((err: Error) => this.deps.logger.warn({ jobId, err: err.message }, 'job heartbeat not written')), this.heartbeatMs);
     timer.unref();
     const done = (async () => {
       try {
         await started.done;
-        await Promise.all(writes);
+        ended = true;
+        clearTimeout(progressTimer);
+        // A progress notice under way may push more; wait until nothing is pending.
+        for (let n = 0; n < writes.length; n = writes.length) await Promise.all(writes);
         for (const host of logged) await this.deps.log.close(`${jobId}/${host}`).catch(() => undefined);
         const end = await model.findOneAndUpdate({ jobId, state: 'running' }, { $set: { state: 'done', endedAt: this.deps.clock.now() } }, { returnDocument: 'after' }).lean<Job>();
         if (!end) this.deps.logger.warn({ jobId }, 'job was marked lost while this instance still ran it (heartbeats late)');
-        return end ?? (await this.get(jobId));
+        const final = end ?? (await this.get(jobId));
+        await this.tell('finished', jobId, final);
+        return final;
       } finally {
         clearInterval(timer);
         this.held.delete(jobId);
