@@ -6,7 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { inventoryModels } from '../../src/models/inventory.js';
 import { loadCatalog } from '../../src/services/catalog/load.js';
+import { InventoryService } from '../../src/services/inventory.js';
+import { ModuleCatalog } from '../../src/services/modules/catalog.js';
+import { startServiceHarness } from '../helpers/services.js';
 import type { ModuleEntry } from '../../src/services/catalog/modules-schema.js';
 import { checkParams } from '../../src/services/modules/params.js';
 import { exampleCatalog } from '../helpers/opsgate.js';
@@ -68,6 +72,28 @@ describe('modules.yaml', () => {
       expect(namedLine(dir, err.message)).toContain(line);
     });
   }
+});
+
+describe('reload', () => {
+  it('loads modules with the catalog; a bad modules.yaml on reload changes nothing, neither modules nor hosts', async () => {
+    const h = await startServiceHarness();
+    try {
+      const dir = catalogWithModules(head());
+      const modules = new ModuleCatalog();
+      const inventory = new InventoryService({ models: inventoryModels(h.conn), audit: h.audit, clock: h.clock, catalogDir: dir, onReload: (c) => modules.replace(c.modules) });
+      expect((await inventory.reload('erin')).modules).toBe(1);
+      expect(modules.all().map((m) => m.name)).toEqual(['m']);
+      const hostsBefore = await inventory.hosts();
+      const hostsFile = path.join(dir, 'hosts.yaml');
+      fs.writeFileSync(hostsFile, fs.readFileSync(hostsFile, 'utf8').replace('port: 22\n', 'port: 2222\n'));
+      fs.writeFileSync(path.join(dir, 'modules.yaml'), head().replace('echo {a}', 'echo {zz}'));
+      await expect(inventory.reload('erin')).rejects.toMatchObject({ code: 1100, message: expect.stringMatching(/modules\.yaml:\d+: modules\[0\]\.command: unknown placeholder \{zz\}/) });
+      expect(modules.all().map((m) => m.command)).toEqual(['echo {a}']);
+      expect(await inventory.hosts()).toEqual(hostsBefore);
+    } finally {
+      await h.stop();
+    }
+  });
 });
 
 describe('parameter values', () => {
