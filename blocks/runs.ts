@@ -6,6 +6,7 @@
  */
 import { Actions } from '../commands/ids.js';
 import type { Job, JobHost } from '../src/models/jobs.js';
+import type { OutputFileOutcome } from '../src/services/modules/output-file.js';
 import { code, context, esc, header, plain, section, type Block, type Message } from './kit.js';
 import { printable } from './limits.js';
 
@@ -106,7 +107,7 @@ export function runChannelMessage(j: Job, nowMs: number): Message {
   if (j.state === 'running') blocks.push(controls(j));
   else {
     blocks.push(...bucketBlocks(j));
-    if (j.hosts.length > SMALL_RUN_HOSTS) blocks.push(context(`Each host's output: \`/jobs show ${j.jobId}\``));
+    if (j.hosts.length > SMALL_RUN_HOSTS) blocks.push(context(`Per-host state and output tails: \`/jobs show ${j.jobId}\`; a host's whole output as a file: \`/jobs output ${j.jobId} <host>\``));
   }
   return { text: `${title(j)}: ${j.state}, ${finishedCount(j)}/${j.hosts.length} done, ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks };
 }
@@ -153,4 +154,9 @@ export function signalledMessage(j: Job, signal: string): Message {
   const last = j.signals.at(-1);
   const applied = last?.appliedAt ? `sent to ${last.hosts.length} host(s) still running` : 'recorded; the instance running it applies it at its next heartbeat';
   return { text: `${signal} for ${j.jobId}`, blocks: [section(`:octagonal_sign: SIG${esc(signal)} for \`${j.jobId}\` (${esc(j.module.name)}): ${applied}.`)] };
+}
+
+export function outputFileMessage(o: OutputFileOutcome): Message {
+  const text = o.kind === 'empty' ? `${o.host} printed nothing in ${o.jobId}; no file sent.` : `:page_facing_up: ${o.filename} (${o.bytes} bytes) is in your DM.`;
+  return { text, blocks: [section(esc(text))] };
 }

@@ -13,7 +13,7 @@ const MAX_TEXT = 4000;
 const JOB_ID = /^J-[0-9a-f]{10}$/;
 
 export type RunCommand = { sub: 'help' } | { sub: 'run'; request: RunRequest };
-export type JobsCommand = { sub: 'help' } | { sub: 'list' } | { sub: 'show'; jobId: string } | { sub: 'signal'; jobId: string; signal: string };
+export type JobsCommand = { sub: 'help' } | { sub: 'list' } | { sub: 'show'; jobId: string } | { sub: 'output'; jobId: string; host: string } | { sub: 'signal'; jobId: string; signal: string };
 
 function words(text: string): string[] {
   if (text.length > MAX_TEXT) throw badParameter(`the command is ${text.length} characters; the limit is ${MAX_TEXT}`);
@@ -53,6 +53,9 @@ export function parseJobs(text: string): JobsCommand {
       return { sub: 'help' };
     case 'show':
       return { sub: 'show', jobId: jobId(a) };
+    case 'output':
+      if (!b) throw badParameter('name the host: /jobs output <id> <host>', { field: 'host' });
+      return { sub: 'output', jobId: jobId(a), host: b };
     case 'term':
       return { sub: 'signal', jobId: jobId(a), signal: 'TERM' };
     case 'kill':

@@ -8,12 +8,13 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { errorMessage, infoMessage } from '../blocks/errors.js';
 import { header, section, type Message } from '../blocks/kit.js';
-import { jobListMessage, jobShowMessage, runStartedMessage, signalledMessage } from '../blocks/runs.js';
+import { jobListMessage, jobShowMessage, outputFileMessage, runStartedMessage, signalledMessage } from '../blocks/runs.js';
 import { asAppError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { ModuleCatalog } from '../src/services/modules/catalog.js';
 import { describeParam } from '../src/services/modules/params.js';
 import type { ModuleRuns } from '../src/services/modules/runs.js';
+import type { JobOutputFile } from '../src/services/modules/output-file.js';
 import { Actions, Commands } from './ids.js';
 import { inputOf } from './input-guard.js';
 import { ephemeralAck, safely } from './respond.js';
@@ -21,6 +22,7 @@ import { parseJobButton, parseJobs, parseRun, type JobsCommand } from './runs-pa
 
 export interface RunListenerDeps {
   runs: ModuleRuns;
+  output: JobOutputFile;
   catalog: ModuleCatalog;
   logger: Logger;
 }
@@ -39,11 +41,14 @@ function runHelp(catalog: ModuleCatalog): Message {
 
 const JOBS_HELP: Message = {
   text: '/jobs help',
-  blocks: [header('Jobs'), section('`/jobs` — running jobs of every instance, with Term / Kill\n`/jobs show <id>` — params, per-host state, output tails\n`/jobs signal <id> <TERM|INT|HUP|KILL|USR1|…>` · `/jobs term <id>` · `/jobs kill <id>` — who started it and admins')],
+  blocks: [header('Jobs'), section('`/jobs` — running jobs of every instance, with Term / Kill\n`/jobs show <id>` — params, per-host state, output tails\n`/jobs output <id> <host>` — the host’s whole output as a file in your DM\n`/jobs signal <id> <TERM|INT|HUP|KILL|USR1|…>` · `/jobs term <id>` · `/jobs kill <id>` — who started it and admins')],
 };
 
-async function jobsAnswer(req: Exclude<JobsCommand, { sub: 'help' }>, user: string, runs: ModuleRuns): Promise<Message> {
+async function jobsAnswer(req: Exclude<JobsCommand, { sub: 'help' }>, user: string, deps: RunListenerDeps): Promise<Message> {
+  const { runs } = deps;
   switch (req.sub) {
+    case 'output':
+      return outputFileMessage(await deps.output.send(user, req.jobId, req.host));
     case 'list':
       return jobListMessage(await runs.running(user), Date.now());
     case 'show':
@@ -81,7 +86,7 @@ export function registerRuns(app: App, deps: RunListenerDeps): void {
     if (req.sub === 'help') return void (await ack(ephemeralAck(JOBS_HELP)));
     await ack();
     const r = req;
-    await reply.answer(await safely(deps.logger, `/jobs ${req.sub}`, () => jobsAnswer(r, input.userId, deps.runs)));
+    await reply.answer(await safely(deps.logger, `/jobs ${req.sub}`, () => jobsAnswer(r, input.userId, deps)));
   });
 
   const byButton = (what: 'show' | 'TERM' | 'KILL') =>
@@ -90,7 +95,7 @@ export function registerRuns(app: App, deps: RunListenerDeps): void {
       await ack();
       const message = await safely(deps.logger, `job ${what}`, () => {
         const jobId = parseJobButton(action.value);
-        return jobsAnswer(what === 'show' ? { sub: 'show', jobId } : { sub: 'signal', jobId, signal: what }, input.userId, deps.runs);
+        return jobsAnswer(what === 'show' ? { sub: 'show', jobId } : { sub: 'signal', jobId, signal: what }, input.userId, deps);
       });
       await reply.answer(message ?? infoMessage('Done.'), { replaceOriginal: false });
     };

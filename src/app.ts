@@ -58,6 +58,8 @@ import { wireTickets } from './wire-tickets.js';
 import { ModuleCatalog } from './services/modules/catalog.js';
 import { wireModules } from './wire-modules.js';
 import { registerRuns } from '../commands/runs.js';
+import { JobOutputFile } from './services/modules/output-file.js';
+import { TicketLogStore } from './services/tickets/log-store.js';
 import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
 
@@ -270,7 +272,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, logger });
-    registerRuns(slack.app, { runs: modules.runs, catalog: moduleCatalog, logger });
+    const output = new JobOutputFile({ runs: modules.runs, logs: modules.log instanceof TicketLogStore ? modules.log : null, files: slackFileUploader(client, config.SLACK_API_URL) });
+    registerRuns(slack.app, { runs: modules.runs, output, catalog: moduleCatalog, logger });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');
   }

@@ -85,6 +85,17 @@ describe('/run inline', () => {
     const dm = await t.fake.waitFor('chat.postMessage', (c) => after(mark)(c) && c.args.channel === `D${USERS.carol.id}` && text(c).includes(jobId));
     expect(dm.args.text).toBe(`Your run ${jobId} (probe) ended: 1 ok, 1 failed, 1 unreachable`);
     expect(await jobOf(jobId)).toMatchObject({ state: 'done', startedBy: 'carol', counts: { ok: 1, failed: 1, unreachable: 1 }, target: { filter: 'app:nginx env:prod' } });
+
+    // A host's whole output as a file in the asker's DM; a host the job did not run on is refused.
+    const asked = t.fake.calls.length;
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-2`, USERS.bob)).text).toContain(`${jobId}-web-2.log`);
+    const complete = t.fake.callsTo('files.completeUploadExternal').filter(after(asked));
+    expect(complete).toHaveLength(1);
+    const fileId = (complete[0]!.args.files as Array<{ id: string }>)[0]!.id;
+    expect(t.fake.uploads.get(fileId)!.completed?.channel).toBe(`D${USERS.bob.id}`);
+    expect(t.fake.uploadedBytes(fileId).toString('utf8')).toBe('failing\n');
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} st-1`, USERS.bob)).text).toContain(`[1100] Bad parameter: ${jobId} did not run on st-1`);
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-3`, USERS.bob)).text).toContain('web-3 printed nothing');
   });
 
   it('refused with a code, nothing started: no permission on inventory:prod, a param out of range, an unknown module', async () => {
