@@ -88,11 +88,12 @@ function bucketBlocks(j: Job): Block[] {
     const hosts = j.hosts.filter((h) => h.state === state);
     if (hosts.length === 0) continue;
     if (small) {
-      const rows = hosts.map((h) => {
-        const lines = state === 'unreachable' ? esc(h.error ?? '') : firstLines(h);
-        return `${hostLine(h)}${lines ? `\n\`\`\`${state === 'unreachable' ? lines : esc(lines)}\`\`\`` : ''}`;
-      });
-      out.push(section(`*${label}* (${hosts.length})\n${rows.join('\n')}`));
+      // One section per host: ten hosts' first lines would not fit one section's 3,000 characters.
+      out.push(section(`*${label}* (${hosts.length})`));
+      for (const h of hosts) {
+        const lines = state === 'unreachable' ? esc(h.error ?? '') : esc(firstLines(h));
+        out.push(section(`${hostLine(h)}${lines ? `\n\`\`\`${lines}\`\`\`` : ''}`));
+      }
     } else {
       const shown = hosts.slice(0, 40).map(hostLine);
       out.push(section(`*${label}* (${hosts.length})\n${shown.join('\n')}${hosts.length > shown.length ? `\n… and ${hosts.length - shown.length} more` : ''}`));

@@ -42,6 +42,7 @@ beforeAll(async () => {
       { id: 2, name: 'sleeper', command: 'sleep {secs}; echo never', params: [{ name: 'secs', type: 'int', min: 1, max: 1_000_000 }], envs: ['stage'], timeoutSeconds: 3600 },
       { id: 3, name: 'echo-text', command: "printf '%s' {text}", params: [{ name: 'text', type: 'string', maxLength: 4000 }], envs: ['stage'] },
       { id: 4, name: 'guarded', command: "printf '%s' {word}", params: [{ name: 'word', type: 'string', pattern: '^[a-z]+$' }, { name: 'mode', type: 'enum', choices: ['a', 'b'], default: 'a' }, { name: 'loud', type: 'bool', default: false }], envs: ['stage'] },
+      { id: 5, name: 'gated', command: 'uptime', envs: ['stage'], approval: [{ label: 'ops', approvers: { group: 'ops' } }] },
       shell,
     ],
   });
@@ -100,7 +101,7 @@ describe('a run', () => {
 
 describe('refused before anything starts (code, nothing written, nothing run)', () => {
   const cases: Array<[string, string, { module: string; target: string; params: Record<string, unknown> }, number, RegExp]> = [
-    ['an unknown module', 'UCAROL', { module: 'nope', target: 'st-1', params: {} }, 1100, /no module named nope; modules: probe, sleeper/],
+    ['an unknown module', 'UCAROL', { module: 'nope', target: 'st-1', params: {} }, 1100, /no module named nope; modules: probe, sleeper, echo-text, guarded, gated, shell/],
     ['a target nothing matches', 'UCAROL', { module: 'probe', target: 'app:nothing', params: { failport: 1 } }, 1100, /no enabled host matches app:nothing/],
     ['a target matching only a disabled host', 'UBOB', { module: 'sleeper', target: 'off-1', params: { secs: 5 } }, 1100, /no enabled host matches off-1/],
     ['an empty target', 'UBOB', { module: 'sleeper', target: '  ', params: { secs: 5 } }, 1100, /name a target/],
@@ -113,6 +114,7 @@ describe('refused before anything starts (code, nothing written, nothing run)', 
     ['prod hosts without use on inventory:prod', 'UBOB', { module: 'probe', target: 'app:nginx', params: { failport: 1 } }, 1201, /you need use on inventory prod/],
     ['a person in no team', 'UGINA', { module: 'probe', target: 'st-1', params: { failport: 1 } }, 1202, /team/],
     ['someone not in the directory', 'UNOBODY', { module: 'probe', target: 'st-1', params: { failport: 1 } }, 1201, /not in the opsgate directory/],
+    ['a module with approval levels (module approval is not built yet)', 'UBOB', { module: 'gated', target: 'st-1', params: {} }, 1301, /approval of module runs/],
     ['the shell module for a non-admin', 'UCAROL', { module: 'shell', target: 'st-1', params: { script: 'id' } }, 1201, /shell is for global admins only/],
   ];
   for (const [what, who, req, code, message] of cases) {
