@@ -42,7 +42,7 @@ export interface ModulesEnv {
   a: Wired;
   b: Wired;
   /** Another instance on the same store, with settings of its own (stopped with the env). */
-  instance(instanceId: string, opts?: ModuleRunOptions): Wired;
+  instance(instanceId: string, opts?: ModuleRunOptions, engine?: { noSshKey?: boolean }): Wired;
   inventory: InventoryService;
   /** `ps` on the (shared loopback) hosts. */
   ps: RemotePs;
@@ -77,8 +77,8 @@ export async function startModulesEnv(opts: { modules: unknown[]; hosts: (fleet:
   const toTarget = (h: Host) => ({ transport: 'ssh' as const, name: h.name, address: h.address, port: h.port, user: 'root', hostKey: h.hostKey });
   const agenda: Agenda = createScheduler({ db: conn.db!, logger, processEveryMs: 100 });
   const engines: ExecutionEngine[] = [];
-  const instance = (instanceId: string, more: ModuleRunOptions = {}) => {
-    const engine = new ExecutionEngine({ sshPrivateKey: fleet.clientKey.privateKey, connectTimeoutMs: 5000, killGraceMs: 500, logger });
+  const instance = (instanceId: string, more: ModuleRunOptions = {}, how: { noSshKey?: boolean } = {}) => {
+    const engine = new ExecutionEngine({ sshPrivateKey: how.noSshKey ? undefined : fleet.clientKey.privateKey, connectTimeoutMs: 5000, killGraceMs: 500, logger });
     engines.push(engine);
     // A long lease: under a loaded machine a late heartbeat must not make a live job lost.
     return wireModules({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog }, { instanceId, heartbeatMs: 200, leaseMs: 60_000, maxParallelism: 50, ...more });

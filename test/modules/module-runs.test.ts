@@ -135,6 +135,18 @@ describe('refused before anything starts (code, nothing written, nothing run)', 
   });
 });
 
+describe('an engine that cannot start the run', () => {
+  it('without the bot SSH key: refused 1100, the job removed, the attempt audited', async () => {
+    const keyless = env.instance('instance-keyless', {}, { noSshKey: true });
+    const before = await jobs();
+    await expect(keyless.runs.run('UBOB', { module: 'echo-text', target: 'st-1', params: { text: 'hi' } })).rejects.toMatchObject({ code: 1100, message: expect.stringContaining('SSH hosts need the bot SSH key') });
+    expect(await jobs()).toBe(before);
+    const notStarted = await auditModel(env.conn).find({ action: 'job.not-started', actor: 'bob' }).lean();
+    expect(notStarted).toHaveLength(1);
+    expect(await auditModel(env.conn).countDocuments({ action: 'job.start', target: notStarted[0]!.target })).toBe(1);
+  });
+});
+
 describe('injection corpus in string params', () => {
   it('every hostile value reaches the host literally and runs nothing', async () => {
     const pwned = path.join(env.dir, 'pwned');

@@ -176,6 +176,8 @@ export class ModuleRuns {
       progress();
     };
 
+    // Audited before anything runs: a run (the free-form shell above all) never goes unrecorded.
+    await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: req.target.trim(), hosts: plan.hosts.length, params: plan.params } });
     let started: { jobId: string; done: Promise<RunResult> };
     try {
       started = engine.start({
@@ -189,16 +191,15 @@ export class ModuleRuns {
       });
     } catch (err) {
       await model.deleteOne({ jobId }); // it never started
+      await audit.record({ actor: person.personId, action: 'job.not-started', target: `job:${jobId}`, to: { reason: (err as Error).message } });
       throw err;
     }
     const held: Held = { engineJobId: started.jobId, applied: new Set() };
     this.held.set(jobId, held);
-    await model.updateOne({ jobId }, { $set: { engineJobId: started.jobId } });
-    await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: req.target.trim(), hosts: plan.hosts.length, params: plan.params } });
-    this.deps.logger.info({ jobId, module: plan.module.name, hosts: plan.hosts.length, by: person.personId }, 'module run started');
-
-    await this.tell('started', jobId, job);
-
+    // The lease and the end are tracked from here on, whatever happens to the steps below; the
+    // end notice waits for the start notice, so the channel message never goes back to running.
+    let announced!: () => void;
+    const startNoticed = new Promise<void>((resolve) => (announced = resolve));
     const timer = setInterval(() => void this.beat(jobId).catch((err: Error) => this.deps.logger.warn({ jobId, err: err.message }, 'job heartbeat not written')), this.heartbeatMs);
     timer.unref();
     const done = (async () => {
@@ -212,6 +213,7 @@ export class ModuleRuns {
         const end = await model.findOneAndUpdate({ jobId, state: 'running' }, { $set: { state: 'done', endedAt: this.deps.clock.now() } }, { returnDocument: 'after' }).lean<Job>();
         if (!end) this.deps.logger.warn({ jobId }, 'job was marked lost while this instance still ran it (heartbeats late)');
         const final = end ?? (await this.get(jobId));
+        await startNoticed;
         await this.tell('finished', jobId, final);
         return final;
       } finally {
@@ -221,6 +223,13 @@ export class ModuleRuns {
     })();
     this.inFlight.add(done);
     void done.finally(() => this.inFlight.delete(done)).catch(() => undefined);
+    try {
+      await model.updateOne({ jobId }, { $set: { engineJobId: started.jobId } });
+      this.deps.logger.info({ jobId, module: plan.module.name, hosts: plan.hosts.length, by: person.personId }, 'module run started');
+      await this.tell('started', jobId, job);
+    } finally {
+      announced();
+    }
     return { job, done };
   }
 
