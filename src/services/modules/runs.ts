@@ -54,7 +54,7 @@ export interface ModuleRunOptions {
   leaseMs?: number;
   /** Output stored per host; the rest is dropped and the cut said in the log (1 MiB). */
   maxOutputBytes?: number;
-  /** Characters of each stream kept on the job document per host (2,000). */
+  /** Characters of each stream kept on the job document per host (2,000; fewer on runs so large that the tails would crowd the document). */
   tailChars?: number;
   /** Least time between two progress notices of one job (2 s). */
   progressEveryMs?: number;
@@ -67,6 +67,13 @@ interface Held {
   engineJobId: string;
   applied: Set<string>;
 }
+
+/**
+ * Characters of output tails one job document may hold over all its hosts and both streams:
+ * with up to 3 UTF-8 bytes a character this keeps a 5,000-host job far below MongoDB's 16 MB
+ * document limit (each host then keeps 300 characters a stream; the whole output is in the log).
+ */
+const TAIL_BUDGET_CHARS = 3_000_000;
 
 const tail = (text: string, max: number) => (text.length > max ? '…' + text.slice(text.length - max + 1) : text);
 
@@ -141,6 +148,7 @@ export class ModuleRuns {
       })
     ).toObject() as Job;
 
+    const tailChars = Math.max(100, Math.min(this.tailChars, Math.floor(TAIL_BUDGET_CHARS / (2 * plan.hosts.length))));
     const writes: Promise<unknown>[] = [];
     const bytes = new Map<string, number>();
     const logged = new Set<string>();
@@ -172,7 +180,7 @@ export class ModuleRuns {
       progressTimer.unref();
     };
     const onHostResult = (bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult) => {
-      writes.push(this.writeHost(jobId, bucket, r, bytes.get(r.host) ?? 0).catch((err: Error) => this.deps.logger.warn({ jobId, host: r.host, err: err.message }, 'job host result not written')));
+      writes.push(this.writeHost(jobId, bucket, r, bytes.get(r.host) ?? 0, tailChars).catch((err: Error) => this.deps.logger.warn({ jobId, host: r.host, err: err.message }, 'job host result not written')));
       progress();
     };
 
@@ -233,7 +241,7 @@ export class ModuleRuns {
     return { job, done };
   }
 
-  private async writeHost(jobId: string, bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult, outputBytes: number): Promise<void> {
+  private async writeHost(jobId: string, bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult, outputBytes: number, tailChars: number): Promise<void> {
     const state = bucket === 'host_ok' ? 'ok' : bucket === 'host_failed' ? 'failed' : 'unreachable';
     const counter = state === 'ok' ? 'counts.ok' : state === 'failed' ? 'counts.failed' : 'counts.unreachable';
     await this.deps.model.updateOne(
@@ -247,8 +255,8 @@ export class ModuleRuns {
           'hosts.$.errorKind': r.error?.kind ?? null,
           'hosts.$.error': r.error?.message ?? null,
           'hosts.$.why': state === 'unreachable' ? unreachableWhy(r) : null,
-          'hosts.$.stdoutTail': tail(r.stdout, this.tailChars),
-          'hosts.$.stderrTail': tail(r.stderr, this.tailChars),
+          'hosts.$.stdoutTail': tail(r.stdout, tailChars),
+          'hosts.$.stderrTail': tail(r.stderr, tailChars),
           'hosts.$.outputBytes': outputBytes,
           'hosts.$.outputCut': outputBytes > this.maxOutputBytes || Boolean(r.truncated),
           'hosts.$.endedAt': this.deps.clock.now(),
