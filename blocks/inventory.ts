@@ -37,7 +37,7 @@ export function productsMessage(products: Product[]): Message {
 export function reloadMessage(r: ReloadResult): Message {
   const text =
     `:white_check_mark: Catalog reloaded. Hosts: ${r.hosts.added} added, ${r.hosts.updated} updated, ${r.hosts.archived} archived. ` +
-    `Projects: ${r.projects.added} added, ${r.projects.updated} updated, ${r.projects.archived} archived. Products: ${r.products}. Ticket templates: ${r.tickets}.`;
+    `Projects: ${r.projects.added} added, ${r.projects.updated} updated, ${r.projects.archived} archived. Products: ${r.products}. Ticket templates: ${r.tickets}. Modules: ${r.modules}.`;
   return { text, blocks: [section(text)] };
 }
 

@@ -3,6 +3,8 @@ export const Commands = {
   opsgate: '/opsgate',
   access: '/access',
   ticket: '/ticket',
+  run: '/run',
+  jobs: '/jobs',
 } as const;
 
 export const Actions = {
@@ -27,6 +29,9 @@ export const Actions = {
   ticketShow: 'ticket_show',
   /** The full log as a file in the clicker's DM. */
   ticketFullLog: 'ticket_full_log',
+  jobShow: 'job_show',
+  jobTerm: 'job_term',
+  jobKill: 'job_kill',
 } as const;
 
 export const Views = {

@@ -53,7 +53,14 @@ import { RbacService } from './services/rbac.js';
 import { openStore, type Store } from './store/connect.js';
 import { TicketCatalog } from './services/tickets/catalog.js';
 import type { TicketService } from './services/tickets/tickets.js';
+import type { ModuleRuns } from './services/modules/runs.js';
 import { wireTickets } from './wire-tickets.js';
+import { ModuleCatalog } from './services/modules/catalog.js';
+import { wireModules } from './wire-modules.js';
+import { registerRuns } from '../commands/runs.js';
+import { JobOutputFile } from './services/modules/output-file.js';
+import { TicketLogStore } from './services/tickets/log-store.js';
+import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
 
 export interface OpsgateOptions {
@@ -78,6 +85,7 @@ export interface Services {
   hostCheck: HostCheckService;
   engine: ExecutionEngine;
   tickets: TicketService;
+  moduleRuns: ModuleRuns;
 }
 
 export interface Opsgate {
@@ -132,7 +140,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   });
   // Ticket templates hold secret values: kept in memory, filled by every catalog load.
   const ticketCatalog = new TicketCatalog();
-  const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR, catalogEnv: config.secretEnv, onReload: (c) => ticketCatalog.replace(c.tickets) });
+  const moduleCatalog = new ModuleCatalog();
+  const inventory = new InventoryService({ models: inventoryModels(conn), audit, clock, catalogDir: config.CATALOG_DIR, catalogEnv: config.secretEnv, onReload: (c) => (ticketCatalog.replace(c.tickets), moduleCatalog.replace(c.modules)) });
   const rbacM = rbacModels(conn);
   const rbac = new RbacService({
     models: rbacM,
@@ -218,7 +227,17 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     notifier: ticketSlackNotifier({ slack: messenger, mail, logger }),
     executor: { progressEveryMs: config.TICKET_PROGRESS_EVERY_MS },
   });
-  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets };
+  const modules = wireModules(
+    { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: moduleCatalog },
+    {
+      maxParallelism: config.EXEC_PARALLELISM,
+      heartbeatMs: config.JOB_HEARTBEAT_MS,
+      leaseMs: config.JOB_LEASE_MS,
+      maxOutputBytes: config.MODULE_OUTPUT_MAX_BYTES,
+      notifier: runNotifier({ slack: messenger, directory, logger }),
+    },
+  );
+  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets, moduleRuns: modules.runs };
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
   await inventory.reload('system:start').catch((err: unknown) => logger.error({ err: asAppError(err).message }, 'catalog not loaded at start; fix it and /opsgate reload'));
@@ -230,6 +249,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   await accessJobs.scheduleRecurring(config.ACCESS_SWEEP_MS);
   await inventoryJobs.scheduleDaily();
   await ticketing.jobs.scheduleRecurring();
+  await modules.jobs.scheduleRecurring(config.JOB_LEASE_MS);
   if (!botKey) logger.warn('no bot SSH key: provisioning, revocation and host checks will fail until SSH_PRIVATE_KEY_PATH is set');
   await directoryJobs.enqueue({ actor: 'system:start' });
 
@@ -255,6 +275,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, logger });
+    const output = new JobOutputFile({ runs: modules.runs, logs: modules.log instanceof TicketLogStore ? modules.log : null, files: slackFileUploader(client, config.SLACK_API_URL) });
+    registerRuns(slack.app, { runs: modules.runs, output, catalog: moduleCatalog, logger });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');
   }
@@ -284,6 +306,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       await provisioning.idle();
       // Warm SSH connections would otherwise hold the process open until their idle timeout.
       await engine.close();
+      // Module runs cut off by the close end as failed (lost connection); their jobs are written before the store closes.
+      await modules.runs.idle();
       mailTransport.close();
       await store.close();
     },

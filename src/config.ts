@@ -83,6 +83,10 @@ const schema = z.object({
   AUTHORIZED_KEYS_FILE: optionalString
     .transform((v) => v ?? '/etc/opsgate/authorized_keys/%u')
     .refine((v) => v.startsWith('/') && !v.includes('%h'), { message: "must be an absolute path outside the accounts' homes (no %h), such as /etc/opsgate/authorized_keys/%u" }),
+  // Module runs as jobs (src/services/modules/runs.ts): the lease a running job renews, and output kept per host.
+  JOB_HEARTBEAT_MS: positiveInt(10_000, 100, 600_000),
+  JOB_LEASE_MS: positiveInt(30_000, 1000, 3_600_000),
+  MODULE_OUTPUT_MAX_BYTES: positiveInt(1024 * 1024, 1024, 64 * 1024 * 1024),
   ACCESS_DAY_MS: positiveInt(86_400_000, 1000, 86_400_000),
   ACCESS_SWEEP_MS: positiveInt(60_000, 500, 3_600_000),
   ACCESS_PROVISIONING_BATCH_SIZE: positiveInt(1000, 1, 100_000),

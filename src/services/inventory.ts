@@ -16,6 +16,7 @@ export interface ReloadResult {
   projects: { added: number; updated: number; archived: number };
   products: number;
   tickets: number;
+  modules: number;
 }
 
 export interface InventoryDeps {
@@ -66,7 +67,7 @@ export class InventoryService {
   async reload(actor: string): Promise<ReloadResult> {
     const catalog = await loadCatalog(this.deps.catalogDir, { env: this.deps.catalogEnv });
     const { Host, Project, Product } = this.deps.models;
-    const result: ReloadResult = { hosts: { added: 0, updated: 0, archived: 0 }, projects: { added: 0, updated: 0, archived: 0 }, products: 0, tickets: catalog.tickets.length };
+    const result: ReloadResult = { hosts: { added: 0, updated: 0, archived: 0 }, projects: { added: 0, updated: 0, archived: 0 }, products: 0, tickets: catalog.tickets.length, modules: catalog.modules.length };
 
     for (const h of catalog.hosts) {
       const old = await Host.findOne({ name: h.name }).lean<Host>();

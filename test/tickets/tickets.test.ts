@@ -7,10 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
 import { LEVEL_APPROVED, type Ticket } from '../../src/models/tickets.js';
 import { hostileValues } from '../helpers/hostile-values.js';
-import { untilGone } from '../helpers/processes.js';
+import { remotePs as psOn, type RemotePs } from '../helpers/remote-ps.js';
 import { startTicketsEnv, type TicketsEnv } from '../helpers/tickets-env.js';
 
 const SECRET = 'sEcr3t-t0ken-value-42';
@@ -95,8 +94,12 @@ beforeAll(async () => {
       ];
     },
   });
+  ps = psOn(env.fleet);
 });
-afterAll(() => env?.stop());
+afterAll(async () => {
+  await ps?.close();
+  await env?.stop();
+});
 
 const svc = () => env.wiring.tickets;
 const ticket = async (id: string): Promise<Ticket> => (await env.wiring.records.get(id));
@@ -228,15 +231,9 @@ describe('scheduled runs', () => {
   });
 });
 
-async function remotePs(needle: string): Promise<string[]> {
-    const engine = new ExecutionEngine({ sshPrivateKey: env.fleet.clientKey.privateKey });
-    const s = env.fleet.servers[0]!;
-    const r = await engine.start({ targets: [{ transport: 'ssh', name: 'ps', address: '127.0.0.1', port: s.port, user: 'root', hostKey: s.fingerprint }], command: 'ps -eo pid,pgid,args' }).done;
-    return r.host_ok.ps!.stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
-}
-
-/** What is left on the host of `needle` once it was signalled (helpers/processes.ts). */
-const goneFromHost = (needle: string): Promise<string[]> => untilGone(() => remotePs(needle));
+let ps: RemotePs;
+const remotePs = (needle: string) => ps.lines(needle);
+const goneFromHost = (needle: string) => ps.gone(needle);
 
 describe('revoke', () => {
   it('mid-run: TERM then KILL to the remote process group, ends revoked with the log so far, nothing left on the host', async () => {

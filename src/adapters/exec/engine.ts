@@ -71,6 +71,8 @@ export interface StartRunOptions {
    * only. Results keep their stdout/stderr as without it (cut at the output limit).
    */
   onOutput?: OutputListener;
+  /** Told of each host's result as it lands in its bucket (already redacted and cut); errors are the caller's. */
+  onHostResult?: (bucket: keyof Omit<RunResult, 'jobId'>, result: HostResult) => void;
 }
 
 const startSchema = z.object({
@@ -81,6 +83,7 @@ const startSchema = z.object({
   secrets: z.array(z.string()).optional(),
   startedBy: z.string().optional(),
   onOutput: z.custom<OutputListener>((v) => typeof v === 'function', 'onOutput must be a function').optional(),
+  onHostResult: z.custom<NonNullable<StartRunOptions['onHostResult']>>((v) => typeof v === 'function', 'onHostResult must be a function').optional(),
 });
 
 export type JobState = 'running' | 'done';
@@ -172,6 +175,7 @@ export class ExecutionEngine {
       redact,
       secrets: run.secrets ?? [],
       onOutput: run.onOutput,
+      onHostResult: run.onHostResult,
     });
     return { jobId, done };
   }
@@ -220,7 +224,7 @@ export class ExecutionEngine {
   private async runAll(
     job: Job,
     targets: HostTarget[],
-    run: { command: string; timeoutMs: number; parallelism: number; redact: (t: string) => string; secrets: string[]; onOutput?: OutputListener },
+    run: { command: string; timeoutMs: number; parallelism: number; redact: (t: string) => string; secrets: string[]; onOutput?: OutputListener; onHostResult?: StartRunOptions['onHostResult'] },
   ): Promise<RunResult> {
     const result: RunResult = { jobId: job.info.jobId, host_ok: {}, host_failed: {}, host_unreachable: {} };
     const limit = this.opts.maxOutputBytes ?? 1024 * 1024;
@@ -229,6 +233,11 @@ export class ExecutionEngine {
       const bucket = clean.error ? (isUnreachable(clean) ? 'host_unreachable' : 'host_failed') : clean.code === 0 && !clean.signal ? 'host_ok' : 'host_failed';
       result[bucket][clean.host] = clean;
       job.info.progress.finished++;
+      try {
+        run.onHostResult?.(bucket, structuredClone(clean));
+      } catch (err) {
+        this.opts.logger?.warn({ jobId: job.info.jobId, host: clean.host, err: (err as Error).message }, 'onHostResult threw');
+      }
     };
 
     // A small worker pool rather than a generic limiter: a stopped job must be able to skip

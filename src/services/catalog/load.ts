@@ -8,6 +8,8 @@ import path from 'node:path';
 import YAML, { LineCounter, isNode, type Document } from 'yaml';
 import { badParameter } from '../../errors.js';
 import { catalogFiles, DEFAULT_ACCESS_POLICY, type AccessPolicy, type Catalog } from './schema.js';
+import { resolveModules } from './modules.js';
+import type { ModuleEntry } from './modules-schema.js';
 import { resolveTickets, type CatalogEnv, type TicketsFile } from './tickets.js';
 
 type FileName = keyof typeof catalogFiles;
@@ -100,5 +102,7 @@ export async function loadCatalog(dir: string, opts: { env?: CatalogEnv } = {}):
   const tickets = ticketsRead
     ? await resolveTickets((ticketsRead.data as TicketsFile).tickets, { locate: ticketsRead.locate, hostNames, catalogDir: dir, env: opts.env ?? {} })
     : [];
-  return { hosts, projects, products, access, tickets };
+  const modulesRead = await readLocated(dir, 'modules.yaml');
+  const modules = modulesRead ? resolveModules((modulesRead.data as { modules: ModuleEntry[] }).modules, modulesRead.locate) : [];
+  return { hosts, projects, products, access, tickets, modules };
 }

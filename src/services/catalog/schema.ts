@@ -5,9 +5,11 @@
  *   products.yaml  products: [{ prod_name, init_sls, templates }]   (seed 000's `conf`)
  *   access.yaml    the host-access policy: who approves, who may ask for what (defaults below)
  *   tickets.yaml   ops ticket templates (tickets-schema.ts)
+ *   modules.yaml   module runs: named commands with typed params (modules-schema.ts)
  */
 import { z } from 'zod';
 import { qualificationSchema } from '../approvals/qualification.js';
+import { modulesFile, type ModuleEntry } from './modules-schema.js';
 import { ticketsFile, type TicketTemplate } from './tickets-schema.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"');
@@ -95,6 +97,7 @@ export const catalogFiles = {
   'products.yaml': z.object({ products: z.array(productEntry) }).strict(),
   'access.yaml': accessPolicySchema,
   'tickets.yaml': ticketsFile,
+  'modules.yaml': modulesFile,
 } as const;
 
 export type HostEntry = z.infer<typeof hostEntry>;
@@ -108,4 +111,6 @@ export interface Catalog {
   access: AccessPolicy;
   /** Ticket templates with `extends` applied, hidden ones included (`isTemplate`). */
   tickets: TicketTemplate[];
+  /** Module definitions (modules.yaml), checked by modules.ts. */
+  modules: ModuleEntry[];
 }

@@ -1,0 +1,163 @@
+/**
+ * Module runs and jobs in Slack: the channel message while a run goes (hosts done / total,
+ * ok / failed / unreachable, elapsed, Term / Kill) and at its end (seed 001's buckets, each
+ * host's exit code and duration, why unreachable ones were, the first lines of output for
+ * small runs), the DM summary, `/jobs` and `/jobs show`. Pure data in, data out.
+ */
+import { Actions } from '../commands/ids.js';
+import type { Job, JobHost } from '../src/models/jobs.js';
+import type { OutputFileOutcome } from '../src/services/modules/output-file.js';
+import { code, context, esc, header, plain, section, type Block, type Message } from './kit.js';
+import { printable } from './limits.js';
+
+/** Up to this many hosts, the result shows each host's first lines of output. */
+export const SMALL_RUN_HOSTS = 10;
+const FIRST_LINES = 5;
+/** Jobs listed by `/jobs` (three blocks each, within a message's 50). */
+export const LISTED_JOBS = 15;
+
+/** A job button's value: `{"j":"J-…"}` (checked with zod on the way back in). */
+export interface JobButtonValue {
+  j: string;
+}
+const btn = (actionId: string, text: string, jobId: string, style?: 'primary' | 'danger') => ({
+  type: 'button' as const,
+  action_id: actionId,
+  text: plain(text),
+  value: JSON.stringify({ j: jobId } satisfies JobButtonValue),
+  ...(style ? { style } : {}),
+});
+
+const controls = (j: Job, show = true): Block => ({
+  type: 'actions',
+  block_id: `job:${j.jobId}`,
+  elements: [...(show ? [btn(Actions.jobShow, 'Show', j.jobId)] : []), btn(Actions.jobTerm, 'Term', j.jobId), btn(Actions.jobKill, 'Kill', j.jobId, 'danger')] as never,
+});
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+}
+
+function finishedCount(j: Job): number {
+  return j.counts.ok + j.counts.failed + j.counts.unreachable;
+}
+
+function title(j: Job): string {
+  return `${j.module.name} on ${j.hosts.length} host${j.hosts.length === 1 ? '' : 's'}`;
+}
+
+function countsLine(j: Job): string {
+  return `:white_check_mark: ${j.counts.ok} ok · :x: ${j.counts.failed} failed · :electric_plug: ${j.counts.unreachable} unreachable`;
+}
+
+function lead(j: Job, nowMs: number): string {
+  const end = j.endedAt ? j.endedAt.getTime() : nowMs;
+  const state = j.state === 'running' ? ':hourglass_flowing_sand: running' : j.state === 'lost' ? ':ghost: lost' : ':checkered_flag: done';
+  return `${state} · ${finishedCount(j)} / ${j.hosts.length} hosts done · ${countsLine(j)} · ${seconds(end - j.startedAt.getTime())} elapsed\n<@${j.startedBySlack ?? j.startedBy}> · target ${code(j.target.filter)} · \`${j.jobId}\``;
+}
+
+function hostLine(h: JobHost): string {
+  const parts = [`*${esc(h.name)}*`];
+  if (h.state === 'unreachable') parts.push(`unreachable (${h.why ?? 'connect'})`);
+  else if (h.state === 'lost') parts.push('lost with its instance');
+  else if (h.state === 'pending') parts.push('running');
+  else parts.push(h.signal ? `signal ${h.signal}` : `exit ${h.code ?? '-'}`);
+  if (h.durationMs !== null && h.durationMs !== undefined && h.state !== 'pending') parts.push(seconds(h.durationMs));
+  if (h.outputCut) parts.push('output cut');
+  return parts.join(' · ');
+}
+
+function firstLines(h: JobHost, max = 400): string {
+  const text = printable([h.stdoutTail, h.stderrTail].filter(Boolean).join('\n')).replace(/```/g, "'''");
+  const lines = text.split('\n').slice(0, FIRST_LINES).join('\n');
+  return lines.length > max ? lines.slice(0, max - 1) + '…' : lines;
+}
+
+const BUCKETS: Array<[JobHost['state'], string]> = [
+  ['ok', 'host_ok'],
+  ['failed', 'host_failed'],
+  ['unreachable', 'host_unreachable'],
+  ['lost', 'lost'],
+];
+
+/** The buckets with each host; first lines of output for small runs. */
+function bucketBlocks(j: Job): Block[] {
+  const out: Block[] = [];
+  const small = j.hosts.length <= SMALL_RUN_HOSTS;
+  for (const [state, label] of BUCKETS) {
+    const hosts = j.hosts.filter((h) => h.state === state);
+    if (hosts.length === 0) continue;
+    if (small) {
+      // One section per host: ten hosts' first lines would not fit one section's 3,000 characters.
+      out.push(section(`*${label}* (${hosts.length})`));
+      for (const h of hosts) {
+        const lines = state === 'unreachable' ? esc(h.error ?? '') : esc(firstLines(h));
+        out.push(section(`${hostLine(h)}${lines ? `\n\`\`\`${lines}\`\`\`` : ''}`));
+      }
+    } else {
+      const shown = hosts.slice(0, 40).map(hostLine);
+      out.push(section(`*${label}* (${hosts.length})\n${shown.join('\n')}${hosts.length > shown.length ? `\n… and ${hosts.length - shown.length} more` : ''}`));
+    }
+  }
+  return out;
+}
+
+/** The channel message while the run goes, and (final) at its end. */
+export function runChannelMessage(j: Job, nowMs: number): Message {
+  const blocks: Block[] = [header(title(j)), section(lead(j, nowMs))];
+  if (j.state === 'running') blocks.push(controls(j));
+  else {
+    blocks.push(...bucketBlocks(j));
+    if (j.hosts.length > SMALL_RUN_HOSTS) blocks.push(context(`Per-host state and output tails: \`/jobs show ${j.jobId}\`; a host's whole output as a file: \`/jobs output ${j.jobId} <host>\``));
+  }
+  return { text: `${title(j)}: ${j.state}, ${finishedCount(j)}/${j.hosts.length} done, ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks };
+}
+
+/** The summary the person who ran it gets by DM. */
+export function runSummaryMessage(j: Job, nowMs: number): Message {
+  return { text: `Your run ${j.jobId} (${j.module.name}) ended: ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks: [header(`Your run: ${title(j)}`), section(lead(j, nowMs)), ...bucketBlocks(j)] };
+}
+
+export function runStartedMessage(j: Job): Message {
+  const where = j.channel ? `; progress in ${j.channel}` : '';
+  return { text: `Started ${j.jobId}`, blocks: [section(`:arrow_forward: Started \`${j.jobId}\`: ${esc(title(j))} (${j.target.envs.join(', ')})${esc(where)}. The summary comes by DM.`), controls(j)] };
+}
+
+/** `/jobs`: running jobs of every instance, with Show / Term / Kill. */
+export function jobListMessage(jobs: Job[], nowMs: number): Message {
+  if (jobs.length === 0) return { text: 'No running jobs', blocks: [section('No module run is running.')] };
+  const blocks: Block[] = [header(`Running jobs (${jobs.length})`)];
+  for (const j of jobs.slice(0, LISTED_JOBS)) blocks.push(section(`*${esc(title(j))}*\n${lead(j, nowMs)}`), controls(j));
+  if (jobs.length > LISTED_JOBS) blocks.push(context(`… and ${jobs.length - LISTED_JOBS} more`));
+  return { text: `${jobs.length} running jobs`, blocks };
+}
+
+/** `/jobs show` (find_job): params, per-host state, output tails, signals. */
+export function jobShowMessage(j: Job, nowMs: number): Message {
+  const params = Object.entries(j.params as Record<string, unknown>).map(([k, v]) => `${esc(k)}=${code(String(v))}`);
+  const signals = j.signals.map((s) => `${s.signal} by ${esc(s.by)} ${s.appliedAt ? `→ ${s.hosts.length} host(s)` : '(not applied yet)'}`);
+  const blocks: Block[] = [
+    header(title(j)),
+    section(lead(j, nowMs)),
+    section(`*Command* ${code(j.module.command)}${params.length ? `\n*Params* ${params.join(' ')}` : ''}${signals.length ? `\n*Signals* ${signals.join('; ')}` : ''}${j.note ? `\n${esc(j.note)}` : ''}`),
+  ];
+  const hosts = j.hosts.slice(0, 30);
+  for (const h of hosts) {
+    const out = firstLines(h, 600);
+    blocks.push(section(`${hostLine(h)}${h.state === 'unreachable' ? `\n${esc(h.error ?? '')}` : out ? `\n\`\`\`${esc(out)}\`\`\`` : ''}`));
+  }
+  if (j.hosts.length > hosts.length) blocks.push(context(`… and ${j.hosts.length - hosts.length} more hosts`));
+  if (j.state === 'running') blocks.push(controls(j, false));
+  return { text: `Job ${j.jobId}: ${j.state}`, blocks };
+}
+
+export function signalledMessage(j: Job, signal: string): Message {
+  const last = j.signals.at(-1);
+  const applied = last?.appliedAt ? `sent to ${last.hosts.length} host(s) still running` : 'recorded; the instance running it applies it at its next heartbeat';
+  return { text: `${signal} for ${j.jobId}`, blocks: [section(`:octagonal_sign: SIG${esc(signal)} for \`${j.jobId}\` (${esc(j.module.name)}): ${applied}.`)] };
+}
+
+export function outputFileMessage(o: OutputFileOutcome): Message {
+  const text = o.kind === 'empty' ? `${o.host} printed nothing in ${o.jobId}; no file sent.` : `:page_facing_up: ${o.filename} (${o.bytes} bytes) is in your DM.`;
+  return { text, blocks: [section(esc(text))] };
+}

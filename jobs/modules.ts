@@ -1,0 +1,25 @@
+/**
+ * Module-run jobs on Agenda: the sweep that ends jobs whose instance died (their lease ran
+ * out) as `lost`. Agenda's lock runs each sweep on one instance; any instance may do it.
+ */
+import type { Agenda } from 'agenda';
+import type { Logger } from '../src/logger.js';
+import type { ModuleRuns } from '../src/services/modules/runs.js';
+
+export const JOBS_SWEEP_LOST = 'modules:sweep-lost';
+
+export function defineModuleJobs(agenda: Agenda, deps: { runs: ModuleRuns; logger: Logger }) {
+  agenda.define(
+    JOBS_SWEEP_LOST,
+    async () => {
+      const lost = await deps.runs.sweepLost();
+      if (lost.length > 0) deps.logger.warn({ job: JOBS_SWEEP_LOST, lost }, 'module runs lost with their instance');
+    },
+    { concurrency: 1, removeOnComplete: true },
+  );
+  return {
+    scheduleRecurring: async (sweepMs = 60_000): Promise<void> => {
+      await agenda.every(sweepMs, JOBS_SWEEP_LOST, {});
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Module runs as jobs (seed 000's running / find_job / signal_job, seed 001's result buckets).
+ * One document per run, written by the instance that runs it; any instance may add a signal
+ * request, which the running instance applies at its next heartbeat. A job whose heartbeat is
+ * older than the lease ends as `lost`: its instance died, and it is never left `running`.
+ * Full per-host output lives in the chunked log store (log `<jobId>/<host>`); the document keeps
+ * each host's tails only.
+ */
+import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { modelOn } from './model-on.js';
+
+export const JOB_STATES = ['running', 'done', 'lost'] as const;
+/** `pending` until the host's result is in; then its bucket, or `lost` with the job. */
+export const HOST_STATES = ['pending', 'ok', 'failed', 'unreachable', 'lost'] as const;
+/** Why a host was unreachable, as people read it. */
+export const UNREACHABLE_WHY = ['refused', 'timeout', 'host key changed', 'auth', 'connect'] as const;
+
+const hostResultSchema = new Schema(
+  {
+    name: { type: String, required: true },
+    address: { type: String, required: true },
+    env: { type: String, default: null },
+    state: { type: String, enum: HOST_STATES, required: true, default: 'pending' },
+    code: { type: Number, default: null },
+    signal: { type: String, default: null },
+    durationMs: { type: Number, default: null },
+    /** The engine's error kind (connect, auth, hostkey, timeout, cancelled, lost) and message (redacted). */
+    errorKind: { type: String, default: null },
+    error: { type: String, default: null },
+    why: { type: String, enum: [...UNREACHABLE_WHY, null], default: null },
+    stdoutTail: { type: String, default: '' },
+    stderrTail: { type: String, default: '' },
+    /** Bytes of output the host produced, and whether the stored log was cut at the cap. */
+    outputBytes: { type: Number, default: 0 },
+    outputCut: { type: Boolean, default: false },
+    endedAt: { type: Date, default: null },
+  },
+  { _id: false },
+);
+
+const signalRequestSchema = new Schema(
+  {
+    requestId: { type: String, required: true },
+    signal: { type: String, required: true },
+    /** personId of who asked. */
+    by: { type: String, required: true },
+    at: { type: Date, required: true },
+    /** Set by the instance running the job once it sent the signal. */
+    appliedAt: { type: Date, default: null },
+    appliedBy: { type: String, default: null },
+    /** Hosts whose process group got it (those still running then). */
+    hosts: { type: [String], default: [] },
+  },
+  { _id: false },
+);
+
+export const jobSchema = new Schema(
+  {
+    jobId: { type: String, required: true, unique: true },
+    kind: { type: String, enum: ['module'], required: true, default: 'module' },
+    module: {
+      id: { type: Number, required: true },
+      name: { type: String, required: true },
+      /** The rendered command as it ran (the shell module's script included: it is audited). */
+      command: { type: String, required: true },
+    },
+    /** The checked parameter values (modules declare no secret parameters). */
+    params: { type: Schema.Types.Mixed, default: {} },
+    /** The inventory filter as typed, and the hosts it matched then. */
+    target: {
+      filter: { type: String, required: true },
+      hostNames: { type: [String], default: [] },
+      envs: { type: [String], default: [] },
+    },
+    /** personId and Slack user id of who started it. */
+    startedBy: { type: String, required: true },
+    startedBySlack: { type: String, default: null },
+    channel: { type: String, default: null },
+    state: { type: String, enum: JOB_STATES, required: true, index: true },
+    /** The bot instance that runs it, and its lease: refreshed every heartbeat. */
+    instanceId: { type: String, required: true },
+    heartbeatAt: { type: Date, required: true },
+    engineJobId: { type: String, default: null },
+    hosts: { type: [hostResultSchema], default: [] },
+    counts: {
+      ok: { type: Number, default: 0 },
+      failed: { type: Number, default: 0 },
+      unreachable: { type: Number, default: 0 },
+    },
+    signals: { type: [signalRequestSchema], default: [] },
+    startedAt: { type: Date, required: true },
+    endedAt: { type: Date, default: null },
+    /** Why it is lost, when it is. */
+    note: { type: String, default: null },
+  },
+  { collection: 'jobs', versionKey: false },
+);
+
+type JobDoc = InferSchemaType<typeof jobSchema>;
+/** Nested paths are always written (required or defaulted); mongoose's inference leaves them nullable. */
+export type Job = Omit<JobDoc, 'module' | 'target' | 'counts'> & { module: NonNullable<JobDoc['module']>; target: NonNullable<JobDoc['target']>; counts: NonNullable<JobDoc['counts']> };
+export type JobHost = InferSchemaType<typeof hostResultSchema>;
+export type JobModel = Model<JobDoc>;
+
+export function jobModel(conn: Connection): JobModel {
+  return modelOn<JobDoc>(conn, 'Job', jobSchema);
+}

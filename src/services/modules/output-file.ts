@@ -1,0 +1,37 @@
+/**
+ * One host's whole output of a module run as a file in the asker's DM (`/jobs output <id>
+ * <host>`, the way to read a large run). Members may have it, as `/jobs show`. The log is read
+ * from the chunked store as a stream of known length (never held whole); it is already
+ * redacted and cut at MODULE_OUTPUT_MAX_BYTES with the cut said.
+ */
+import { AppError, badParameter, ErrorCode } from '../../errors.js';
+import type { FileToUser, TicketLogSnapshots } from '../tickets/full-log.js';
+import type { ModuleRuns } from './runs.js';
+
+export type OutputFileOutcome = { kind: 'empty'; jobId: string; host: string } | { kind: 'sent'; jobId: string; host: string; filename: string; bytes: number };
+
+export class JobOutputFile {
+  constructor(private readonly deps: { runs: ModuleRuns; logs: TicketLogSnapshots | null; files: FileToUser }) {}
+
+  async send(slackUserId: string, jobId: string, host: string): Promise<OutputFileOutcome> {
+    const job = await this.deps.runs.find(slackUserId, jobId);
+    const h = job.hosts.find((x) => x.name === host);
+    if (!h) throw badParameter(`${jobId} did not run on ${host.slice(0, 63)}; its hosts: ${job.hosts.slice(0, 20).map((x) => x.name).join(', ')}`, { field: 'host' });
+    if (!this.deps.logs) throw new AppError(ErrorCode.NotImplemented, 'full output is not kept by this bot (no log store)');
+    const snap = await this.deps.logs.snapshot(`${jobId}/${host}`);
+    if (!snap) return { kind: 'empty', jobId, host };
+    const filename = `${jobId}-${host}.log`;
+    try {
+      await this.deps.files.sendToUser(slackUserId, {
+        filename,
+        title: `${jobId} ${job.module.name} on ${host} — ${h.state}`,
+        bytes: snap.bytes,
+        body: snap.body,
+        comment: `Output of ${job.module.name} on ${host} (${jobId}, ${h.state}${h.outputCut ? ', cut at the per-host limit' : ''}).`,
+      });
+    } finally {
+      snap.body.destroy();
+    }
+    return { kind: 'sent', jobId, host, filename, bytes: snap.bytes };
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Everything checked before a module run starts, in the order a person fixes it: the module,
+ * who may run it, its parameters, the hosts the target matches, their environments, and `use`
+ * on each environment's inventory (`inventory:prod` for prod hosts). Any refusal is an AppError
+ * with its code and nothing has been written or started.
+ */
+import type { Host } from '../../models/inventory.js';
+import type { Person } from '../../models/person.js';
+import { badParameter, needPermission, notImplemented } from '../../errors.js';
+import { renderTemplate, type TemplateValue } from '../command-template.js';
+import type { ModuleEntry } from '../catalog/modules-schema.js';
+import type { InventoryService } from '../inventory.js';
+import type { RbacService } from '../rbac.js';
+import type { ModuleCatalog } from './catalog.js';
+import { checkParams } from './params.js';
+
+/** What a person asks for: `/run syslog-tail target:app:nginx env:prod lines=200`. */
+export interface RunRequest {
+  module: string;
+  /** An inventory filter as InventoryService reads it: host names, project:, app:, env:, label:value. */
+  target: string;
+  params: Readonly<Record<string, unknown>>;
+}
+
+export interface RunPlan {
+  module: ModuleEntry;
+  params: Record<string, TemplateValue>;
+  /** The command that runs on every host. */
+  command: string;
+  hosts: Host[];
+  envs: string[];
+}
+
+export interface PlanDeps {
+  catalog: ModuleCatalog;
+  inventory: InventoryService;
+  rbac: RbacService;
+}
+
+/** Hosts one run may name at most: a filter matching more is refused, never cut silently. */
+export const MAX_RUN_HOSTS = 5000;
+
+export async function planRun(deps: PlanDeps, person: Person, req: RunRequest): Promise<RunPlan> {
+  const module = deps.catalog.find(req.module);
+  if (!module) {
+    const names = deps.catalog.all().map((m) => m.name);
+    throw badParameter(`no module named ${req.module}; modules: ${names.join(', ') || '(none in the catalog)'}`, { module: req.module });
+  }
+  if (module.adminOnly && !(await deps.rbac.standing(person)).globalAdmin) {
+    throw needPermission(`module ${module.name} is for global admins only`, { module: module.name });
+  }
+  if (module.approval.length > 0) throw notImplemented(`approval of module runs (module ${module.name} has approval levels)`);
+
+  const params = checkParams(module, req.params);
+  const raw = module.params.find((p) => p.type === 'string' && p.raw);
+  // The catalog allows a raw parameter only as the whole command of an adminOnly module.
+  const command = raw ? String(params[raw.name]) : renderTemplate(module.command, params);
+  if (command.trim() === '') throw badParameter(`module ${module.name}: the command is empty`);
+
+  const filter = req.target.trim();
+  if (!filter) throw badParameter('name a target: host names, project:<name>, app:<category>, env:<env> or <label>:<value>', { field: 'target' });
+  const found = await deps.inventory.hosts(filter, MAX_RUN_HOSTS + 1);
+  if (found.length > MAX_RUN_HOSTS) throw badParameter(`the target matches more than ${MAX_RUN_HOSTS} hosts; narrow it`, { field: 'target' });
+  const hosts = found.filter((h) => h.enabled);
+  if (hosts.length === 0) throw badParameter(`no enabled host matches ${filter}`, { field: 'target', target: filter });
+
+  const outside = hosts.find((h) => !h.env || !module.envs.includes(h.env));
+  if (outside) {
+    throw badParameter(`module ${module.name} may touch only ${module.envs.join(', ')}; ${outside.name} is in ${outside.env ?? 'no environment'}`, { host: outside.name, env: outside.env });
+  }
+  const envs = [...new Set(hosts.map((h) => h.env!))].sort();
+  for (const env of envs) await deps.rbac.require(person, 'use', { type: 'inventory', id: env, organization: null });
+  return { module, params, command, hosts, envs };
+}

@@ -1,0 +1,367 @@
+/**
+ * Module runs as jobs, and job control across bot instances (seed 000: running / find_job /
+ * signal_job / term_job / kill_job).
+ *
+ * A run is planned (plan.ts: nothing is written when it is refused), stored as a job `J-…`,
+ * and handed to the execution engine. Each host's result is written into the job as it lands
+ * in its bucket (seed 001's host_ok / host_failed / host_unreachable); its output streams into
+ * the chunked log store as `<jobId>/<host>`, cut at a per-host cap with the cut said.
+ *
+ * Any instance may signal any job: the request is pushed onto the job document; the instance
+ * running it applies it at once when it holds it, else at its next heartbeat, and records the
+ * hosts signalled. The heartbeat is the job's lease: a job whose heartbeat is older than the
+ * lease belongs to an instance that died, and the sweep marks it `lost` (never left running).
+ */
+import { randomBytes } from 'node:crypto';
+import type { ExecutionEngine } from '../../adapters/exec/engine.js';
+import { normalizeSignal } from '../../adapters/exec/signals.js';
+import type { HostResult, RunResult, SshTarget } from '../../adapters/exec/types.js';
+import type { Clock } from '../../clock.js';
+import { badParameter, needPermission } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Host } from '../../models/inventory.js';
+import type { Job, JobModel } from '../../models/jobs.js';
+import type { AuditLog } from '../audit.js';
+import type { DirectoryService } from '../directory/directory.js';
+import type { RbacService } from '../rbac.js';
+import type { TicketLogSink } from '../tickets/ports.js';
+import { planRun, type PlanDeps, type RunRequest } from './plan.js';
+import type { RunNotifier } from './ports.js';
+
+export interface ModuleRunDeps extends PlanDeps {
+  model: JobModel;
+  directory: DirectoryService;
+  rbac: RbacService;
+  audit: AuditLog;
+  engine: ExecutionEngine;
+  toTarget: (h: Host) => SshTarget;
+  /** Full per-host output (the chunked log store). */
+  log: TicketLogSink;
+  clock: Clock;
+  logger: Logger;
+  /** This bot instance, as written on the jobs it runs. */
+  instanceId: string;
+  /** Told of start, progress and end (Slack); none in service tests. */
+  notifier?: RunNotifier;
+}
+
+export interface ModuleRunOptions {
+  /** EXEC_PARALLELISM: no module runs on more hosts at once. */
+  maxParallelism?: number;
+  /** How often a running job's heartbeat is written and its signal requests read (10 s). */
+  heartbeatMs?: number;
+  /** A heartbeat older than this means the instance died: the job is lost (3 heartbeats). */
+  leaseMs?: number;
+  /** Output stored per host; the rest is dropped and the cut said in the log (1 MiB). */
+  maxOutputBytes?: number;
+  /** Characters of each stream kept on the job document per host (2,000; fewer on runs so large that the tails would crowd the document). */
+  tailChars?: number;
+  /** Least time between two progress notices of one job (2 s). */
+  progressEveryMs?: number;
+}
+
+/** Signals ask for by name in `/jobs term` and `/jobs kill`. */
+export type JobSignal = string;
+
+interface Held {
+  engineJobId: string;
+  applied: Set<string>;
+}
+
+/**
+ * Characters of output tails one job document may hold over all its hosts and both streams:
+ * with up to 3 UTF-8 bytes a character this keeps a 5,000-host job far below MongoDB's 16 MB
+ * document limit (each host then keeps 300 characters a stream; the whole output is in the log).
+ */
+const TAIL_BUDGET_CHARS = 3_000_000;
+
+const tail = (text: string, max: number) => (text.length > max ? '…' + text.slice(text.length - max + 1) : text);
+
+/** Why a host was unreachable, in the words the issue uses. */
+export function unreachableWhy(r: HostResult): 'refused' | 'timeout' | 'host key changed' | 'auth' | 'connect' {
+  if (r.error?.kind === 'hostkey') return 'host key changed';
+  if (r.error?.kind === 'auth') return 'auth';
+  const m = r.error?.message ?? '';
+  if (/ECONNREFUSED|refused/i.test(m)) return 'refused';
+  if (/ETIMEDOUT|timed? ?out|within \d+ ms/i.test(m)) return 'timeout';
+  return 'connect';
+}
+
+export class ModuleRuns {
+  private readonly held = new Map<string, Held>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly heartbeatMs: number;
+  private readonly leaseMs: number;
+  private readonly maxOutputBytes: number;
+  private readonly tailChars: number;
+
+  constructor(
+    private readonly deps: ModuleRunDeps,
+    private readonly opts: ModuleRunOptions = {},
+  ) {
+    this.heartbeatMs = opts.heartbeatMs ?? 10_000;
+    this.leaseMs = opts.leaseMs ?? 3 * this.heartbeatMs;
+    this.maxOutputBytes = opts.maxOutputBytes ?? 1024 * 1024;
+    this.tailChars = opts.tailChars ?? 2000;
+  }
+
+  private async tell(what: keyof RunNotifier, jobId: string, job?: Job): Promise<void> {
+    const n = this.deps.notifier;
+    if (!n) return;
+    try {
+      await n[what](job ?? (await this.get(jobId)));
+    } catch (err) {
+      this.deps.logger.warn({ jobId, event: what, err: (err as Error).message }, 'run notification failed');
+    }
+  }
+
+  /** Resolves once every run this instance started has ended and been written. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * Checks the request (plan.ts), stores the job and starts it. Returns the job as stored at
+   * start and `done`, which settles with the final job once every host is written.
+   */
+  async run(slackUserId: string, req: RunRequest): Promise<{ job: Job; done: Promise<Job> }> {
+    const { model, clock, audit, engine, instanceId } = this.deps;
+    const person = await this.deps.directory.requireBySlackUser(slackUserId);
+    const plan = await planRun(this.deps, person, req);
+    const jobId = `J-${randomBytes(5).toString('hex')}`;
+    const now = clock.now();
+    const job = (
+      await model.create({
+        jobId,
+        kind: 'module',
+        module: { id: plan.module.id, name: plan.module.name, command: plan.command },
+        params: plan.params,
+        target: { filter: req.target.trim(), hostNames: plan.hosts.map((h) => h.name), envs: plan.envs },
+        startedBy: person.personId,
+        startedBySlack: slackUserId,
+        channel: plan.module.channel,
+        state: 'running',
+        instanceId,
+        heartbeatAt: now,
+        hosts: plan.hosts.map((h) => ({ name: h.name, address: h.address, env: h.env, state: 'pending' })),
+        startedAt: now,
+      })
+    ).toObject() as Job;
+
+    const tailChars = Math.max(100, Math.min(this.tailChars, Math.floor(TAIL_BUDGET_CHARS / (2 * plan.hosts.length))));
+    const writes: Promise<unknown>[] = [];
+    const bytes = new Map<string, number>();
+    const logged = new Set<string>();
+    const onOutput = async (host: string, stream: 'stdout' | 'stderr', text: string): Promise<void> => {
+      const before = bytes.get(host) ?? 0;
+      const size = Buffer.byteLength(text);
+      bytes.set(host, before + size);
+      if (before >= this.maxOutputBytes) return;
+      logged.add(host);
+      const room = this.maxOutputBytes - before;
+      if (size <= room) return this.deps.log.append(`${jobId}/${host}`, stream, text);
+      await this.deps.log.append(`${jobId}/${host}`, stream, Buffer.from(text).subarray(0, room).toString('utf8').replace(/\uFFFD+$/, ''));
+      await this.deps.log.append(`${jobId}/${host}`, 'system', `\n[opsgate] output cut at ${this.maxOutputBytes} bytes; the rest was not kept\n`);
+    };
+    // Progress goes out at most every progressEveryMs; the last host's result is in the final notice.
+    const every = this.opts.progressEveryMs ?? 2000;
+    let lastProgress = 0;
+    let progressTimer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const progress = () => {
+      if (ended || progressTimer) return;
+      const wait = Math.max(0, lastProgress + every - Date.now());
+      progressTimer = setTimeout(() => {
+        progressTimer = undefined;
+        if (ended) return;
+        lastProgress = Date.now();
+        writes.push(Promise.all(writes.slice()).then(() => (ended ? undefined : this.tell('progress', jobId))));
+      }, wait);
+      progressTimer.unref();
+    };
+    const onHostResult = (bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult) => {
+      writes.push(this.writeHost(jobId, bucket, r, bytes.get(r.host) ?? 0, tailChars).catch((err: Error) => this.deps.logger.warn({ jobId, host: r.host, err: err.message }, 'job host result not written')));
+      progress();
+    };
+
+    // Audited before anything runs: a run (the free-form shell above all) never goes unrecorded.
+    await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: req.target.trim(), hosts: plan.hosts.length, params: plan.params } });
+    let started: { jobId: string; done: Promise<RunResult> };
+    try {
+      started = engine.start({
+        targets: plan.hosts.map((h) => this.deps.toTarget(h)),
+        command: plan.command,
+        timeoutMs: plan.module.timeoutSeconds * 1000,
+        parallelism: Math.min(plan.module.parallelism, this.opts.maxParallelism ?? plan.module.parallelism),
+        startedBy: person.personId,
+        onOutput,
+        onHostResult,
+      });
+    } catch (err) {
+      await model.deleteOne({ jobId }); // it never started
+      await audit.record({ actor: person.personId, action: 'job.not-started', target: `job:${jobId}`, to: { reason: (err as Error).message } });
+      throw err;
+    }
+    const held: Held = { engineJobId: started.jobId, applied: new Set() };
+    this.held.set(jobId, held);
+    // The lease and the end are tracked from here on, whatever happens to the steps below; the
+    // end notice waits for the start notice, so the channel message never goes back to running.
+    let announced!: () => void;
+    const startNoticed = new Promise<void>((resolve) => (announced = resolve));
+    const timer = setInterval(() => void this.beat(jobId).catch((err: Error) => this.deps.logger.warn({ jobId, err: err.message }, 'job heartbeat not written')), this.heartbeatMs);
+    timer.unref();
+    const done = (async () => {
+      try {
+        await started.done;
+        ended = true;
+        clearTimeout(progressTimer);
+        // A progress notice under way may push more; wait until nothing is pending.
+        for (let n = 0; n < writes.length; n = writes.length) await Promise.all(writes);
+        for (const host of logged) await this.deps.log.close(`${jobId}/${host}`).catch(() => undefined);
+        const end = await model.findOneAndUpdate({ jobId, state: 'running' }, { $set: { state: 'done', endedAt: this.deps.clock.now() } }, { returnDocument: 'after' }).lean<Job>();
+        if (!end) this.deps.logger.warn({ jobId }, 'job was marked lost while this instance still ran it (heartbeats late)');
+        const final = end ?? (await this.get(jobId));
+        await startNoticed;
+        await this.tell('finished', jobId, final);
+        return final;
+      } finally {
+        clearInterval(timer);
+        this.held.delete(jobId);
+      }
+    })();
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done)).catch(() => undefined);
+    try {
+      await model.updateOne({ jobId }, { $set: { engineJobId: started.jobId } });
+      this.deps.logger.info({ jobId, module: plan.module.name, hosts: plan.hosts.length, by: person.personId }, 'module run started');
+      await this.tell('started', jobId, job);
+    } finally {
+      announced();
+    }
+    return { job, done };
+  }
+
+  private async writeHost(jobId: string, bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult, outputBytes: number, tailChars: number): Promise<void> {
+    const state = bucket === 'host_ok' ? 'ok' : bucket === 'host_failed' ? 'failed' : 'unreachable';
+    const counter = state === 'ok' ? 'counts.ok' : state === 'failed' ? 'counts.failed' : 'counts.unreachable';
+    await this.deps.model.updateOne(
+      { jobId, 'hosts.name': r.host },
+      {
+        $set: {
+          'hosts.$.state': state,
+          'hosts.$.code': r.code,
+          'hosts.$.signal': r.signal,
+          'hosts.$.durationMs': r.durationMs,
+          'hosts.$.errorKind': r.error?.kind ?? null,
+          'hosts.$.error': r.error?.message ?? null,
+          'hosts.$.why': state === 'unreachable' ? unreachableWhy(r) : null,
+          'hosts.$.stdoutTail': tail(r.stdout, tailChars),
+          'hosts.$.stderrTail': tail(r.stderr, tailChars),
+          'hosts.$.outputBytes': outputBytes,
+          'hosts.$.outputCut': outputBytes > this.maxOutputBytes || Boolean(r.truncated),
+          'hosts.$.endedAt': this.deps.clock.now(),
+        },
+        $inc: { [counter]: 1 },
+      },
+    );
+  }
+
+  /** The lease: written while this instance runs the job; signal requests from any instance are applied here. */
+  private async beat(jobId: string): Promise<void> {
+    const job = await this.deps.model
+      .findOneAndUpdate({ jobId, state: 'running', instanceId: this.deps.instanceId }, { $set: { heartbeatAt: this.deps.clock.now() } }, { returnDocument: 'after' })
+      .lean<Job>();
+    if (job) await this.applyPending(job);
+  }
+
+  private async applyPending(job: Job): Promise<void> {
+    const held = this.held.get(job.jobId);
+    if (!held) return;
+    for (const req of job.signals) {
+      if (req.appliedAt || held.applied.has(req.requestId)) continue;
+      held.applied.add(req.requestId);
+      let hosts: string[] = [];
+      try {
+        hosts = this.deps.engine.signal(held.engineJobId, req.signal).signalled;
+      } catch {
+        // The engine's job ended between the request and now: nothing is running to signal.
+      }
+      await this.deps.model.updateOne(
+        { jobId: job.jobId, 'signals.requestId': req.requestId },
+        { $set: { 'signals.$.appliedAt': this.deps.clock.now(), 'signals.$.appliedBy': this.deps.instanceId, 'signals.$.hosts': hosts } },
+      );
+      this.deps.logger.info({ jobId: job.jobId, signal: req.signal, hosts: hosts.length }, 'job signal applied');
+    }
+  }
+
+  async get(jobId: string): Promise<Job> {
+    if (typeof jobId !== 'string' || !/^J-[0-9a-f]{10}$/.test(jobId)) throw badParameter(`${String(jobId)} is not a job id (J- and 10 hex digits)`, { jobId });
+    const job = await this.deps.model.findOne({ jobId }).lean<Job>();
+    if (!job) throw badParameter(`no job ${jobId}`, { jobId });
+    return job;
+  }
+
+  /** Running jobs of every instance, oldest first (seed 000's `running`). Members only. */
+  async running(slackUserId: string): Promise<Job[]> {
+    await this.deps.rbac.requireMember(await this.deps.directory.requireBySlackUser(slackUserId));
+    return this.deps.model.find({ state: 'running' }).sort({ startedAt: 1 }).limit(100).lean<Job[]>();
+  }
+
+  /** One job with its per-host state and output tails (find_job). Members only. */
+  async find(slackUserId: string, jobId: string): Promise<Job> {
+    await this.deps.rbac.requireMember(await this.deps.directory.requireBySlackUser(slackUserId));
+    return this.get(jobId);
+  }
+
+  /**
+   * signal_job: the request is stored on the job, whichever instance runs it; applied at once
+   * when this instance runs it. Only who started it and global admins. Returns the job with the
+   * request recorded.
+   */
+  async signal(slackUserId: string, jobId: string, name: JobSignal): Promise<Job> {
+    const person = await this.deps.directory.requireBySlackUser(slackUserId);
+    const signal = normalizeSignal(name);
+    const job = await this.get(jobId);
+    if (job.startedBy !== person.personId && !(await this.deps.rbac.standing(person)).globalAdmin) {
+      throw needPermission(`only who started ${jobId} or an admin may signal it`, { jobId });
+    }
+    const requestId = randomBytes(6).toString('hex');
+    const at = this.deps.clock.now();
+    const updated = await this.deps.model
+      .findOneAndUpdate({ jobId, state: 'running' }, { $push: { signals: { requestId, signal, by: person.personId, at } } }, { returnDocument: 'after' })
+      .lean<Job>();
+    if (!updated) throw badParameter(`${jobId} already ended (${job.state})`, { jobId, state: job.state });
+    await this.deps.audit.record({ actor: person.personId, action: 'job.signal', target: `job:${jobId}`, to: { signal, requestId } });
+    if (this.held.has(jobId)) await this.applyPending(updated);
+    return (await this.deps.model.findOne({ jobId }).lean<Job>()) ?? updated;
+  }
+
+  term(slackUserId: string, jobId: string): Promise<Job> {
+    return this.signal(slackUserId, jobId, 'TERM');
+  }
+
+  kill(slackUserId: string, jobId: string): Promise<Job> {
+    return this.signal(slackUserId, jobId, 'KILL');
+  }
+
+  /**
+   * Jobs whose lease ran out (their instance died) end as `lost`, and so do their hosts still
+   * pending. Jobs this instance runs are skipped. Returns the job ids marked.
+   */
+  async sweepLost(): Promise<string[]> {
+    const { model, clock, audit } = this.deps;
+    const now = clock.now();
+    const stale = await model.find({ state: 'running', heartbeatAt: { $lt: new Date(now.getTime() - this.leaseMs) } }).lean<Job[]>();
+    const lost: string[] = [];
+    for (const j of stale) {
+      if (this.held.has(j.jobId)) continue;
+      const hosts = j.hosts.map((h) => (h.state === 'pending' ? { ...h, state: 'lost', endedAt: now } : h));
+      const note = `lost: instance ${j.instanceId} stopped renewing its lease (last heartbeat ${j.heartbeatAt.toISOString()})`;
+      const res = await model.updateOne({ jobId: j.jobId, state: 'running', heartbeatAt: j.heartbeatAt }, { $set: { state: 'lost', endedAt: now, hosts, note } });
+      if (res.modifiedCount === 0) continue;
+      lost.push(j.jobId);
+      await audit.record({ actor: 'system:jobs', action: 'job.lost', target: `job:${j.jobId}`, from: { state: 'running' }, to: { state: 'lost', instanceId: j.instanceId } });
+    }
+    return lost;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * `/run` and `/jobs` over signed HTTP to the real Bolt app (the fake Slack Web API on loopback),
+ * on three real sshd hosts (one stopped): the started answer, the channel message updated in
+ * place, the buckets, the DM, refusals with their code, and Kill from `/jobs` on this instance
+ * and on a second instance sharing the store. Waits are on recorded Slack calls or on `ps`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { jobModel, type Job } from '../../src/models/jobs.js';
+import { rbacModels, ResourceType, Role } from '../../src/models/rbac.js';
+import { Actions, Commands } from '../../commands/ids.js';
+import { exampleCatalog, runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { remotePs, type RemotePs } from '../helpers/remote-ps.js';
+import { startSshdFleet, type SshdFleet } from '../helpers/sshd.js';
+import { tempDir } from '../helpers/store.js';
+import { buttonValue, text } from '../helpers/ticket-slack.js';
+
+const SLEEP = [0, 1].map((i) => 110_000 + randomInt(0, 20_000) * 2 + i);
+let fleet: SshdFleet;
+let t: TestOpsgate;
+let ps: RemotePs;
+
+beforeAll(async () => {
+  fleet = await startSshdFleet(3);
+  const [s0, s1, s2] = fleet.servers as [(typeof fleet.servers)[0], (typeof fleet.servers)[0], (typeof fleet.servers)[0]];
+  const catalogDir = tempDir('slack-runs-catalog');
+  fs.cpSync(exampleCatalog, catalogDir, { recursive: true });
+  const h = (name: string, s: typeof s0, env: string, app: string) => ({ name, address: '127.0.0.1', port: s.port, hostKey: s.fingerprint, env, app });
+  fs.writeFileSync(path.join(catalogDir, 'hosts.yaml'), YAML.stringify({ hosts: [h('web-1', s0, 'prod', 'nginx'), h('web-2', s1, 'prod', 'nginx'), h('web-3', s2, 'prod', 'nginx'), h('st-1', s0, 'stage', 'php'), h('st-2', s1, 'stage', 'php')] }));
+  fs.writeFileSync(path.join(catalogDir, 'projects.yaml'), 'projects: []\n');
+  const shipped = YAML.parse(fs.readFileSync(path.join(exampleCatalog, 'modules.yaml'), 'utf8')) as { modules: unknown[] };
+  fs.writeFileSync(
+    path.join(catalogDir, 'modules.yaml'),
+    YAML.stringify({
+      modules: [
+        ...shipped.modules,
+        { id: 1, name: 'probe', command: `set -- $SSH_CONNECTION; if [ "$4" = ${s1.port} ]; then echo failing >&2; exit 7; fi; echo ok $4`, envs: ['prod', 'stage'], channel: '#ops-runs' },
+        { id: 2, name: 'sleeper', command: 'sleep {secs}', params: [{ name: 'secs', type: 'int', min: 1, max: 1_000_000 }], envs: ['stage'], channel: '#ops-runs', timeoutSeconds: 3600 },
+      ],
+    }),
+  );
+  t = await startOpsgate({ catalogDir, env: { SSH_PRIVATE_KEY_PATH: fleet.clientKey.path, SSH_USER: 'root', JOB_HEARTBEAT_MS: '200', JOB_LEASE_MS: '60000' } });
+  await t.ready();
+  const rm = rbacModels(t.app.store.connection);
+  await rm.Team.create({ name: 'runners', members: ['bob', 'carol'] });
+  await rm.RoleGrant.create({ subjectKind: 'team', subjectId: 'runners', resourceType: ResourceType.inventory, resourceId: 'stage', role: Role.use, grantedBy: 'erin' });
+  await rm.RoleGrant.create({ subjectKind: 'person', subjectId: 'carol', resourceType: ResourceType.inventory, resourceId: 'prod', role: Role.use, grantedBy: 'erin' });
+  await s2.stop();
+  ps = remotePs(fleet);
+}, 60_000);
+
+afterAll(async () => {
+  await ps?.close();
+  await t?.stop();
+  await fleet?.stop();
+});
+
+const jobs = () => jobModel(t.app.store.connection);
+const jobOf = async (id: string) => (await jobs().findOne({ jobId: id }).lean<Job>())!;
+const after = (mark: number) => (c: { method: string }) => t.fake.calls.indexOf(c as never) >= mark;
+
+const jobIdIn = (s: string) => /J-[0-9a-f]{10}/.exec(s)?.[0] ?? '';
+
+describe('/run inline', () => {
+  it('on 3 hosts where one is down and one fails: started answer, the channel message updated in place to the buckets, the DM, the job record', async () => {
+    const mark = t.fake.calls.length;
+    const res = await runCommand(t, Commands.run, 'probe target:app:nginx env:prod', USERS.carol);
+    expect(res.text).toMatch(/^Started J-[0-9a-f]{10}$/);
+    const jobId = jobIdIn(JSON.stringify(res.blocks));
+    const posted = await t.fake.waitFor('chat.postMessage', (c) => after(mark)(c) && c.args.channel === '#ops-runs' && text(c).includes(jobId));
+    expect(text(posted)).toContain('probe on 3 hosts');
+    const final = await t.fake.waitFor('chat.update', (c) => after(mark)(c) && c.args.channel === '#ops-runs' && text(c).includes(jobId) && text(c).includes('host_unreachable'), 30_000);
+    // In place: one message posted in the channel for the run, and the end is an update of it.
+    expect(t.fake.calls.filter((c) => after(mark)(c) && c.method === 'chat.postMessage' && c.args.channel === '#ops-runs' && text(c).includes(jobId))).toHaveLength(1);
+    expect(typeof final.args.ts).toBe('string');
+    const body = text(final);
+    expect(body).toContain('host_ok* (1)');
+    expect(body).toContain('host_failed* (1)');
+    expect(body).toContain('*web-2* · exit 7');
+    expect(body).toContain('*web-3* · unreachable (refused)');
+    expect(body).toContain('3 / 3 hosts done');
+    const dm = await t.fake.waitFor('chat.postMessage', (c) => after(mark)(c) && c.args.channel === `D${USERS.carol.id}` && text(c).includes(jobId));
+    expect(dm.args.text).toBe(`Your run ${jobId} (probe) ended: 1 ok, 1 failed, 1 unreachable`);
+    expect(await jobOf(jobId)).toMatchObject({ state: 'done', startedBy: 'carol', counts: { ok: 1, failed: 1, unreachable: 1 }, target: { filter: 'app:nginx env:prod' } });
+
+    // A host's whole output as a file in the asker's DM; a host the job did not run on is refused.
+    const asked = t.fake.calls.length;
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-2`, USERS.bob)).text).toContain(`${jobId}-web-2.log`);
+    const complete = t.fake.callsTo('files.completeUploadExternal').filter(after(asked));
+    expect(complete).toHaveLength(1);
+    const fileId = (complete[0]!.args.files as Array<{ id: string }>)[0]!.id;
+    expect(t.fake.uploads.get(fileId)!.completed?.channel).toBe(`D${USERS.bob.id}`);
+    expect(t.fake.uploadedBytes(fileId).toString('utf8')).toBe('failing\n');
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} st-1`, USERS.bob)).text).toContain(`[1100] Bad parameter: ${jobId} did not run on st-1`);
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-3`, USERS.bob)).text).toContain('web-3 printed nothing');
+  });
+
+  it('refused with a code, nothing started: no permission on inventory:prod, a param out of range, an unknown module', async () => {
+    const before = await jobs().countDocuments({});
+    expect((await runCommand(t, Commands.run, 'probe target:app:nginx', USERS.bob)).text).toContain('[1201] You need permission to do this: you need use on inventory prod');
+    expect((await runCommand(t, Commands.run, 'sleeper target:st-1 secs=0', USERS.bob)).text).toContain('[1100] Bad parameter: parameter secs: must be at least 1');
+    expect((await runCommand(t, Commands.run, 'nope target:st-1', USERS.bob)).text).toContain('[1100] Bad parameter: no module named nope');
+    expect((await runCommand(t, Commands.run, 'shell target:st-1 script=id', USERS.bob)).text).toContain('[1201]');
+    expect((await runCommand(t, Commands.jobs, 'kill J-12', USERS.bob)).text).toContain('[1100] Bad parameter: J-12 is not a job id');
+    expect(await jobs().countDocuments({})).toBe(before);
+  });
+
+  it('/run alone lists the modules and the syntax', async () => {
+    const res = await runCommand(t, Commands.run, '', USERS.bob);
+    expect(JSON.stringify(res.blocks)).toContain('syslog-tail');
+    expect(JSON.stringify(res.blocks)).toContain('/run syslog-tail target:app:nginx env:prod lines=200');
+  });
+});
+
+describe('/jobs', () => {
+  it('Kill from /jobs of a job running sleep on 2 hosts: no process left on either', async () => {
+    const started = await runCommand(t, Commands.run, `sleeper target:app:php secs=${SLEEP[0]}`, USERS.bob);
+    const jobId = jobIdIn(JSON.stringify(started.blocks));
+    await ps.until(`sleep ${SLEEP[0]}`, 2);
+    const mark = t.fake.calls.length;
+    const list = await runCommand(t, Commands.jobs, '', USERS.bob);
+    expect(JSON.stringify(list.blocks)).toContain(jobId);
+    const call = t.fake.calls.filter(after(mark)).find((c) => c.method === 'response_url' && text(c).includes(jobId))!;
+    const value = buttonValue(call, Actions.jobKill);
+    const clicked = t.fake.calls.length;
+    expect((await t.slack.blockAction(USERS.bob, { action_id: Actions.jobKill, value })).status).toBe(200);
+    const answer = await t.fake.waitFor('response_url', (c) => after(clicked)(c) && text(c).includes('SIGKILL'));
+    expect(text(answer)).toContain('sent to 2 host(s) still running');
+    expect(await ps.gone(`sleep ${SLEEP[0]}`)).toEqual([]);
+    await t.fake.waitFor('chat.postMessage', (c) => after(clicked)(c) && c.args.channel === `D${USERS.bob.id}` && text(c).includes(jobId));
+    expect((await jobOf(jobId)).hosts.map((h) => h.signal)).toEqual(['SIGKILL', 'SIGKILL']);
+  });
+
+  it('the same Kill clicked on a second bot instance sharing the store', async () => {
+    const started = await runCommand(t, Commands.run, `sleeper target:app:php secs=${SLEEP[1]}`, USERS.bob);
+    const jobId = jobIdIn(JSON.stringify(started.blocks));
+    await ps.until(`sleep ${SLEEP[1]}`, 2);
+    const second = await t.second();
+    try {
+      const clicked = t.fake.calls.length;
+      // carol did not start it and is no admin: refused, nothing sent.
+      await second.slack.blockAction(USERS.carol, { action_id: Actions.jobKill, value: JSON.stringify({ j: jobId }) });
+      expect(text(await t.fake.waitFor('response_url', (c) => after(clicked)(c) && text(c).includes('[1201]')))).toContain(`only who started ${jobId} or an admin`);
+      await second.slack.blockAction(USERS.bob, { action_id: Actions.jobKill, value: JSON.stringify({ j: jobId }) });
+      await t.fake.waitFor('response_url', (c) => after(clicked)(c) && text(c).includes('SIGKILL') && text(c).includes(jobId));
+      expect(await ps.gone(`sleep ${SLEEP[1]}`)).toEqual([]);
+      await t.fake.waitFor('chat.postMessage', (c) => after(clicked)(c) && c.args.channel === `D${USERS.bob.id}` && text(c).includes(jobId));
+      const end = await jobOf(jobId);
+      expect(end.signals).toEqual([expect.objectContaining({ signal: 'KILL', by: 'bob', hosts: expect.arrayContaining(['st-1', 'st-2']) })]);
+      expect(end.signals[0]!.appliedBy).toBe(end.instanceId);
+      expect(end.state).toBe('done');
+    } finally {
+      await second.app.stop();
+    }
+  });
+});
