@@ -16,6 +16,9 @@ export const TICKET_ASK = 'tickets:ask';
 export const TICKET_RUN = 'tickets:run';
 export const TICKET_SWEEP = 'tickets:sweep';
 
+/** An approval queues its run within milliseconds; a minute without it means the bot died in between. */
+const STRANDED_GRACE_MS = 60_000;
+
 const payload = z.object({ ticketId: z.string().regex(/^TK-[A-Z0-9]{6}$/) });
 
 export interface TicketJobDeps {
@@ -62,7 +65,8 @@ export function defineTicketJobs(agenda: Agenda, opts: { lockLifetimeMs?: number
     async () => {
       const d = need();
       const r = await d.executor.recover(async (ticketId) => void (await agenda.now(TICKET_RUN, { ticketId })));
-      if (r.interrupted > 0 || r.requeued > 0) d.logger.info({ job: TICKET_SWEEP, ...r }, 'ticket sweep');
+      const stranded = await d.tickets.queueStranded(STRANDED_GRACE_MS);
+      if (r.interrupted > 0 || r.requeued > 0 || stranded > 0) d.logger.info({ job: TICKET_SWEEP, ...r, stranded }, 'ticket sweep');
     },
     { concurrency: 1, removeOnComplete: true },
   );

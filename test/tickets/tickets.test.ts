@@ -425,4 +425,19 @@ describe('restart recovery', () => {
     await svc().revoke('UBOB', again.ticket.ticketId);
     expect((await finished(again.ticket.ticketId)).state).toBe('revoked');
   });
+
+  it('an automatic run left approved but unqueued (the bot died between the two writes) is queued by the sweep and runs once', async () => {
+    const d = await svc().submit('UBOB', { template: 'quick', env: 'STAGE', values: { Msg: 'stranded' }, autoRun: true });
+    await svc().decide('UALICE', d.ticket.ticketId, 0, 'approved');
+    expect((await finished(d.ticket.ticketId)).state).toBe('succeeded');
+    const { _id: _c, ...rest } = (await ticket(d.ticket.ticketId)) as Ticket & { _id: unknown };
+    const old = new Date(Date.now() - 120_000);
+    // Written as the dead bot left it: approved, not queued, last touched two minutes ago.
+    await env.wiring.model.collection.insertOne({ ...rest, ticketId: 'TK-STRND1', state: 'approved', status: LEVEL_APPROVED[0], queued: false, phases: [], history: [], startedAt: null, finishedAt: null, lockKey: undefined, createdAt: old, updatedAt: old });
+    expect(await svc().queueStranded(60_000)).toBe(1);
+    expect((await finished('TK-STRND1')).state).toBe('succeeded');
+    // Nothing is left to queue, and it started once.
+    expect(await svc().queueStranded(60_000)).toBe(0);
+    expect((await env.audit.query({ target: 'ticket:TK-STRND1', action: 'ticket.start' })).length).toBe(1);
+  });
 });

@@ -309,6 +309,22 @@ export class TicketService {
   }
 
   /**
+   * Approved tickets that chose a time or "run automatically" are queued right after the
+   * approval is written; a bot that died between the two left them approved and unqueued,
+   * waiting for a Run nobody is offered. The sweep queues those the approval left alone for
+   * longer than `graceMs`, once (the queue's conditional write).
+   */
+  async queueStranded(graceMs: number): Promise<number> {
+    const before = new Date(this.deps.clock.now().getTime() - graceMs);
+    const stranded = await this.deps.model
+      .find({ state: 'approved', queued: false, $or: [{ autoRun: true }, { runAt: { $ne: null } }], updatedAt: { $lt: before } })
+      .limit(100)
+      .lean<Ticket[]>();
+    for (const t of stranded) await this.queue(t, 'system:tickets');
+    return stranded.length;
+  }
+
+  /**
    * DMs the approvers of the level now waiting. Run as a job; running it twice asks nobody
    * twice (people already holding a DM for the level are skipped).
    */
