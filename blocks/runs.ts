@@ -134,7 +134,7 @@ export function jobListMessage(jobs: Job[], nowMs: number): Message {
 
 /** `/jobs show` (find_job): params, per-host state, output tails, signals. */
 export function jobShowMessage(j: Job, nowMs: number): Message {
-  const params = Object.entries(j.params as Record<string, unknown>).map(([k, v]) => `${esc(k)}=${code(String(v))}`);
+  const params = Object.entries((j.params ?? {}) as Record<string, unknown>).map(([k, v]) => `${esc(k)}=${code(String(v))}`);
   const signals = j.signals.map((s) => `${s.signal} by ${esc(s.by)} ${s.appliedAt ? `→ ${s.hosts.length} host(s)` : '(not applied yet)'}`);
   const blocks: Block[] = [
     header(title(j)),

@@ -41,7 +41,7 @@ function runHelp(catalog: ModuleCatalog): Message {
 
 const JOBS_HELP: Message = {
   text: '/jobs help',
-  blocks: [header('Jobs'), section('`/jobs` — running jobs of every instance, with Term / Kill\n`/jobs show <id>` — params, per-host state, output tails\n`/jobs output <id> <host>` — the host’s whole output as a file in your DM\n`/jobs signal <id> <TERM|INT|HUP|KILL|USR1|…>` · `/jobs term <id>` · `/jobs kill <id>` — who started it and admins')],
+  blocks: [header('Jobs'), section('`/jobs` — running jobs of every instance that you may see, with Term / Kill\n`/jobs show <id>` — params, per-host state, output tails (who started it, admins, and people with use on every inventory it touched; admin-only modules: who started it and admins)\n`/jobs output <id> <host>` — the host’s whole output as a file in your DM\n`/jobs signal <id> <TERM|INT|HUP|KILL|USR1|…>` · `/jobs term <id>` · `/jobs kill <id>` — who started it and admins')],
 };
 
 async function jobsAnswer(req: Exclude<JobsCommand, { sub: 'help' }>, user: string, deps: RunListenerDeps): Promise<Message> {

@@ -18,7 +18,7 @@ import { startSshdFleet, type SshdFleet } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/store.js';
 import { buttonValue, text } from '../helpers/ticket-slack.js';
 
-const SLEEP = [0, 1].map((i) => 110_000 + randomInt(0, 20_000) * 2 + i);
+const SLEEP = [0, 1, 2].map((i) => 110_000 + randomInt(0, 20_000) * 2 + i);
 let fleet: SshdFleet;
 let t: TestOpsgate;
 let ps: RemotePs;
@@ -88,14 +88,22 @@ describe('/run inline', () => {
 
     // A host's whole output as a file in the asker's DM; a host the job did not run on is refused.
     const asked = t.fake.calls.length;
-    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-2`, USERS.bob)).text).toContain(`${jobId}-web-2.log`);
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-2`, USERS.carol)).text).toContain(`${jobId}-web-2.log`);
     const complete = t.fake.callsTo('files.completeUploadExternal').filter(after(asked));
     expect(complete).toHaveLength(1);
     const fileId = (complete[0]!.args.files as Array<{ id: string }>)[0]!.id;
-    expect(t.fake.uploads.get(fileId)!.completed?.channel).toBe(`D${USERS.bob.id}`);
+    expect(t.fake.uploads.get(fileId)!.completed?.channel).toBe(`D${USERS.carol.id}`);
     expect(t.fake.uploadedBytes(fileId).toString('utf8')).toBe('failing\n');
-    expect((await runCommand(t, Commands.jobs, `output ${jobId} st-1`, USERS.bob)).text).toContain(`[1100] Bad parameter: ${jobId} did not run on st-1`);
-    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-3`, USERS.bob)).text).toContain('web-3 printed nothing');
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} st-1`, USERS.carol)).text).toContain(`[1100] Bad parameter: ${jobId} did not run on st-1`);
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-3`, USERS.carol)).text).toContain('web-3 printed nothing');
+
+    // bob holds use on inventory:stage only: the prod hosts' output and the job are not his to read.
+    const refused = `[1201] You need permission to do this: only who started ${jobId}, global admins and people with use on inventory:prod may see it`;
+    expect((await runCommand(t, Commands.jobs, `output ${jobId} web-2`, USERS.bob)).text).toContain(refused);
+    expect((await runCommand(t, Commands.jobs, `show ${jobId}`, USERS.bob)).text).toContain(refused);
+    expect(t.fake.callsTo('files.completeUploadExternal').filter(after(asked))).toHaveLength(1);
+    // A global admin sees it.
+    expect(JSON.stringify((await runCommand(t, Commands.jobs, `show ${jobId}`, USERS.erin)).blocks)).toContain('web-2');
   });
 
   it('refused with a code, nothing started: no permission on inventory:prod, a param out of range, an unknown module', async () => {
@@ -116,6 +124,30 @@ describe('/run inline', () => {
 });
 
 describe('/jobs', () => {
+  it('who may see a job: an admin\'s shell job is hidden from the list and refused to show and output, even to people with use on its inventory', async () => {
+    const started = await runCommand(t, Commands.run, `shell target:st-1 "script=sleep ${SLEEP[2]}"`, USERS.erin);
+    const jobId = jobIdIn(JSON.stringify(started.blocks));
+    expect(jobId).not.toBe('');
+    try {
+      await ps.until(`sleep ${SLEEP[2]}`, 1);
+      // erin (admin) lists it; bob and carol (use on inventory:stage) do not, and may not open it.
+      expect(JSON.stringify((await runCommand(t, Commands.jobs, '', USERS.erin)).blocks)).toContain(jobId);
+      for (const who of [USERS.bob, USERS.carol]) {
+        const list = await runCommand(t, Commands.jobs, '', who);
+        expect(JSON.stringify(list)).not.toContain(jobId);
+        const refused = `[1201] You need permission to do this: ${jobId} ran the admin-only module shell: only who started it and global admins may see it`;
+        expect((await runCommand(t, Commands.jobs, `show ${jobId}`, who)).text).toContain(refused);
+        expect((await runCommand(t, Commands.jobs, `output ${jobId} st-1`, who)).text).toContain(refused);
+        const clicked = t.fake.calls.length;
+        await t.slack.blockAction(who, { action_id: Actions.jobShow, value: JSON.stringify({ j: jobId }) });
+        expect(text(await t.fake.waitFor('response_url', (c) => after(clicked)(c) && text(c).includes('[1201]')))).toContain(refused);
+      }
+    } finally {
+      await runCommand(t, Commands.jobs, `kill ${jobId}`, USERS.erin);
+      expect(await ps.gone(`sleep ${SLEEP[2]}`)).toEqual([]);
+    }
+  });
+
   it('Kill from /jobs of a job running sleep on 2 hosts: no process left on either', async () => {
     const started = await runCommand(t, Commands.run, `sleeper target:app:php secs=${SLEEP[0]}`, USERS.bob);
     const jobId = jobIdIn(JSON.stringify(started.blocks));
