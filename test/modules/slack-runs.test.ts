@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { jobModel, type Job } from '../../src/models/jobs.js';
 import { rbacModels, ResourceType, Role } from '../../src/models/rbac.js';
-import { Actions, Commands } from '../../commands/ids.js';
+import { Actions, Commands, RunBlocks, Views } from '../../commands/ids.js';
 import { exampleCatalog, runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
 import { remotePs, type RemotePs } from '../helpers/remote-ps.js';
 import { startSshdFleet, type SshdFleet } from '../helpers/sshd.js';
@@ -116,10 +116,100 @@ describe('/run inline', () => {
     expect(await jobs().countDocuments({})).toBe(before);
   });
 
-  it('/run alone lists the modules and the syntax', async () => {
-    const res = await runCommand(t, Commands.run, '', USERS.bob);
+  it('/run help lists the modules and the syntax', async () => {
+    const res = await runCommand(t, Commands.run, 'help', USERS.bob);
     expect(JSON.stringify(res.blocks)).toContain('syslog-tail');
     expect(JSON.stringify(res.blocks)).toContain('/run syslog-tail target:app:nginx env:prod lines=200');
+  });
+});
+
+describe('/run form', () => {
+  type View = { id: string; callback_id: string; private_metadata: string; blocks: Array<Record<string, any>> };
+  const sel = (value: string) => ({ type: 'static_select', selected_option: { value } });
+  const txt = (value: string | null) => ({ type: 'plain_text_input', value });
+  const picked = (...hosts: string[]) => ({ type: 'multi_external_select', selected_options: hosts.map((value) => ({ value })) });
+  const countText = (v: View) => String(v.blocks.find((b) => b.block_id === RunBlocks.count)?.text?.text ?? '');
+  const open = async (who: { id: string; name: string }): Promise<View> => {
+    const mark = t.fake.calls.length;
+    const res = await t.slack.command(Commands.run, '', who);
+    expect(res.status).toBe(200);
+    const call = await t.fake.waitFor('views.open', after(mark));
+    return { ...(call.args.view as View), id: 'V0RUNFORM' };
+  };
+  /** A change in the form (select or typing) as Slack sends it, and the view it is redrawn to. */
+  const change = async (who: { id: string; name: string }, v: View, actionId: string, values: Record<string, unknown>): Promise<View> => {
+    const mark = t.fake.calls.length;
+    const state = { values: Object.fromEntries(Object.entries(values).map(([block, el]) => [block, { [block === RunBlocks.module ? Actions.runModule : block === RunBlocks.hosts ? Actions.runHosts : block.startsWith('param:') ? 'value' : Actions.runTarget]: el }])) };
+    const res = await t.slack.blockAction(who, { action_id: actionId, type: 'static_select' }, { view: { id: v.id, type: 'modal', callback_id: v.callback_id, private_metadata: v.private_metadata, hash: 'h1', state } });
+    expect(res.status).toBe(200);
+    const call = await t.fake.waitFor('views.update', after(mark));
+    expect(call.args.view_id).toBe(v.id);
+    return { ...(call.args.view as View), id: v.id };
+  };
+  const submit = (who: { id: string; name: string }, v: View, values: Record<string, Record<string, unknown>>) => t.slack.viewSubmission(who, { callback_id: Views.runForm, private_metadata: v.private_metadata, values, id: v.id });
+  // As Slack sends a submission: every input block, the empty ones with null values.
+  const empty = { [RunBlocks.module]: { type: 'static_select', selected_option: null }, [RunBlocks.hosts]: picked(), [RunBlocks.project]: txt(null), [RunBlocks.app]: txt(null), [RunBlocks.env]: { type: 'static_select', selected_option: null }, [RunBlocks.label]: txt(null) };
+  const wrap = (given: Record<string, unknown>, values = { ...empty, ...given }) =>
+    Object.fromEntries(Object.entries(values).map(([block, el]) => [block, { [block === RunBlocks.module ? Actions.runModule : block === RunBlocks.hosts ? Actions.runHosts : block.startsWith('param:') ? 'value' : Actions.runTarget]: el }]));
+
+  it('opens on /run: modules with their description (shell only for admins), the live count as the target changes, typed parameter inputs when a module is chosen', async () => {
+    const v = await open(USERS.carol);
+    expect(v.callback_id).toBe(Views.runForm);
+    const moduleOptions = v.blocks.find((b) => b.block_id === RunBlocks.module)!.element.options.map((o: { text: { text: string } }) => o.text.text);
+    expect(moduleOptions).toContain('uptime — Uptime and load averages');
+    expect(moduleOptions.join(' ')).not.toContain('shell');
+    expect(countText(v)).toContain('Pick hosts or fill in');
+    expect(JSON.stringify((await open(USERS.erin)).blocks)).toContain('shell — ');
+
+    // Choosing a module shows its description and its parameters as typed inputs.
+    const withModule = await change(USERS.carol, v, Actions.runModule, { [RunBlocks.module]: sel('sleeper') });
+    const secs = withModule.blocks.find((b) => b.block_id === 'param:secs')!;
+    expect(secs.element).toMatchObject({ type: 'number_input', is_decimal_allowed: false, min_value: '1', max_value: '1000000' });
+    expect(withModule.blocks.find((b) => b.block_id === RunBlocks.env)!.element.options.map((o: { value: string }) => o.value)).toEqual(['stage']);
+    const other = await change(USERS.carol, withModule, Actions.runModule, { [RunBlocks.module]: sel('service-status') });
+    expect(other.blocks.find((b) => b.block_id === 'param:secs')).toBeUndefined();
+    expect(other.blocks.find((b) => b.block_id === 'param:unit')!.element.type).toBe('static_select');
+
+    // The live count: app + env, then picked hosts narrowed by env, then a label nothing has.
+    const byApp = await change(USERS.carol, other, Actions.runTarget, { [RunBlocks.module]: sel('probe'), [RunBlocks.app]: txt('nginx'), [RunBlocks.env]: sel('prod') });
+    expect(countText(byApp)).toBe(':mag: *3* enabled hosts match `app:nginx env:prod`');
+    const byHosts = await change(USERS.carol, byApp, Actions.runHosts, { [RunBlocks.module]: sel('probe'), [RunBlocks.hosts]: picked('web-1', 'st-1'), [RunBlocks.env]: sel('stage') });
+    expect(countText(byHosts)).toBe(':mag: *1* enabled host matches `web-1, st-1 env:stage`');
+    const byLabel = await change(USERS.carol, byHosts, Actions.runTarget, { [RunBlocks.module]: sel('probe'), [RunBlocks.label]: txt('role:nothing') });
+    expect(countText(byLabel)).toContain('*0* enabled hosts match');
+    const bad = await change(USERS.carol, byLabel, Actions.runTarget, { [RunBlocks.module]: sel('probe'), [RunBlocks.app]: txt('two words') });
+    expect(countText(bad)).toContain('[1100]');
+
+    // The host picker is searched in the inventory.
+    const found = await t.slack.blockSuggestion(USERS.carol, Actions.runHosts, 'web', RunBlocks.hosts);
+    expect((found.json() as { options: Array<{ value: string }> }).options.map((o) => o.value)).toEqual(['web-1', 'web-2', 'web-3']);
+  });
+
+  it('Submit goes through the run service: refusals on their field with their code and nothing started; a good one starts the job on the picked hosts', async () => {
+    const v = await open(USERS.bob);
+    const before = await jobs().countDocuments({});
+    const errorsOf = async (values: Record<string, unknown>) => {
+      const res = await submit(USERS.bob, v, wrap(values) as never);
+      expect(res.status).toBe(200);
+      return (res.json() as { response_action: string; errors: Record<string, string> }).errors;
+    };
+    expect(await errorsOf({ [RunBlocks.module]: sel('sleeper'), [RunBlocks.hosts]: picked('st-1'), 'param:secs': { type: 'number_input', value: '0' } })).toEqual({ 'param:secs': '[1100] Bad parameter: parameter secs: must be at least 1' });
+    // Slack sends every input block, an empty one with a null value.
+    expect(await errorsOf({ [RunBlocks.module]: sel('sleeper'), [RunBlocks.hosts]: picked('st-1'), 'param:secs': { type: 'number_input', value: null } })).toEqual({ 'param:secs': '[1102] Missing field: parameter secs is required (whole number 1..1000000)' });
+    expect((await errorsOf({ [RunBlocks.module]: sel('probe'), [RunBlocks.hosts]: picked('web-1') }))[RunBlocks.env]).toContain('[1201] You need permission to do this: you need use on inventory prod');
+    expect((await errorsOf({ [RunBlocks.module]: sel('shell'), [RunBlocks.hosts]: picked('st-1'), 'param:script': txt('id') }))[RunBlocks.module]).toContain('[1201]');
+    expect((await errorsOf({ [RunBlocks.module]: sel('probe'), [RunBlocks.app]: txt('none-such') }))[RunBlocks.hosts]).toContain('[1100] Bad parameter: no enabled host matches app:none-such');
+    expect((await errorsOf({ [RunBlocks.hosts]: picked('st-1') }))[RunBlocks.module]).toContain('[1100] Bad parameter: choose a module');
+    expect(await jobs().countDocuments({})).toBe(before);
+
+    const mark = t.fake.calls.length;
+    const ok = await submit(USERS.bob, v, wrap({ [RunBlocks.module]: sel('probe'), [RunBlocks.hosts]: picked('st-1', 'st-2', 'web-1'), [RunBlocks.env]: sel('stage') }) as never);
+    expect(ok.text).toBe('');
+    // Answered where /run was typed, to bob only.
+    const told = await t.fake.waitFor('chat.postEphemeral', (c) => after(mark)(c) && c.args.channel === 'C0GENERAL' && c.args.user === USERS.bob.id && String(c.args.text).startsWith('Started J-'));
+    const jobId = jobIdIn(String(told.args.text));
+    await t.fake.waitFor('chat.postMessage', (c) => after(mark)(c) && c.args.channel === `D${USERS.bob.id}` && text(c).includes(`Your run ${jobId}`), 30_000);
+    expect(await jobOf(jobId)).toMatchObject({ state: 'done', startedBy: 'bob', target: { filter: 'hosts:st-1,st-2,web-1 env:stage', hostNames: ['st-1', 'st-2'], envs: ['stage'] }, counts: { ok: 1, failed: 1 } });
   });
 });
 

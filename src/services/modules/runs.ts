@@ -26,7 +26,7 @@ import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
 import type { RbacService } from '../rbac.js';
 import type { TicketLogSink } from '../tickets/ports.js';
-import { planRun, type PlanDeps, type RunRequest } from './plan.js';
+import { planRun, targetText, type PlanDeps, type RunRequest } from './plan.js';
 import type { RunNotifier } from './ports.js';
 
 export interface ModuleRunDeps extends PlanDeps {
@@ -137,7 +137,7 @@ export class ModuleRuns {
         kind: 'module',
         module: { id: plan.module.id, name: plan.module.name, command: plan.command, adminOnly: Boolean(plan.module.adminOnly) },
         params: plan.params,
-        target: { filter: req.target.trim(), hostNames: plan.hosts.map((h) => h.name), envs: plan.envs },
+        target: { filter: targetText(req), hostNames: plan.hosts.map((h) => h.name), envs: plan.envs },
         startedBy: person.personId,
         startedBySlack: slackUserId,
         channel: plan.module.channel,
@@ -186,7 +186,7 @@ export class ModuleRuns {
     };
 
     // Audited before anything runs: a run (the free-form shell above all) never goes unrecorded.
-    await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: req.target.trim(), hosts: plan.hosts.length, params: plan.params } });
+    await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: targetText(req), hosts: plan.hosts.length, params: plan.params } });
     let started: { jobId: string; done: Promise<RunResult> };
     try {
       started = engine.start({
