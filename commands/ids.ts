@@ -36,6 +36,10 @@ export const Actions = {
   runModule: 'run_module',
   runHosts: 'run_hosts',
   runTarget: 'run_target',
+  /** The per-host view of a job: open it (final channel message), page it, a host's output as a file. */
+  jobHosts: 'job_hosts',
+  jobHostsPage: 'job_hosts_page',
+  jobHostFile: 'job_host_file',
 } as const;
 
 export const Views = {
@@ -46,6 +50,7 @@ export const Views = {
   ticketApproveComment: 'ticket_approve_comment',
   ticketReject: 'ticket_reject_reason',
   runForm: 'run_form',
+  jobHosts: 'job_hosts',
 } as const;
 
 /** Block ids of the /run form (a parameter's input is `param:<name>`). */

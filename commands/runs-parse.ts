@@ -72,19 +72,26 @@ export function parseJobs(text: string): JobsCommand {
 }
 
 const jobButton = z.object({ j: z.string().regex(JOB_ID) }).strict();
+const jobHostsButton = z.union([z.object({ j: z.string().regex(JOB_ID), p: z.number().int().min(0).max(10_000) }).strict(), z.object({ j: z.string().regex(JOB_ID), h: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/) }).strict()]);
 
-/** A Show / Term / Kill button's value, checked: never trusted for who may. */
-export function parseJobButton(value: unknown): string {
+/** A button's JSON value read with its schema: never trusted for who may. */
+function buttonJson<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof value === 'string' ? value : '');
   } catch {
     throw badParameter('this button carries no job');
   }
-  const r = jobButton.safeParse(parsed);
+  const r = schema.safeParse(parsed);
   if (!r.success) throw badParameter('this button carries no job');
-  return r.data.j;
+  return r.data;
 }
+
+/** A per-host view button's value: the job and the page to show, or the host whose file to send. */
+export const parseJobHostsButton = (value: unknown): { j: string; p?: number; h?: string } => buttonJson(jobHostsButton, value);
+
+/** A Show / Term / Kill button's value: the job. */
+export const parseJobButton = (value: unknown): string => buttonJson(jobButton, value).j;
 
 // ---- the /run form ------------------------------------------------------------------------------
 

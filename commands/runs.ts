@@ -13,7 +13,7 @@ import { errorMessage, fieldError, infoMessage } from '../blocks/errors.js';
 import { header, plain, section, type Message } from '../blocks/kit.js';
 import { fitOptions } from '../blocks/limits.js';
 import { EMPTY_RUN_FORM, runFormModal, type RunFormState } from '../blocks/run-form.js';
-import { jobListMessage, jobShowMessage, outputFileMessage, runStartedMessage, signalledMessage } from '../blocks/runs.js';
+import { jobHostsModal, jobListMessage, jobShowMessage, outputFileMessage, runStartedMessage, signalledMessage } from '../blocks/runs.js';
 import { AppError, asAppError, badParameter, ErrorCode } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { ModuleCatalog } from '../src/services/modules/catalog.js';
@@ -27,7 +27,7 @@ import { parseHostSearch } from './access-parse.js';
 import { Actions, Commands, RunBlocks, Views } from './ids.js';
 import { inputOf } from './input-guard.js';
 import { ephemeralAck, safely, within } from './respond.js';
-import { parseJobButton, parseJobs, parseRun, parseRunForm, parseRunFormMeta, runFormTarget, type JobsCommand } from './runs-parse.js';
+import { parseJobButton, parseJobHostsButton, parseJobs, parseRun, parseRunForm, parseRunFormMeta, runFormTarget, type JobsCommand } from './runs-parse.js';
 
 export interface RunListenerDeps {
   runs: ModuleRuns;
@@ -203,6 +203,40 @@ export function registerRuns(app: App, deps: RunListenerDeps): void {
       });
       await reply.answer(message ?? infoMessage('Done.'), { replaceOriginal: false });
     };
+  // The per-host view: opened from the final channel message, paged in place; a host's output as a file in the clicker's DM.
+  app.action<BlockAction<ButtonAction>>(Actions.jobHosts, async ({ ack, action, client, context }) => {
+    const { input, reply } = inputOf(context);
+    await ack();
+    const failed = await safely(deps.logger, 'job hosts', async () => {
+      const job = await deps.runs.find(input.userId, parseJobButton(action.value));
+      if (!input.triggerId) return errorMessage(new AppError(ErrorCode.MissingField, 'this click carries no trigger_id, so no view can open; try again'));
+      await client.views.open({ trigger_id: input.triggerId, view: jobHostsModal(job, 0) });
+      return null;
+    });
+    if (failed) await reply.answer(failed, { replaceOriginal: false });
+  });
+  app.action<BlockAction<ButtonAction>>(new RegExp(`^${Actions.jobHostsPage}:`), async ({ ack, action, client, context }) => {
+    const { input, reply } = inputOf(context);
+    await ack();
+    const failed = await safely(deps.logger, 'job hosts page', async () => {
+      const v = parseJobHostsButton(action.value);
+      if (v.p === undefined || !input.viewId) throw badParameter('this button names no page');
+      await client.views.update({ view_id: input.viewId, view: jobHostsModal(await deps.runs.find(input.userId, v.j), v.p) });
+      return null;
+    });
+    if (failed) await reply.tell(failed);
+  });
+  app.action<BlockAction<ButtonAction>>(Actions.jobHostFile, async ({ ack, action, context }) => {
+    const { input, reply } = inputOf(context);
+    await ack();
+    await reply.tell(
+      await safely(deps.logger, 'job host file', async () => {
+        const v = parseJobHostsButton(action.value);
+        if (v.h === undefined) throw badParameter('this button names no host');
+        return outputFileMessage(await deps.output.send(input.userId, v.j, v.h));
+      }),
+    );
+  });
   app.action<BlockAction<ButtonAction>>(Actions.jobShow, byButton('show'));
   app.action<BlockAction<ButtonAction>>(Actions.jobTerm, byButton('TERM'));
   app.action<BlockAction<ButtonAction>>(Actions.jobKill, byButton('KILL'));

@@ -104,6 +104,42 @@ describe('/run inline', () => {
     expect(t.fake.callsTo('files.completeUploadExternal').filter(after(asked))).toHaveLength(1);
     // A global admin sees it.
     expect(JSON.stringify((await runCommand(t, Commands.jobs, `show ${jobId}`, USERS.erin)).blocks)).toContain('web-2');
+
+    // The final message's per-host view: a modal with each host's bucket, exit code and first lines, and a file button per host.
+    const viewMark = t.fake.calls.length;
+    const hostsValue = buttonValue(final, Actions.jobHosts);
+    await t.slack.blockAction(USERS.carol, { action_id: Actions.jobHosts, value: hostsValue }, { channel: 'C0OPSRUNS' });
+    const opened = await t.fake.waitFor('views.open', after(viewMark));
+    const modal = JSON.stringify(opened.args.view);
+    expect(modal).toContain('`host_failed` *web-2* · exit 7');
+    expect(modal).toContain('failing');
+    expect(modal).toContain('`host_unreachable` *web-3* · unreachable (refused)');
+    expect(modal).not.toContain(Actions.jobHostsPage);
+    const fileValue = buttonValue(opened, Actions.jobHostFile);
+    expect(JSON.parse(fileValue)).toEqual({ j: jobId, h: 'web-1' });
+    await t.slack.blockAction(USERS.carol, { action_id: Actions.jobHostFile, value: fileValue }, { view: { id: 'V0HOSTS', type: 'modal', callback_id: 'job_hosts', private_metadata: JSON.stringify({ j: jobId }) } });
+    const sent = await t.fake.waitFor('files.completeUploadExternal', after(viewMark));
+    const sentId = (sent.args.files as Array<{ id: string }>)[0]!.id;
+    expect(t.fake.uploads.get(sentId)!.completed?.channel).toBe(`D${USERS.carol.id}`);
+    expect(t.fake.uploadedBytes(sentId).toString('utf8')).toMatch(/^ok \d+\n$/);
+    // Paging redraws the view in place (three hosts: one page, a page past it shows the last).
+    const pageMark = t.fake.calls.length;
+    await t.slack.blockAction(USERS.carol, { action_id: `${Actions.jobHostsPage}:next`, value: JSON.stringify({ j: jobId, p: 1 }) }, { view: { id: 'V0HOSTS', type: 'modal', callback_id: 'job_hosts', private_metadata: JSON.stringify({ j: jobId }) } });
+    const paged = await t.fake.waitFor('views.update', after(pageMark));
+    expect(paged.args.view_id).toBe('V0HOSTS');
+    expect(JSON.stringify(paged.args.view)).toContain('Hosts 1–3 of 3 · page 1 / 1');
+    // bob may not open it, nor page it, nor have a host's file.
+    const bobMark = t.fake.calls.length;
+    await t.slack.blockAction(USERS.bob, { action_id: Actions.jobHosts, value: hostsValue }, { channel: 'C0OPSRUNS' });
+    expect(text(await t.fake.waitFor('response_url', (c) => after(bobMark)(c) && text(c).includes('[1201]')))).toContain(refused);
+    const inModal = { view: { id: 'V0HOSTS', type: 'modal', callback_id: 'job_hosts', private_metadata: JSON.stringify({ j: jobId }) } };
+    for (const click of [{ action_id: Actions.jobHostFile, value: fileValue }, { action_id: `${Actions.jobHostsPage}:next`, value: JSON.stringify({ j: jobId, p: 1 }) }]) {
+      const m = t.fake.calls.length;
+      await t.slack.blockAction(USERS.bob, click, inModal);
+      expect(text(await t.fake.waitFor('chat.postMessage', (c) => after(m)(c) && c.args.channel === `D${USERS.bob.id}` && text(c).includes('[1201]')))).toContain(refused);
+    }
+    expect(t.fake.callsTo('files.completeUploadExternal').filter(after(bobMark))).toHaveLength(0);
+    expect(t.fake.callsTo('views.update').filter(after(bobMark))).toHaveLength(0);
   });
 
   it('refused with a code, nothing started: no permission on inventory:prod, a param out of range, an unknown module', async () => {
