@@ -88,7 +88,8 @@ function paramBlock(p: ModuleParam, given: string | undefined): Block {
       break;
     }
     case 'string': {
-      element = { type: 'plain_text_input', action_id: 'value', max_length: p.maxLength, multiline: p.raw || p.maxLength > 200 };
+      // Slack's text input holds at most 3,000 characters; longer values go inline (/run <module> …).
+      element = { type: 'plain_text_input', action_id: 'value', max_length: Math.min(p.maxLength, 3000), multiline: p.raw || p.maxLength > 200 };
       const v = given ?? p.default ?? '';
       if (v) element.initial_value = v;
       if (p.pattern) hint = `${described ? `${described} — ` : ''}must match ${p.pattern}`;

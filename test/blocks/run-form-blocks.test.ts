@@ -38,6 +38,12 @@ describe('runFormModal', () => {
     for (const id of [RunBlocks.module, RunBlocks.hosts, RunBlocks.project, RunBlocks.app, RunBlocks.env, RunBlocks.label]) expect(block(id).dispatch_action).toBe(true);
   });
 
+  it('a text parameter longer than Slack\'s 3,000-character input is capped there (the shell script)', () => {
+    const shell = { name: 'shell', description: '', params: [moduleParam.parse({ name: 'script', type: 'string', raw: true, maxLength: 4000 })], envs: ['prod'] };
+    const v = runFormModal({ modules: [shell], module: shell, state: EMPTY_RUN_FORM, count: null, metadata: '{}' });
+    expect((v.blocks as Array<Record<string, any>>).find((b) => b.block_id === 'param:script')!.element).toMatchObject({ type: 'plain_text_input', max_length: 3000, multiline: true });
+  });
+
   it('stays within Slack\'s limits with 300 modules of long descriptions', () => {
     const many = Array.from({ length: 300 }, (_, i) => ({ name: `m-${i}`, description: 'x'.repeat(500) }));
     const v = runFormModal({ modules: many, module: null, state: EMPTY_RUN_FORM, count: null, metadata: '{}' });
