@@ -4,11 +4,12 @@
  * host's exit code and duration, why unreachable ones were, the first lines of output for
  * small runs), the DM summary, `/jobs` and `/jobs show`. Pure data in, data out.
  */
-import { Actions } from '../commands/ids.js';
+import type { ModalView } from '@slack/types';
+import { Actions, Views } from '../commands/ids.js';
 import type { Job, JobHost } from '../src/models/jobs.js';
 import type { OutputFileOutcome } from '../src/services/modules/output-file.js';
 import { code, context, esc, header, plain, section, type Block, type Message } from './kit.js';
-import { printable } from './limits.js';
+import { fitView, printable } from './limits.js';
 
 /** Up to this many hosts, the result shows each host's first lines of output. */
 export const SMALL_RUN_HOSTS = 10;
@@ -109,6 +110,7 @@ export function runChannelMessage(j: Job, nowMs: number): Message {
   else {
     blocks.push(...bucketBlocks(j));
     if (j.hosts.length > SMALL_RUN_HOSTS) blocks.push(context(`Per-host state and output tails: \`/jobs show ${j.jobId}\`; a host's whole output as a file: \`/jobs output ${j.jobId} <host>\``));
+    blocks.push({ type: 'actions', block_id: `job_hosts:${j.jobId}`, elements: [btn(Actions.jobHosts, j.hosts.length > SMALL_RUN_HOSTS ? 'Per-host view and output files' : 'Per-host view', j.jobId, 'primary')] } as never);
   }
   return { text: `${title(j)}: ${j.state}, ${finishedCount(j)}/${j.hosts.length} done, ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks };
 }
@@ -134,7 +136,7 @@ export function jobListMessage(jobs: Job[], nowMs: number): Message {
 
 /** `/jobs show` (find_job): params, per-host state, output tails, signals. */
 export function jobShowMessage(j: Job, nowMs: number): Message {
-  const params = Object.entries(j.params as Record<string, unknown>).map(([k, v]) => `${esc(k)}=${code(String(v))}`);
+  const params = Object.entries((j.params ?? {}) as Record<string, unknown>).map(([k, v]) => `${esc(k)}=${code(String(v))}`);
   const signals = j.signals.map((s) => `${s.signal} by ${esc(s.by)} ${s.appliedAt ? `→ ${s.hosts.length} host(s)` : '(not applied yet)'}`);
   const blocks: Block[] = [
     header(title(j)),
@@ -160,4 +162,49 @@ export function signalledMessage(j: Job, signal: string): Message {
 export function outputFileMessage(o: OutputFileOutcome): Message {
   const text = o.kind === 'empty' ? `${o.host} printed nothing in ${o.jobId}; no file sent.` : `:page_facing_up: ${o.filename} (${o.bytes} bytes) is in your DM.`;
   return { text, blocks: [section(esc(text))] };
+}
+
+/** Hosts on one page of the per-host view (each a section with its first lines and a File button). */
+export const HOSTS_PAGE = 10;
+
+/** A per-host view button's value: which job, which page or which host (checked with zod on the way back). */
+export interface JobHostsValue {
+  j: string;
+  p?: number;
+  h?: string;
+}
+
+/**
+ * The per-host view of a job (a modal, paged by HOSTS_PAGE hosts): each host's bucket, exit
+ * code, duration and first lines of output, with a button sending its whole output as a file
+ * (the `/jobs output` path: the way to read a large run); Previous / Next redraw it in place.
+ */
+export function jobHostsModal(j: Job, page: number): ModalView {
+  const order = new Map(BUCKETS.map(([state], i) => [state, i]));
+  const hosts = [...j.hosts].sort((a, b) => (order.get(a.state) ?? 9) - (order.get(b.state) ?? 9) || a.name.localeCompare(b.name));
+  const pages = Math.max(1, Math.ceil(hosts.length / HOSTS_PAGE));
+  const p = Math.min(Math.max(0, page), pages - 1);
+  const label = new Map(BUCKETS);
+  const blocks: Block[] = [section(lead(j, j.endedAt?.getTime() ?? j.startedAt.getTime()))];
+  for (const h of hosts.slice(p * HOSTS_PAGE, (p + 1) * HOSTS_PAGE)) {
+    const lines = h.state === 'unreachable' ? esc(h.error ?? '') : esc(firstLines(h));
+    blocks.push({
+      ...section(`\`${label.get(h.state) ?? h.state}\` ${hostLine(h)}${lines ? `\n\`\`\`${lines}\`\`\`` : ''}`),
+      accessory: { type: 'button', action_id: Actions.jobHostFile, text: plain('Output file'), value: JSON.stringify({ j: j.jobId, h: h.name } satisfies JobHostsValue) },
+    } as Block);
+  }
+  const nav = [
+    ...(p > 0 ? [{ type: 'button', action_id: `${Actions.jobHostsPage}:prev`, text: plain('Previous'), value: JSON.stringify({ j: j.jobId, p: p - 1 } satisfies JobHostsValue) }] : []),
+    ...(p < pages - 1 ? [{ type: 'button', action_id: `${Actions.jobHostsPage}:next`, text: plain('Next'), value: JSON.stringify({ j: j.jobId, p: p + 1 } satisfies JobHostsValue) }] : []),
+  ];
+  blocks.push(context(`Hosts ${hosts.length === 0 ? 0 : p * HOSTS_PAGE + 1}–${Math.min(hosts.length, (p + 1) * HOSTS_PAGE)} of ${hosts.length} · page ${p + 1} / ${pages}`));
+  if (nav.length > 0) blocks.push({ type: 'actions', block_id: 'job_hosts_nav', elements: nav } as never);
+  return fitView({
+    type: 'modal',
+    callback_id: Views.jobHosts,
+    title: plain(`${j.jobId} hosts`),
+    close: plain('Close'),
+    private_metadata: JSON.stringify({ j: j.jobId }),
+    blocks: blocks as never,
+  });
 }

@@ -32,6 +32,14 @@ export const Actions = {
   jobShow: 'job_show',
   jobTerm: 'job_term',
   jobKill: 'job_kill',
+  /** The /run form: the module select, the host picker (searched), and the target's other inputs. */
+  runModule: 'run_module',
+  runHosts: 'run_hosts',
+  runTarget: 'run_target',
+  /** The per-host view of a job: open it (final channel message), page it, a host's output as a file. */
+  jobHosts: 'job_hosts',
+  jobHostsPage: 'job_hosts_page',
+  jobHostFile: 'job_host_file',
 } as const;
 
 export const Views = {
@@ -41,6 +49,20 @@ export const Views = {
   ticketForm: 'ticket_form',
   ticketApproveComment: 'ticket_approve_comment',
   ticketReject: 'ticket_reject_reason',
+  runForm: 'run_form',
+  jobHosts: 'job_hosts',
+} as const;
+
+/** Block ids of the /run form (a parameter's input is `param:<name>`). */
+export const RunBlocks = {
+  module: 'run_module',
+  hosts: 'run_hosts',
+  project: 'run_project',
+  app: 'run_app',
+  env: 'run_env',
+  label: 'run_label',
+  count: 'run_count',
+  paramPrefix: 'param:',
 } as const;
 
 /** Block ids of the ticket form (options are `opt:<name>`) and the decision modals. */

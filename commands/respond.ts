@@ -20,3 +20,16 @@ export async function safely<M extends Message | null>(logger: Logger, what: str
     return errorMessage(appErr);
   }
 }
+
+export type Raced<T> = { done: true; value: T } | { done: true; error: unknown } | { done: false };
+
+/** `p`'s outcome when it settles within `ms`, else `{ done: false }` (a form's answer must come in 3 s). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<Raced<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Raced<T>>((resolve) => (timer = setTimeout(() => resolve({ done: false }), ms)));
+  try {
+    return await Promise.race([p.then((value) => ({ done: true as const, value }), (error: unknown) => ({ done: true as const, error })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -37,7 +37,7 @@ import type { TicketDetails } from '../src/services/tickets/ports.js';
 import type { SubmitInput, TicketService } from '../src/services/tickets/tickets.js';
 import { Actions, Commands, TicketBlocks, Views } from './ids.js';
 import { inputOf } from './input-guard.js';
-import { ephemeralAck, safely } from './respond.js';
+import { ephemeralAck, safely, within } from './respond.js';
 import {
   choicesActionId,
   decisionMetaSchema,
@@ -165,18 +165,6 @@ function errorBlock(e: AppError, blocks: string[]): string {
   const field = typeof e.details?.field === 'string' ? e.details.field : '';
   const wanted = field === 'at' ? TicketBlocks.runDate : field === 'auto' || field === 'background' ? TicketBlocks.flags : blocks.includes(field) ? field : `${TicketBlocks.optionPrefix}${field}`;
   return blocks.includes(wanted) ? wanted : (blocks[0] ?? TicketBlocks.flags);
-}
-
-type Raced<T> = { done: true; value: T } | { done: true; error: unknown } | { done: false };
-
-async function within<T>(p: Promise<T>, ms: number): Promise<Raced<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<Raced<T>>((resolve) => (timer = setTimeout(() => resolve({ done: false }), ms)));
-  try {
-    return await Promise.race([p.then((value) => ({ done: true as const, value }), (error: unknown) => ({ done: true as const, error })), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export function registerTickets(app: App, deps: TicketListenerDeps): void {

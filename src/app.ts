@@ -276,7 +276,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, logger });
     const output = new JobOutputFile({ runs: modules.runs, logs: modules.log instanceof TicketLogStore ? modules.log : null, files: slackFileUploader(client, config.SLACK_API_URL) });
-    registerRuns(slack.app, { runs: modules.runs, output, catalog: moduleCatalog, logger });
+    registerRuns(slack.app, { runs: modules.runs, form: modules.form, output, catalog: moduleCatalog, logger });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');
   }

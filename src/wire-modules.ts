@@ -10,6 +10,7 @@ import { jobModel } from './models/jobs.js';
 import { ticketLogModels } from './models/ticket-log.js';
 import type { ModuleCatalog } from './services/modules/catalog.js';
 import type { RunNotifier } from './services/modules/ports.js';
+import { RunFormService } from './services/modules/run-form.js';
 import { ModuleRuns, type ModuleRunOptions } from './services/modules/runs.js';
 import { TicketLogStore } from './services/tickets/log-store.js';
 import type { TicketLogSink } from './services/tickets/ports.js';
@@ -32,5 +33,6 @@ export function wireModules(core: ModulesCore, opts: ModulesOptions = {}) {
   const instanceId = opts.instanceId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const runs = new ModuleRuns({ ...core, model, log, instanceId, notifier: opts.notifier }, opts);
   const jobs = defineModuleJobs(core.agenda, { runs, logger: core.logger });
-  return { runs, model, jobs, log, instanceId };
+  const form = new RunFormService(core);
+  return { runs, form, model, jobs, log, instanceId };
 }

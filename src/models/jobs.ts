@@ -63,6 +63,8 @@ export const jobSchema = new Schema(
       name: { type: String, required: true },
       /** The rendered command as it ran (the shell module's script included: it is audited). */
       command: { type: String, required: true },
+      /** The module was for global admins only: its jobs are shown only to who started them and admins. */
+      adminOnly: { type: Boolean, default: false },
     },
     /** The checked parameter values (modules declare no secret parameters). */
     params: { type: Schema.Types.Mixed, default: {} },

@@ -60,6 +60,13 @@ export function parseHostFilter(text: string): Record<string, unknown> {
   return filter;
 }
 
+/** Picked host names (exact, any of them) and the filter's words, all of which must hold. */
+function namedFilter(filterText: string, names: readonly string[]): Record<string, unknown> {
+  const filter = parseHostFilter(filterText);
+  if (names.length > 0) filter.name = { $in: [...names] };
+  return filter;
+}
+
 export class InventoryService {
   constructor(private readonly deps: InventoryDeps) {}
 
@@ -104,6 +111,16 @@ export class InventoryService {
 
   async hosts(filterText = '', limit = 200): Promise<Host[]> {
     return this.deps.models.Host.find(parseHostFilter(filterText)).sort({ name: 1 }).limit(limit).lean<Host[]>();
+  }
+
+  /** Hosts the filter matches, among `names` when some are given (the run form's picked hosts). */
+  async hostsMatching(filterText: string, names: readonly string[], limit = 200): Promise<Host[]> {
+    return this.deps.models.Host.find(namedFilter(filterText, names)).sort({ name: 1 }).limit(limit).lean<Host[]>();
+  }
+
+  /** How many enabled hosts `hostsMatching` would give (the run form's live count). */
+  async countEnabled(filterText: string, names: readonly string[]): Promise<number> {
+    return this.deps.models.Host.countDocuments({ ...namedFilter(filterText, names), enabled: true });
   }
 
   async hostByName(name: string): Promise<Host | null> {

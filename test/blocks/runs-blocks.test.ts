@@ -5,7 +5,7 @@
  * blocks and 3,000 characters per section.
  */
 import { describe, expect, it } from 'vitest';
-import { jobListMessage, jobShowMessage, runChannelMessage, runSummaryMessage } from '../../blocks/runs.js';
+import { HOSTS_PAGE, jobHostsModal, jobListMessage, jobShowMessage, runChannelMessage, runSummaryMessage } from '../../blocks/runs.js';
 import { LIMITS } from '../../blocks/limits.js';
 import type { Job } from '../../src/models/jobs.js';
 
@@ -90,5 +90,41 @@ describe('run messages', () => {
     expect(body).not.toContain('<!channel>');
     expect(body).toContain('&lt;!channel&gt;');
     expect(body).not.toMatch(/``` \*bold/);
+  });
+});
+
+describe('jobHostsModal', () => {
+  const nav = (v: ReturnType<typeof jobHostsModal>) => ((v.blocks as Array<Record<string, any>>).find((b) => b.block_id === 'job_hosts_nav')?.elements ?? []).map((e: { text: { text: string }; value: string }) => [e.text.text, JSON.parse(e.value)]);
+  const hostsOn = (v: ReturnType<typeof jobHostsModal>) => (v.blocks as Array<Record<string, any>>).filter((b) => b.accessory).map((b) => JSON.parse(b.accessory.value).h);
+
+  it('pages 25 hosts by ten, buckets in seed 001 order, with Previous / Next and a file button per host', () => {
+    const j = job(25, 'line\n'.repeat(50));
+    const first = jobHostsModal(j, 0);
+    expect(hostsOn(first)).toHaveLength(HOSTS_PAGE);
+    expect(nav(first)).toEqual([['Next', { j: j.jobId, p: 1 }]]);
+    expect(JSON.stringify(first.blocks)).toContain('`host_ok` *host-0000* · exit 0 · 1.2 s');
+    const middle = jobHostsModal(j, 1);
+    expect(nav(middle)).toEqual([['Previous', { j: j.jobId, p: 0 }], ['Next', { j: j.jobId, p: 2 }]]);
+    const last = jobHostsModal(j, 2);
+    expect(hostsOn(last)).toHaveLength(5);
+    expect(nav(last)).toEqual([['Previous', { j: j.jobId, p: 1 }]]);
+    // Every host once, ok before failed before unreachable.
+    const all = [0, 1, 2].flatMap((p) => hostsOn(jobHostsModal(j, p)));
+    expect(new Set(all).size).toBe(25);
+    const state = (h: string) => j.hosts.find((x) => x.name === h)!.state;
+    expect(all.map(state)).toEqual([...all.map(state)].sort((a, b) => ['ok', 'failed', 'unreachable'].indexOf(a) - ['ok', 'failed', 'unreachable'].indexOf(b)));
+    // A page past the end shows the last; the title fits Slack's 24 characters.
+    expect(hostsOn(jobHostsModal(j, 99))).toEqual(hostsOn(last));
+    expect(first.title.text.length).toBeLessThanOrEqual(24);
+    for (const v of [first, middle, last]) {
+      expect(v.blocks.length).toBeLessThanOrEqual(LIMITS.viewBlocks);
+      for (const b of v.blocks as Array<Record<string, any>>) if (b.type === 'section') expect(b.text.text.length).toBeLessThanOrEqual(LIMITS.sectionText);
+    }
+  });
+
+  it('the final channel message carries the per-host view button; a running one does not', () => {
+    const done = runChannelMessage(job(3, 'x'), Date.now());
+    expect(JSON.stringify(done.blocks)).toContain('"action_id":"job_hosts"');
+    expect(JSON.stringify(runChannelMessage({ ...job(3, 'x'), state: 'running' } as Job, Date.now()).blocks)).not.toContain('"action_id":"job_hosts"');
   });
 });

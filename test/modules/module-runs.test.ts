@@ -80,7 +80,9 @@ describe('a run', () => {
     // The full output is in the chunked log store.
     expect(await env.a.log.tail(`${end.jobId}/web-1`, 1000)).toBe(`ok ${env.fleet.servers[0]!.port}\n`);
     // Stored as it reads back from MongoDB.
-    expect((await env.a.runs.find('UBOB', end.jobId)).counts).toEqual({ ok: 1, failed: 1, unreachable: 1 });
+    expect((await env.a.runs.find('UCAROL', end.jobId)).counts).toEqual({ ok: 1, failed: 1, unreachable: 1 });
+    // bob holds no use on inventory:prod: the prod hosts' job is not his to read (1201).
+    await expect(env.a.runs.find('UBOB', end.jobId)).rejects.toMatchObject({ code: 1201 });
   });
 
   it('a host whose key does not match the pinned one is unreachable: host key changed', async () => {

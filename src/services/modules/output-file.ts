@@ -1,6 +1,6 @@
 /**
  * One host's whole output of a module run as a file in the asker's DM (`/jobs output <id>
- * <host>`, the way to read a large run). Members may have it, as `/jobs show`. The log is read
+ * <host>`, the way to read a large run), for whoever may see the job (ModuleRuns.find). The log is read
  * from the chunked store as a stream of known length (never held whole); it is already
  * redacted and cut at MODULE_OUTPUT_MAX_BYTES with the cut said.
  */

@@ -20,6 +20,13 @@ export interface RunRequest {
   /** An inventory filter as InventoryService reads it: host names, project:, app:, env:, label:value. */
   target: string;
   params: Readonly<Record<string, unknown>>;
+  /** Hosts picked by name (the /run form): the target's words then narrow these. */
+  hosts?: readonly string[];
+}
+
+/** The target as stored on the job and shown: the picked hosts, then the filter's words. */
+export function targetText(req: Pick<RunRequest, 'target' | 'hosts'>): string {
+  return [req.hosts?.length ? `hosts:${req.hosts.join(',')}` : '', req.target.trim()].filter(Boolean).join(' ');
 }
 
 export interface RunPlan {
@@ -58,11 +65,13 @@ export async function planRun(deps: PlanDeps, person: Person, req: RunRequest): 
   if (command.trim() === '') throw badParameter(`module ${module.name}: the command is empty`);
 
   const filter = req.target.trim();
-  if (!filter) throw badParameter('name a target: host names, project:<name>, app:<category>, env:<env> or <label>:<value>', { field: 'target' });
-  const found = await deps.inventory.hosts(filter, MAX_RUN_HOSTS + 1);
+  const names = req.hosts ?? [];
+  if (names.length > MAX_RUN_HOSTS) throw badParameter(`${names.length} hosts are picked; the limit is ${MAX_RUN_HOSTS}`, { field: 'target' });
+  if (!filter && names.length === 0) throw badParameter('name a target: host names, project:<name>, app:<category>, env:<env> or <label>:<value>', { field: 'target' });
+  const found = await deps.inventory.hostsMatching(filter, names, MAX_RUN_HOSTS + 1);
   if (found.length > MAX_RUN_HOSTS) throw badParameter(`the target matches more than ${MAX_RUN_HOSTS} hosts; narrow it`, { field: 'target' });
   const hosts = found.filter((h) => h.enabled);
-  if (hosts.length === 0) throw badParameter(`no enabled host matches ${filter}`, { field: 'target', target: filter });
+  if (hosts.length === 0) throw badParameter(`no enabled host matches ${targetText(req)}`, { field: 'target', target: targetText(req) });
 
   const outside = hosts.find((h) => !h.env || !module.envs.includes(h.env));
   if (outside) {

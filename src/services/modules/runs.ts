@@ -20,12 +20,13 @@ import type { Clock } from '../../clock.js';
 import { badParameter, needPermission } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Host } from '../../models/inventory.js';
+import type { Person } from '../../models/person.js';
 import type { Job, JobModel } from '../../models/jobs.js';
 import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
 import type { RbacService } from '../rbac.js';
 import type { TicketLogSink } from '../tickets/ports.js';
-import { planRun, type PlanDeps, type RunRequest } from './plan.js';
+import { planRun, targetText, type PlanDeps, type RunRequest } from './plan.js';
 import type { RunNotifier } from './ports.js';
 
 export interface ModuleRunDeps extends PlanDeps {
@@ -134,9 +135,9 @@ export class ModuleRuns {
       await model.create({
         jobId,
         kind: 'module',
-        module: { id: plan.module.id, name: plan.module.name, command: plan.command },
+        module: { id: plan.module.id, name: plan.module.name, command: plan.command, adminOnly: Boolean(plan.module.adminOnly) },
         params: plan.params,
-        target: { filter: req.target.trim(), hostNames: plan.hosts.map((h) => h.name), envs: plan.envs },
+        target: { filter: targetText(req), hostNames: plan.hosts.map((h) => h.name), envs: plan.envs },
         startedBy: person.personId,
         startedBySlack: slackUserId,
         channel: plan.module.channel,
@@ -185,7 +186,7 @@ export class ModuleRuns {
     };
 
     // Audited before anything runs: a run (the free-form shell above all) never goes unrecorded.
-    await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: req.target.trim(), hosts: plan.hosts.length, params: plan.params } });
+    await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: targetText(req), hosts: plan.hosts.length, params: plan.params } });
     let started: { jobId: string; done: Promise<RunResult> };
     try {
       started = engine.start({
@@ -301,16 +302,49 @@ export class ModuleRuns {
     return job;
   }
 
-  /** Running jobs of every instance, oldest first (seed 000's `running`). Members only. */
-  async running(slackUserId: string): Promise<Job[]> {
-    await this.deps.rbac.requireMember(await this.deps.directory.requireBySlackUser(slackUserId));
-    return this.deps.model.find({ state: 'running' }).sort({ startedAt: 1 }).limit(100).lean<Job[]>();
+  /**
+   * Who may see a job (its params, per-host state and output): who started it, global admins,
+   * and people holding `use` on `inventory:<env>` for every environment it touched, since its
+   * output is those hosts'. A job of an adminOnly module (the free-form shell) is its starter's
+   * and the admins' only: its script and output may hold anything.
+   */
+  private async visibility(person: Person, job: Job, admin: boolean): Promise<'visible' | 'admin-only' | 'needs-use'> {
+    if (admin || job.startedBy === person.personId) return 'visible';
+    if (job.module.adminOnly || this.deps.catalog.find(job.module.name)?.adminOnly) return 'admin-only';
+    for (const env of job.target.envs) {
+      if (!(await this.deps.rbac.can(person, 'use', { type: 'inventory', id: env, organization: null }))) return 'needs-use';
+    }
+    return 'visible';
   }
 
-  /** One job with its per-host state and output tails (find_job). Members only. */
+  private async requireVisible(person: Person, job: Job): Promise<void> {
+    const seen = await this.visibility(person, job, (await this.deps.rbac.standing(person)).globalAdmin);
+    if (seen === 'admin-only') throw needPermission(`${job.jobId} ran the admin-only module ${job.module.name}: only who started it and global admins may see it`, { jobId: job.jobId });
+    if (seen === 'needs-use') {
+      throw needPermission(`only who started ${job.jobId}, global admins and people with use on ${job.target.envs.map((e) => `inventory:${e}`).join(', ')} may see it`, { jobId: job.jobId });
+    }
+  }
+
+  /** Running jobs of every instance the asker may see (visibility above), oldest first (seed 000's `running`). Members only. */
+  async running(slackUserId: string): Promise<Job[]> {
+    const person = await this.deps.directory.requireBySlackUser(slackUserId);
+    await this.deps.rbac.requireMember(person);
+    const admin = (await this.deps.rbac.standing(person)).globalAdmin;
+    const out: Job[] = [];
+    for await (const job of this.deps.model.find({ state: 'running' }).sort({ startedAt: 1 }).lean<Job[]>().cursor()) {
+      if ((await this.visibility(person, job as Job, admin)) === 'visible') out.push(job as Job);
+      if (out.length === 100) break;
+    }
+    return out;
+  }
+
+  /** One job with its per-host state and output tails (find_job), for a member who may see it. */
   async find(slackUserId: string, jobId: string): Promise<Job> {
-    await this.deps.rbac.requireMember(await this.deps.directory.requireBySlackUser(slackUserId));
-    return this.get(jobId);
+    const person = await this.deps.directory.requireBySlackUser(slackUserId);
+    await this.deps.rbac.requireMember(person);
+    const job = await this.get(jobId);
+    await this.requireVisible(person, job);
+    return job;
   }
 
   /**
