@@ -59,7 +59,6 @@ import { ModuleCatalog } from './services/modules/catalog.js';
 import { wireModules } from './wire-modules.js';
 import { registerRuns } from '../commands/runs.js';
 import { JobOutputFile } from './services/modules/output-file.js';
-import { TicketLogStore } from './services/tickets/log-store.js';
 import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
 
@@ -256,12 +255,13 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   if (slack) {
     // Every request's envelope is typed before any listener runs (commands/input-guard.ts).
     slack.app.use(inputGuard({ poster, logger }));
+    const files = slackFileUploader(client, config.SLACK_API_URL);
     const ticketsHome = wireTicketsSlack(slack.app, {
       tickets: ticketing.tickets,
       model: ticketing.model,
       switches: ticketing.switches,
       logReader: ticketing.logReader,
-      files: slackFileUploader(client, config.SLACK_API_URL),
+      files,
       directory,
       rbac,
       logger,
@@ -275,7 +275,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, logger });
-    const output = new JobOutputFile({ runs: modules.runs, logs: modules.log instanceof TicketLogStore ? modules.log : null, files: slackFileUploader(client, config.SLACK_API_URL) });
+    const output = new JobOutputFile({ runs: modules.runs, logs: modules.logReader, files });
     registerRuns(slack.app, { runs: modules.runs, form: modules.form, output, catalog: moduleCatalog, logger });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');

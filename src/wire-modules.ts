@@ -34,5 +34,7 @@ export function wireModules(core: ModulesCore, opts: ModulesOptions = {}) {
   const runs = new ModuleRuns({ ...core, model, log, instanceId, notifier: opts.notifier }, opts);
   const jobs = defineModuleJobs(core.agenda, { runs, logger: core.logger });
   const form = new RunFormService(core);
-  return { runs, form, model, jobs, log, instanceId };
+  // What /jobs output reads from: the chunked store, not a test's other sink.
+  const logReader = log instanceof TicketLogStore ? log : null;
+  return { runs, form, model, jobs, log, logReader, instanceId };
 }

@@ -5,7 +5,7 @@
  * redacted and cut at MODULE_OUTPUT_MAX_BYTES with the cut said.
  */
 import { AppError, badParameter, ErrorCode } from '../../errors.js';
-import type { FileToUser, TicketLogSnapshots } from '../tickets/full-log.js';
+import { sendStoredLog, type FileToUser, type TicketLogSnapshots } from '../tickets/full-log.js';
 import type { ModuleRuns } from './runs.js';
 
 export type OutputFileOutcome = { kind: 'empty'; jobId: string; host: string } | { kind: 'sent'; jobId: string; host: string; filename: string; bytes: number };
@@ -18,20 +18,12 @@ export class JobOutputFile {
     const h = job.hosts.find((x) => x.name === host);
     if (!h) throw badParameter(`${jobId} did not run on ${host.slice(0, 63)}; its hosts: ${job.hosts.slice(0, 20).map((x) => x.name).join(', ')}`, { field: 'host' });
     if (!this.deps.logs) throw new AppError(ErrorCode.NotImplemented, 'full output is not kept by this bot (no log store)');
-    const snap = await this.deps.logs.snapshot(`${jobId}/${host}`);
-    if (!snap) return { kind: 'empty', jobId, host };
     const filename = `${jobId}-${host}.log`;
-    try {
-      await this.deps.files.sendToUser(slackUserId, {
-        filename,
-        title: `${jobId} ${job.module.name} on ${host} — ${h.state}`,
-        bytes: snap.bytes,
-        body: snap.body,
-        comment: `Output of ${job.module.name} on ${host} (${jobId}, ${h.state}${h.outputCut ? ', cut at the per-host limit' : ''}).`,
-      });
-    } finally {
-      snap.body.destroy();
-    }
-    return { kind: 'sent', jobId, host, filename, bytes: snap.bytes };
+    const sent = await sendStoredLog({ logs: this.deps.logs, files: this.deps.files }, slackUserId, `${jobId}/${host}`, {
+      filename,
+      title: `${jobId} ${job.module.name} on ${host} — ${h.state}`,
+      comment: `Output of ${job.module.name} on ${host} (${jobId}, ${h.state}${h.outputCut ? ', cut at the per-host limit' : ''}).`,
+    });
+    return sent ? { kind: 'sent', jobId, host, filename, bytes: sent.bytes } : { kind: 'empty', jobId, host };
   }
 }

@@ -28,6 +28,26 @@ export interface FileToUser {
   sendToUser(slackUserId: string, file: LogFile): Promise<void>;
 }
 
+/**
+ * Sends the stored log `logId` as a file to the user; null when the log is empty. The stream is
+ * closed whatever the upload did. Shared by the ticket's full log and a module run's host output.
+ */
+export async function sendStoredLog(
+  deps: { logs: TicketLogSnapshots; files: FileToUser },
+  slackUserId: string,
+  logId: string,
+  file: Omit<LogFile, 'bytes' | 'body'>,
+): Promise<{ bytes: number } | null> {
+  const snap = await deps.logs.snapshot(logId);
+  if (!snap) return null;
+  try {
+    await deps.files.sendToUser(slackUserId, { ...file, bytes: snap.bytes, body: snap.body });
+  } finally {
+    snap.body.destroy();
+  }
+  return { bytes: snap.bytes };
+}
+
 export interface TicketFullLogDeps {
   /** Throws 1201 / 1202 when the person may not see the ticket (TicketService.viewable). */
   viewable: (slackUserId: string, ticketId: string) => Promise<TicketDetails>;
@@ -45,20 +65,12 @@ export class TicketFullLog {
     const d = await this.deps.viewable(slackUserId, ticketId);
     if (!this.deps.logs) throw new AppError(ErrorCode.NotImplemented, 'full logs are not kept by this bot (no log store)');
     const t = d.ticket;
-    const snap = await this.deps.logs.snapshot(t.ticketId);
-    if (!snap) return { kind: 'empty', ticketId: t.ticketId };
     const filename = `${t.ticketId}.log`;
-    try {
-      await this.deps.files.sendToUser(slackUserId, {
-        filename,
-        title: `${t.ticketId} ${t.template.name} (${t.env}) — ${t.state}`,
-        bytes: snap.bytes,
-        body: snap.body,
-        comment: `Full log of ticket ${t.ticketId} (${t.template.name}, ${t.env}, ${t.state}).`,
-      });
-    } finally {
-      snap.body.destroy();
-    }
-    return { kind: 'sent', ticketId: t.ticketId, filename, bytes: snap.bytes };
+    const sent = await sendStoredLog({ logs: this.deps.logs, files: this.deps.files }, slackUserId, t.ticketId, {
+      filename,
+      title: `${t.ticketId} ${t.template.name} (${t.env}) — ${t.state}`,
+      comment: `Full log of ticket ${t.ticketId} (${t.template.name}, ${t.env}, ${t.state}).`,
+    });
+    return sent ? { kind: 'sent', ticketId: t.ticketId, filename, bytes: sent.bytes } : { kind: 'empty', ticketId: t.ticketId };
   }
 }
