@@ -340,12 +340,12 @@ export class TicketService {
     let refs: Awaited<ReturnType<TicketNotifier['approvalNeeded']>> = [];
     await tell(this.deps.logger, 'approvalNeeded', async () => (refs = await this.deps.notifier.approvalNeeded(details, level, approvers)));
     if (refs.length > 0) {
-      await this.deps.model.updateOne({ ticketId }, { $push: { messages: { $each: refs } } });
       // An approver may have decided between seeing the DM and its place being stored: that
       // decision rewrote only the copies stored then, so these are brought up to date now.
-      const after = await this.deps.records.details(ticketId);
-      if (after.ticket.state !== 'waiting' || after.ticket.approval.current !== approval.current) {
-        await tell(this.deps.logger, 'refreshApprovals', () => this.deps.notifier.refreshApprovals(after));
+      const after = await this.deps.model.findOneAndUpdate({ ticketId }, { $push: { messages: { $each: refs } } }, { returnDocument: 'after' }).lean<Ticket>();
+      if (after && (after.state !== 'waiting' || after.approval.current !== approval.current)) {
+        const now = await this.deps.records.details(after);
+        await tell(this.deps.logger, 'refreshApprovals', () => this.deps.notifier.refreshApprovals(now));
       }
     }
     return approvers.length;
