@@ -254,7 +254,6 @@ export class TicketExecutor {
       if (failed) await this.finish(failed);
       return failed;
     } finally {
-      await feed.close();
       this.stopping.delete(id);
       this.stoppedForShutdown.delete(id);
       this.runs.delete(id);
