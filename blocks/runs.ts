@@ -208,3 +208,17 @@ export function jobHostsModal(j: Job, page: number): ModalView {
     blocks: blocks as never,
   });
 }
+
+function homeRow(j: Job, nowMs: number): string {
+  const end = j.endedAt ? j.endedAt.getTime() : nowMs;
+  const state = j.state === 'running' ? `${finishedCount(j)} / ${j.hosts.length} done` : j.state;
+  return `\`${j.jobId}\` *${esc(j.module.name)}* · ${state} · ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable · ${seconds(end - j.startedAt.getTime())}`;
+}
+
+/** The Module runs part of the App Home tab: running jobs the person may see, and their latest runs. */
+export function runsHomeBlocks(summary: { running: Job[]; recent: Job[] }, nowMs: number): Block[] {
+  return [
+    section(`*Running now*\n${summary.running.length ? summary.running.map((j) => homeRow(j, nowMs)).join('\n') + '\n`/jobs` has Term / Kill' : 'nothing'}`),
+    section(`*My latest runs*\n${summary.recent.length ? summary.recent.map((j) => homeRow(j, nowMs)).join('\n') + '\n`/jobs show <id>` for hosts and output' : 'none — `/run` starts one'}`),
+  ];
+}

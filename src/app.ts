@@ -13,6 +13,7 @@ import { inputGuard } from '../commands/input-guard.js';
 import { defineDirectoryJobs } from '../jobs/directory.js';
 import { defineMailJobs, mailDrainKick } from '../jobs/mail.js';
 import { accessHomeBlocks } from '../blocks/access.js';
+import { runsHomeBlocks } from '../blocks/runs.js';
 import { registerAccess } from '../commands/access.js';
 import { defineAccessJobs } from '../jobs/access.js';
 import { defineInventoryJobs } from '../jobs/inventory.js';
@@ -57,6 +58,8 @@ import type { ModuleRuns } from './services/modules/runs.js';
 import { wireTickets } from './wire-tickets.js';
 import { ModuleCatalog } from './services/modules/catalog.js';
 import { wireModules } from './wire-modules.js';
+import { ticketLogModels } from './models/ticket-log.js';
+import { TicketLogStore } from './services/tickets/log-store.js';
 import { registerRuns } from '../commands/runs.js';
 import { JobOutputFile } from './services/modules/output-file.js';
 import { runNotifier } from '../notify/run-notifier.js';
@@ -222,13 +225,17 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     },
   });
   const inventoryJobs = defineInventoryJobs(agenda, { hostCheck, logger });
+  // One chunked log store for ticket logs and module runs' per-host output: one set of write buffers.
+  const logStore = new TicketLogStore({ ...ticketLogModels(conn), clock, logger });
   const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog }, {
+    log: logStore,
     notifier: ticketSlackNotifier({ slack: messenger, mail, logger }),
     executor: { progressEveryMs: config.TICKET_PROGRESS_EVERY_MS },
   });
   const modules = wireModules(
     { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: moduleCatalog },
     {
+      log: logStore,
       maxParallelism: config.EXEC_PARALLELISM,
       heartbeatMs: config.JOB_HEARTBEAT_MS,
       leaseMs: config.JOB_LEASE_MS,
@@ -270,7 +277,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       async (person) =>
         person ? { title: 'Host access', blocks: accessHomeBlocks(await grants.homeSummary(person)) } : placeholderSection('Host access', 'Once you are in the directory, your hosts, requests and approvals appear here.'),
       ticketsHome,
-      async () => placeholderSection('Module runs', 'Running and recent module runs appear here once module runs are enabled.'),
+      async (person) =>
+        person ? { title: 'Module runs', blocks: runsHomeBlocks(await modules.runs.homeSummary(person), clock.now().getTime()) } : placeholderSection('Module runs', 'Once you are in the directory, running module runs and your latest runs appear here.'),
     ];
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });

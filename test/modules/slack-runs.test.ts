@@ -18,7 +18,7 @@ import { startSshdFleet, type SshdFleet } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/store.js';
 import { buttonValue, text } from '../helpers/ticket-slack.js';
 
-const SLEEP = [0, 1, 2].map((i) => 110_000 + randomInt(0, 20_000) * 2 + i);
+const SLEEP = [0, 1, 2, 3].map((i) => 110_000 + randomInt(0, 20_000) * 2 + i);
 let fleet: SshdFleet;
 let t: TestOpsgate;
 let ps: RemotePs;
@@ -290,6 +290,34 @@ describe('/jobs', () => {
     expect(await ps.gone(`sleep ${SLEEP[0]}`)).toEqual([]);
     await t.fake.waitFor('chat.postMessage', (c) => after(clicked)(c) && c.args.channel === `D${USERS.bob.id}` && text(c).includes(jobId));
     expect((await jobOf(jobId)).hosts.map((h) => h.signal)).toEqual(['SIGKILL', 'SIGKILL']);
+  });
+
+  it("App Home's Module runs: a running job for who may see it, not for a member without use on its inventory; the starter's latest runs", async () => {
+    const rm = rbacModels(t.app.store.connection);
+    await rm.Team.create({ name: 'prod-watch', members: ['dave'] });
+    await rm.RoleGrant.create({ subjectKind: 'team', subjectId: 'prod-watch', resourceType: ResourceType.inventory, resourceId: 'prod', role: Role.use, grantedBy: 'erin' });
+    const home = async (user: (typeof USERS)[keyof typeof USERS]) => {
+      const mark = t.fake.calls.length;
+      await t.slack.event({ type: 'app_home_opened', user: user.id, channel: 'D0HOME', tab: 'home' });
+      const view = JSON.stringify((await t.fake.waitFor('views.publish', (c) => after(mark)(c) && c.args.user_id === user.id)).args.view);
+      const running = /Running now(.*?)My latest runs/.exec(view)?.[1] ?? '';
+      return { running, latest: view.slice(view.indexOf('My latest runs')) };
+    };
+    const started = await runCommand(t, Commands.run, `sleeper target:app:php secs=${SLEEP[3]}`, USERS.bob);
+    const jobId = jobIdIn(JSON.stringify(started.blocks));
+    await ps.until(`sleep ${SLEEP[3]}`, 2);
+    expect((await home(USERS.bob)).running).toContain(jobId);
+    // carol holds use on inventory:stage through runners; dave only on prod.
+    expect((await home(USERS.carol)).running).toContain(jobId);
+    expect((await home(USERS.dave)).running).not.toContain(jobId);
+    expect((await home(USERS.dave)).running).toContain('nothing');
+    await runCommand(t, Commands.jobs, `kill ${jobId}`, USERS.bob);
+    expect(await ps.gone(`sleep ${SLEEP[3]}`)).toEqual([]);
+    await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === `D${USERS.bob.id}` && text(c).includes(jobId) && text(c).includes('ended'));
+    const after2 = await home(USERS.bob);
+    expect(after2.running).not.toContain(jobId);
+    expect(after2.latest).toMatch(new RegExp(`${jobId}.*sleeper.*done.*0 ok, 2 failed, 0 unreachable`));
+    expect((await home(USERS.carol)).latest).not.toContain(jobId);
   });
 
   it('the same Kill clicked on a second bot instance sharing the store', async () => {

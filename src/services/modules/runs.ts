@@ -76,6 +76,9 @@ interface Held {
  */
 const TAIL_BUDGET_CHARS = 3_000_000;
 
+/** Jobs the App Home lists in each of its two lists. */
+const HOME_JOBS = 5;
+
 const tail = (text: string, max: number) => (text.length > max ? '…' + text.slice(text.length - max + 1) : text);
 
 /** Why a host was unreachable, in the words the issue uses. */
@@ -376,6 +379,23 @@ export class ModuleRuns {
 
   kill(slackUserId: string, jobId: string): Promise<Job> {
     return this.signal(slackUserId, jobId, 'KILL');
+  }
+
+  /**
+   * The App Home's "Module runs": running jobs the person may see (as `/jobs` lists them) and
+   * their own latest runs. A person not yet a member sees none (the Home tab says why).
+   */
+  async homeSummary(person: Person): Promise<{ running: Job[]; recent: Job[] }> {
+    const standing = await this.deps.rbac.standing(person);
+    if (!standing.globalAdmin && standing.organizationsAdmin.length === 0 && standing.teams.length === 0) return { running: [], recent: [] };
+    const admin = standing.globalAdmin;
+    const running: Job[] = [];
+    for await (const job of this.deps.model.find({ state: 'running' }).sort({ startedAt: -1 }).lean<Job[]>().cursor()) {
+      if ((await this.visibility(person, job as Job, admin)) === 'visible') running.push(job as Job);
+      if (running.length === HOME_JOBS) break;
+    }
+    const recent = await this.deps.model.find({ startedBy: person.personId, state: { $ne: 'running' } }).sort({ startedAt: -1 }).limit(HOME_JOBS).lean<Job[]>();
+    return { running, recent };
   }
 
   /**
