@@ -190,7 +190,7 @@ export class TicketExecutor {
     // A task that outlived the signal (trapped it, exited 0) was not stopped by it.
     const stoppedBy = ok ? null : (this.signalled.get(t.ticketId) ?? null);
     this.signalled.delete(t.ticketId);
-    await log.append(t.ticketId, 'system', `[${phase}] ${ok ? 'ok' : 'failed'}: exit ${result.code ?? '-'}${result.signal ? ` signal ${result.signal}` : ''}${error ? ` (${error})` : ''}${stoppedBy ? ` (${stoppedNote(stoppedBy)})` : ''} in ${result.durationMs} ms\n`);
+    await log.append(t.ticketId, 'system', `[${phase}] ${ok ? 'ok' : 'failed'}: exit ${result.code ?? '-'}${result.signal ? ` signal ${result.signal}` : ''}${stoppedBy ? ` (${stoppedNote(stoppedBy)})` : error ? ` (${error})` : ''} in ${result.durationMs} ms\n`);
     const tail = tailOf([result.stdout, result.stderr].filter(Boolean).join('\n'), TAIL_CHARS);
     const phaseResult: PhaseResult = { phase, ok, code: result.code, signal: result.signal, error, durationMs: result.durationMs, tail, at, stoppedBy };
     await model.updateOne({ ticketId: t.ticketId }, { $push: { phases: phaseResult }, $set: { jobId: null } });

@@ -66,10 +66,11 @@ export function hasRunningTask(t: Ticket): boolean {
   return t.state === 'running' || (t.state === 'pre' && Boolean(t.template.templates.pre));
 }
 
-/** The task in progress (or last run): `pre` before approval, then main until its result is in, then post. */
+/** The task in progress: `pre` before approval, then main until its result is in, then post; of a ticket not running, the last one run. */
 export function phaseOf(t: Ticket): TicketPhase {
   if (t.state === 'pre') return 'pre';
-  return t.phases.some((p) => p.phase === 'main') ? 'post' : 'main';
+  if (t.state === 'running') return t.phases.some((p) => p.phase === 'main') ? 'post' : 'main';
+  return t.phases.at(-1)?.phase ?? 'main';
 }
 
 /** Who started the task running now: whoever pressed Run; the submitter for the pre-task and the runs the scheduler starts. */
