@@ -10,15 +10,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import YAML from 'yaml';
 import { Actions, Commands } from '../../commands/ids.js';
 import { rbacModels, ResourceType, Role } from '../../src/models/rbac.js';
 import { ticketModel, type Ticket } from '../../src/models/tickets.js';
 import type { RecordedCall } from '../helpers/fake-slack.js';
-import { exampleCatalog, runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
 import { localPs, untilGone, untilSeen } from '../helpers/processes.js';
 import { startSshdFleet, type SshdFleet } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/store.js';
+import { copyExampleCatalog } from '../helpers/catalog-copy.js';
 import { buttonValue, dm, text } from '../helpers/ticket-slack.js';
 
 const SECRET = 'tj-s3cret-Token-77ab';
@@ -34,12 +34,7 @@ beforeAll(async () => {
   const sshd = fleet.servers[0]!;
   dir = tempDir('ticket-jobs');
   const catalogDir = path.join(dir, 'catalog');
-  fs.cpSync(exampleCatalog, catalogDir, { recursive: true });
-  const edit = (file: string, change: (doc: Record<string, unknown[]>) => void) => {
-    const doc = YAML.parse(fs.readFileSync(path.join(catalogDir, file), 'utf8')) as Record<string, unknown[]>;
-    change(doc);
-    fs.writeFileSync(path.join(catalogDir, file), YAML.stringify(doc));
-  };
+  const edit = copyExampleCatalog(catalogDir);
   edit('hosts.yaml', (d) => d.hosts!.push({ name: 'center-1', address: '127.0.0.1', port: sshd.port, hostKey: sshd.fingerprint, env: 'prod' }));
   const base = { env: 'PROD', category: 'Jobs', submitGroups: ['dev', 'ops'], configCenter: 'center-1', secrets: { Token: { env: 'OPSGATE_TJ_TOKEN' } }, options: [{ name: 'Secs', label: 'Seconds', text: { pattern: '^[0-9]+$', maxLength: 10 } }], lock: false, timeoutMinutes: 60, channel: '#ops-tj' };
   edit('tickets.yaml', (d) =>
