@@ -1,11 +1,12 @@
 /**
  * `/run` (inline: `/run <module> target:<filter> name=value …`) and `/jobs` (list, show,
- * signal, term, kill; module runs `J-…` and ticket runs `TK-…`) with the Show / Term / Kill buttons. Each handler acks first; who acts is
+ * signal, term, kill) with the Show / Term / Kill buttons. Each handler acks first; who acts is
  * the request's Slack user id and every rule is the run service's. `/run` alone opens the form
  * (module, target with a live count of matching hosts, the module's parameters as typed
  * inputs), redrawn whenever the module or the target changes; its Submit goes through the same
  * run service as the inline form, a refusal shown on its field with its code. `/run help`
- * lists the modules and how to type a run.
+ * lists the modules and how to type a run. `/jobs` takes module runs (`J-…`) and ticket runs
+ * (`TK-…`) alike, through the job-control service.
  */
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
@@ -92,7 +93,6 @@ function formErrorBlock(e: AppError, blocks: string[]): string {
 }
 
 async function jobsAnswer(req: Exclude<JobsCommand, { sub: 'help' }>, user: string, deps: RunListenerDeps): Promise<Message> {
-  const { runs } = deps;
   switch (req.sub) {
     case 'output':
       return outputFileMessage(await deps.output.send(user, req.jobId, req.host));
