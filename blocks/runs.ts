@@ -2,12 +2,14 @@
  * Module runs and jobs in Slack: the channel message while a run goes (hosts done / total,
  * ok / failed / unreachable, elapsed, Term / Kill) and at its end (seed 001's buckets, each
  * host's exit code and duration, why unreachable ones were, the first lines of output for
- * small runs), the DM summary, `/jobs` and `/jobs show`. Pure data in, data out.
+ * small runs), the DM summary, `/jobs` (module runs and ticket runs side by side) and
+ * `/jobs show`. Pure data in, data out.
  */
 import type { ModalView } from '@slack/types';
 import { Actions, Views } from '../commands/ids.js';
 import type { Job, JobHost } from '../src/models/jobs.js';
 import type { OutputFileOutcome } from '../src/services/modules/output-file.js';
+import type { TicketJob } from '../src/services/tickets/ticket-jobs.js';
 import { code, context, esc, header, plain, section, type Block, type Message } from './kit.js';
 import { fitView, printable } from './limits.js';
 
@@ -29,13 +31,16 @@ const btn = (actionId: string, text: string, jobId: string, style?: 'primary' | 
   ...(style ? { style } : {}),
 });
 
-const controls = (j: Job, show = true): Block => ({
+/** Show / Term / Kill for a job: a module run's `J-…` or a ticket run's `TK-…`. */
+export const jobControls = (jobId: string, show = true): Block => ({
   type: 'actions',
-  block_id: `job:${j.jobId}`,
-  elements: [...(show ? [btn(Actions.jobShow, 'Show', j.jobId)] : []), btn(Actions.jobTerm, 'Term', j.jobId), btn(Actions.jobKill, 'Kill', j.jobId, 'danger')] as never,
+  block_id: `job:${jobId}`,
+  elements: [...(show ? [btn(Actions.jobShow, 'Show', jobId)] : []), btn(Actions.jobTerm, 'Term', jobId), btn(Actions.jobKill, 'Kill', jobId, 'danger')] as never,
 });
+const controls = (j: Job, show = true): Block => jobControls(j.jobId, show);
 
-function seconds(ms: number): string {
+/** A duration as people read it: `1.2 s`, `42 s`. */
+export function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
@@ -125,13 +130,24 @@ export function runStartedMessage(j: Job): Message {
   return { text: `Started ${j.jobId}`, blocks: [section(`:arrow_forward: Started \`${j.jobId}\`: ${esc(title(j))} (${j.target.envs.join(', ')})${esc(where)}. The summary comes by DM.`), controls(j)] };
 }
 
-/** `/jobs`: running jobs of every instance, with Show / Term / Kill. */
-export function jobListMessage(jobs: Job[], nowMs: number): Message {
-  if (jobs.length === 0) return { text: 'No running jobs', blocks: [section('No module run is running.')] };
-  const blocks: Block[] = [header(`Running jobs (${jobs.length})`)];
-  for (const j of jobs.slice(0, LISTED_JOBS)) blocks.push(section(`*${esc(title(j))}*\n${lead(j, nowMs)}`), controls(j));
-  if (jobs.length > LISTED_JOBS) blocks.push(context(`… and ${jobs.length - LISTED_JOBS} more`));
-  return { text: `${jobs.length} running jobs`, blocks };
+/** A ticket run in the list: what (template, env, task), who, where (config center), since, instance. */
+export function ticketJobLine(t: TicketJob, nowMs: number): string {
+  const k = t.ticket;
+  return `*${esc(k.template.name)}* (${esc(k.env)}) · ticket · ${t.phase}-task\n:hourglass_flowing_sand: running · <@${t.startedBySlack ?? t.startedBy}> · on ${code(k.template.configCenter)} · since ${seconds(nowMs - t.since.getTime())} · instance ${code(k.instanceId ?? 'unknown')} · \`${k.ticketId}\``;
+}
+
+/** `/jobs`: running jobs of every instance, module runs and ticket runs by start time, with Show / Term / Kill. */
+export function jobListMessage(jobs: Job[], nowMs: number, tickets: TicketJob[] = []): Message {
+  const total = jobs.length + tickets.length;
+  if (total === 0) return { text: 'No running jobs', blocks: [section('No module run and no ticket task is running.')] };
+  const entries = [
+    ...jobs.map((j) => ({ at: j.startedAt.getTime(), blocks: [section(`*${esc(title(j))}*\n${lead(j, nowMs)}`), controls(j)] })),
+    ...tickets.map((t) => ({ at: t.since.getTime(), blocks: [section(ticketJobLine(t, nowMs)), jobControls(t.ticket.ticketId)] })),
+  ].sort((a, b) => a.at - b.at);
+  const blocks: Block[] = [header(`Running jobs (${total})`)];
+  for (const e of entries.slice(0, LISTED_JOBS)) blocks.push(...e.blocks);
+  if (total > LISTED_JOBS) blocks.push(context(`… and ${total - LISTED_JOBS} more`));
+  return { text: `${total} running jobs`, blocks };
 }
 
 /** `/jobs show` (find_job): params, per-host state, output tails, signals. */

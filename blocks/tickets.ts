@@ -140,16 +140,21 @@ function nameOf(people: Record<string, Person>, id: string | null): string {
 }
 
 function valuesText(t: Ticket): string {
-  const rows = Object.entries(t.values).map(([k, v]) => `${code(k)} = ${Array.isArray(v) ? v.map(code).join(', ') : code(v)}`);
-  return rows.length ? rows.join('\n') : '_no options_';
+  return namedValuesText(t.values);
+}
+
+/** `name` = `value` rows (a multiple choice's values side by side). */
+export function namedValuesText(values: Record<string, string | string[]>, none = '_no options_'): string {
+  const rows = Object.entries(values).map(([k, v]) => `${code(k)} = ${Array.isArray(v) ? v.map(code).join(', ') : code(v)}`);
+  return rows.length ? rows.join('\n') : none;
 }
 
 /** A command in a code block; ``` inside it cannot close the block early. */
-function commandBlock(label: string, cmd: string): string {
+export function commandBlock(label: string, cmd: string): string {
   return `*${label}:*\n\`\`\`${esc(cut(printable(cmd).replace(/```/g, "'''"), 900))}\`\`\``;
 }
 
-function outputBlock(text: string, max = 1200): string {
+export function outputBlock(text: string, max = 1200): string {
   const t = printable(text).replace(/```/g, "'''");
   // Escaped inside code blocks too: < and & would otherwise still make mentions and links.
   return '```' + esc(t.length > max ? '…' + t.slice(t.length - max + 1) : t || ' ') + '```';

@@ -13,6 +13,8 @@ import { parseMeta, ticketWords } from './tickets-parse.js';
 /** Longest command text read; Slack sends at most 4,000 characters anyway. */
 const MAX_TEXT = 4000;
 const JOB_ID = /^J-[0-9a-f]{10}$/;
+/** What `/jobs show|signal|term|kill` and the Show / Term / Kill buttons take: a module run's id or a ticket's (its run). */
+const ANY_JOB_ID = /^(J-[0-9a-f]{10}|TK-[A-Z0-9]{6})$/;
 
 export type RunCommand = { sub: 'help' } | { sub: 'form' } | { sub: 'run'; request: RunRequest };
 export type JobsCommand = { sub: 'help' } | { sub: 'list' } | { sub: 'show'; jobId: string } | { sub: 'output'; jobId: string; host: string } | { sub: 'signal'; jobId: string; signal: string };
@@ -39,9 +41,9 @@ export function parseRun(text: string): RunCommand {
   return { sub: 'run', request: { module, target: target.filter(Boolean).join(' '), params } };
 }
 
-function jobId(w: string | undefined): string {
-  if (!w) throw badParameter('name the job: J- and 10 hex digits, as /jobs lists them', { field: 'job' });
-  if (!JOB_ID.test(w)) throw badParameter(`${w.slice(0, 40)} is not a job id (J- and 10 hex digits)`, { field: 'job' });
+function jobId(w: string | undefined, shape = JOB_ID): string {
+  if (!w) throw badParameter('name the job: J- and 10 hex digits, or a ticket TK-…, as /jobs lists them', { field: 'job' });
+  if (!shape.test(w)) throw badParameter(`${w.slice(0, 40)} is not a job id (J- and 10 hex digits${shape === ANY_JOB_ID ? ', or a ticket id TK- and 6 characters' : ''})`, { field: 'job' });
   return w;
 }
 
@@ -55,23 +57,23 @@ export function parseJobs(text: string): JobsCommand {
     case 'help':
       return { sub: 'help' };
     case 'show':
-      return { sub: 'show', jobId: jobId(a) };
+      return { sub: 'show', jobId: jobId(a, ANY_JOB_ID) };
     case 'output':
       if (!b) throw badParameter('name the host: /jobs output <id> <host>', { field: 'host' });
       return { sub: 'output', jobId: jobId(a), host: b };
     case 'term':
-      return { sub: 'signal', jobId: jobId(a), signal: 'TERM' };
+      return { sub: 'signal', jobId: jobId(a, ANY_JOB_ID), signal: 'TERM' };
     case 'kill':
-      return { sub: 'signal', jobId: jobId(a), signal: 'KILL' };
+      return { sub: 'signal', jobId: jobId(a, ANY_JOB_ID), signal: 'KILL' };
     case 'signal':
       if (!b) throw badParameter('name the signal: /jobs signal <id> TERM|INT|HUP|KILL|…', { field: 'signal' });
-      return { sub: 'signal', jobId: jobId(a), signal: b };
+      return { sub: 'signal', jobId: jobId(a, ANY_JOB_ID), signal: b };
     default:
       throw badParameter(`unknown /jobs command ${sub.slice(0, 40)}; see /jobs help`);
   }
 }
 
-const jobButton = z.object({ j: z.string().regex(JOB_ID) }).strict();
+const jobButton = z.object({ j: z.string().regex(ANY_JOB_ID) }).strict();
 const jobHostsButton = z.union([z.object({ j: z.string().regex(JOB_ID), p: z.number().int().min(0).max(10_000) }).strict(), z.object({ j: z.string().regex(JOB_ID), h: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/) }).strict()]);
 
 /** A button's JSON value read with its schema: never trusted for who may. */

@@ -5,7 +5,8 @@
  * (module, target with a live count of matching hosts, the module's parameters as typed
  * inputs), redrawn whenever the module or the target changes; its Submit goes through the same
  * run service as the inline form, a refusal shown on its field with its code. `/run help`
- * lists the modules and how to type a run.
+ * lists the modules and how to type a run. `/jobs` takes module runs (`J-…`) and ticket runs
+ * (`TK-…`) alike, through the job-control service.
  */
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
@@ -14,6 +15,8 @@ import { header, plain, section, type Message } from '../blocks/kit.js';
 import { fitOptions } from '../blocks/limits.js';
 import { EMPTY_RUN_FORM, runFormModal, type RunFormState } from '../blocks/run-form.js';
 import { jobHostsModal, jobListMessage, jobShowMessage, outputFileMessage, runStartedMessage, signalledMessage } from '../blocks/runs.js';
+import { ticketJobShowMessage, ticketSignalledMessage } from '../blocks/ticket-jobs.js';
+import type { JobControl } from '../src/services/jobs/job-control.js';
 import { AppError, asAppError, badParameter, ErrorCode } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { ModuleCatalog } from '../src/services/modules/catalog.js';
@@ -31,6 +34,8 @@ import { parseJobButton, parseJobHostsButton, parseJobs, parseRun, parseRunForm,
 
 export interface RunListenerDeps {
   runs: ModuleRuns;
+  /** `/jobs` over module runs and ticket runs. */
+  jobs: JobControl;
   form: RunFormService;
   output: JobOutputFile;
   catalog: ModuleCatalog;
@@ -51,7 +56,7 @@ function runHelp(catalog: ModuleCatalog): Message {
 
 const JOBS_HELP: Message = {
   text: '/jobs help',
-  blocks: [header('Jobs'), section('`/jobs` — running jobs of every instance that you may see, with Term / Kill\n`/jobs show <id>` — params, per-host state, output tails (who started it, admins, and people with use on every inventory it touched; admin-only modules: who started it and admins)\n`/jobs output <id> <host>` — the host’s whole output as a file in your DM\n`/jobs signal <id> <TERM|INT|HUP|KILL|USR1|…>` · `/jobs term <id>` · `/jobs kill <id>` — who started it and admins')],
+  blocks: [header('Jobs'), section('`/jobs` — running jobs of every instance that you may see (module runs `J-…` and ticket runs `TK-…`), with Term / Kill\n`/jobs show <id>` — params, per-host state, output tails (who started it, admins, and people with use on every inventory it touched; admin-only modules: who started it and admins); a ticket: its params (secrets masked), task, center, instance, log tail (as `/ticket show` allows)\n`/jobs output <id> <host>` — the host’s whole output as a file in your DM\n`/jobs signal <id> <TERM|INT|HUP|KILL|USR1|…>` · `/jobs term <id>` · `/jobs kill <id>` — who started it (a ticket: who pressed Run, its submitter for automatic runs and the pre-task) and admins')],
 };
 
 /** How long the form's Submit may take before the form closes and the answer comes by DM. */
@@ -88,17 +93,20 @@ function formErrorBlock(e: AppError, blocks: string[]): string {
 }
 
 async function jobsAnswer(req: Exclude<JobsCommand, { sub: 'help' }>, user: string, deps: RunListenerDeps): Promise<Message> {
-  const { runs } = deps;
   switch (req.sub) {
     case 'output':
       return outputFileMessage(await deps.output.send(user, req.jobId, req.host));
-    case 'list':
-      return jobListMessage(await runs.running(user), Date.now());
-    case 'show':
-      return jobShowMessage(await runs.find(user, req.jobId), Date.now());
+    case 'list': {
+      const running = await deps.jobs.running(user);
+      return jobListMessage(running.modules, Date.now(), running.tickets);
+    }
+    case 'show': {
+      const found = await deps.jobs.find(user, req.jobId);
+      return found.kind === 'ticket' ? ticketJobShowMessage(found.job, Date.now()) : jobShowMessage(found.job, Date.now());
+    }
     case 'signal': {
-      const j = await runs.signal(user, req.jobId, req.signal);
-      return signalledMessage(j, j.signals.at(-1)?.signal ?? req.signal);
+      const s = await deps.jobs.signal(user, req.jobId, req.signal);
+      return s.kind === 'ticket' ? ticketSignalledMessage(s.job, s.request) : signalledMessage(s.job, s.job.signals.at(-1)?.signal ?? req.signal);
     }
   }
 }

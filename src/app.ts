@@ -61,6 +61,7 @@ import { wireModules } from './wire-modules.js';
 import { ticketLogModels } from './models/ticket-log.js';
 import { TicketLogStore } from './services/tickets/log-store.js';
 import { registerRuns } from '../commands/runs.js';
+import { JobControl } from './services/jobs/job-control.js';
 import { JobOutputFile } from './services/modules/output-file.js';
 import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
@@ -230,7 +231,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const ticketing = wireTickets({ conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: ticketCatalog }, {
     log: logStore,
     notifier: ticketSlackNotifier({ slack: messenger, mail, logger }),
-    executor: { progressEveryMs: config.TICKET_PROGRESS_EVERY_MS },
+    // Ticket runs are jobs too: the same heartbeat (how soon another instance's /jobs signal lands) and lease.
+    executor: { progressEveryMs: config.TICKET_PROGRESS_EVERY_MS, heartbeatMs: config.JOB_HEARTBEAT_MS, staleMs: config.JOB_LEASE_MS },
   });
   const modules = wireModules(
     { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: moduleCatalog },
@@ -240,6 +242,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       heartbeatMs: config.JOB_HEARTBEAT_MS,
       leaseMs: config.JOB_LEASE_MS,
       maxOutputBytes: config.MODULE_OUTPUT_MAX_BYTES,
+      instanceId: ticketing.instanceId,
       notifier: runNotifier({ slack: messenger, directory, logger }),
     },
   );
@@ -284,7 +287,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, logger });
     const output = new JobOutputFile({ runs: modules.runs, logs: modules.logReader, files });
-    registerRuns(slack.app, { runs: modules.runs, form: modules.form, output, catalog: moduleCatalog, logger });
+    const jobControl = new JobControl({ modules: modules.runs, tickets: ticketing.ticketJobs });
+    registerRuns(slack.app, { runs: modules.runs, jobs: jobControl, form: modules.form, output, catalog: moduleCatalog, logger });
   } else {
     logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');
   }

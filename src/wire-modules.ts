@@ -3,9 +3,8 @@
  * execution engine (output into the chunked log store beside the tickets' logs, under
  * `<jobId>/<host>`), and the lost-job sweep. createOpsgate calls it once per instance.
  */
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { defineModuleJobs } from '../jobs/modules.js';
+import { defaultInstanceId } from './instance-id.js';
 import { jobModel } from './models/jobs.js';
 import { ticketLogModels } from './models/ticket-log.js';
 import type { ModuleCatalog } from './services/modules/catalog.js';
@@ -30,7 +29,7 @@ export interface ModulesOptions extends ModuleRunOptions {
 export function wireModules(core: ModulesCore, opts: ModulesOptions = {}) {
   const model = jobModel(core.conn);
   const log = opts.log ?? new TicketLogStore({ ...ticketLogModels(core.conn), clock: core.clock, logger: core.logger });
-  const instanceId = opts.instanceId ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const instanceId = opts.instanceId ?? defaultInstanceId();
   const runs = new ModuleRuns({ ...core, model, log, instanceId, notifier: opts.notifier }, opts);
   const jobs = defineModuleJobs(core.agenda, { runs, logger: core.logger });
   const form = new RunFormService(core);

@@ -7,6 +7,7 @@
 import type { Agenda } from 'agenda';
 import type { Connection } from 'mongoose';
 import { defineTicketJobs } from '../jobs/tickets.js';
+import { defaultInstanceId } from './instance-id.js';
 import type { ExecutionEngine } from './adapters/exec/engine.js';
 import type { SshTarget } from './adapters/exec/types.js';
 import { configCenterRunner } from './adapters/tickets/config-center.js';
@@ -25,6 +26,7 @@ import { TicketLogStore } from './services/tickets/log-store.js';
 import type { TicketLogSink, TicketNotifier } from './services/tickets/ports.js';
 import { TicketRecords } from './services/tickets/records.js';
 import { TicketService } from './services/tickets/tickets.js';
+import { TicketJobs } from './services/tickets/ticket-jobs.js';
 import { ticketTemplateSwitchModel } from './models/ticket-template-switch.js';
 import { TemplateSwitches } from './services/tickets/template-switch.js';
 
@@ -44,6 +46,8 @@ export interface TicketsCore {
 }
 
 export interface TicketsOptions {
+  /** This instance's name on the tickets whose tasks it runs; host name + pid + random by default. */
+  instanceId?: string;
   log?: TicketLogSink;
   notifier?: TicketNotifier;
   executor?: ExecutorOptions;
@@ -61,7 +65,8 @@ export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {
   const runner = configCenterRunner({ engine: core.engine, hostByName: (n) => core.inventory.hostByName(n), toTarget: core.toTarget });
   const log = opts.log ?? new TicketLogStore({ ...ticketLogModels(core.conn), clock: core.clock, logger: core.logger });
   const notifier = opts.notifier ?? logOnlyNotifier(core.logger);
-  const executor = new TicketExecutor({ model, records, catalog: core.catalog, runner, log, notifier, clock: core.clock, logger: core.logger }, opts.executor);
+  const instanceId = opts.instanceId ?? defaultInstanceId();
+  const executor = new TicketExecutor({ model, records, catalog: core.catalog, runner, log, notifier, clock: core.clock, logger: core.logger, instanceId }, opts.executor);
   const jobs = defineTicketJobs(core.agenda);
   const switches = new TemplateSwitches({ model: ticketTemplateSwitchModel(core.conn), catalog: core.catalog, directory: core.directory, rbac: core.rbac, audit: core.audit, clock: core.clock });
   const tickets = new TicketService({
@@ -87,5 +92,7 @@ export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {
   jobs.attach({ tickets, executor, records, clock: core.clock, logger: core.logger });
   // The full-log file reads the chunked store; a sink handed in by a test may not be one.
   const logReader = log instanceof TicketLogStore ? log : null;
-  return { tickets, executor, records, model, jobs, log, switches, logReader };
+  // Running tickets as jobs for /jobs (list, show, signals), beside the module runs.
+  const ticketJobs = new TicketJobs({ model, records, executor, log, directory: core.directory, rbac: core.rbac, clock: core.clock, viewable: (u, id) => tickets.viewable(u, id) });
+  return { tickets, executor, records, model, jobs, log, switches, logReader, ticketJobs, instanceId };
 }

@@ -8,6 +8,7 @@
  */
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
 import { modelOn } from './model-on.js';
+import { signalRequestSchema } from './signal-request.js';
 
 export const JOB_STATES = ['running', 'done', 'lost'] as const;
 /** `pending` until the host's result is in; then its bucket, or `lost` with the job. */
@@ -34,22 +35,6 @@ const hostResultSchema = new Schema(
     outputBytes: { type: Number, default: 0 },
     outputCut: { type: Boolean, default: false },
     endedAt: { type: Date, default: null },
-  },
-  { _id: false },
-);
-
-const signalRequestSchema = new Schema(
-  {
-    requestId: { type: String, required: true },
-    signal: { type: String, required: true },
-    /** personId of who asked. */
-    by: { type: String, required: true },
-    at: { type: Date, required: true },
-    /** Set by the instance running the job once it sent the signal. */
-    appliedAt: { type: Date, default: null },
-    appliedBy: { type: String, default: null },
-    /** Hosts whose process group got it (those still running then). */
-    hosts: { type: [String], default: [] },
   },
   { _id: false },
 );

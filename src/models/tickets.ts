@@ -11,6 +11,7 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import { approvalFlowSchema, messageRefSchema, type ApprovalFlow, type MessageRef } from './approval.js';
 import { modelOn } from './model-on.js';
+import { signalRequestSchema, type SignalRequest } from './signal-request.js';
 
 /** Where a ticket is in its life; the last four are final. */
 export const TICKET_STATES = ['pre', 'waiting', 'approved', 'running', 'succeeded', 'failed', 'rejected', 'revoked'] as const;
@@ -92,6 +93,8 @@ export interface PhaseResult {
   /** The last part of the redacted output, for messages; the whole log is in the log store. */
   tail: string;
   at: Date;
+  /** The task failed after a signal sent from `/jobs`: which, and by whom (personId). */
+  stoppedBy?: { signal: string; by: string } | null;
 }
 
 export interface HistoryEntry {
@@ -140,6 +143,13 @@ export interface Ticket {
    */
   runTag: string | null;
   revokeRequested: { by: string; at: Date } | null;
+  /** The bot instance running its pre-task or run (written when each task starts). */
+  instanceId?: string | null;
+  /**
+   * Signals asked for from `/jobs` while it runs, by any instance; the instance running it
+   * sends them to the running task's process group (at once or at its next heartbeat).
+   */
+  signals?: SignalRequest[];
   interrupted: boolean;
   /**
    * Where the run's message in the template's channel is, once posted: progress and the result
@@ -180,6 +190,7 @@ const phaseSchema = new Schema<PhaseResult>(
     durationMs: { type: Number, required: true },
     tail: { type: String, default: '' },
     at: { type: Date, required: true },
+    stoppedBy: { type: new Schema({ signal: { type: String, required: true }, by: { type: String, required: true } }, { _id: false }), default: null },
   },
   { _id: false },
 );
@@ -223,6 +234,8 @@ export const ticketSchema = new Schema<Ticket>(
     jobId: { type: String, default: null },
     runTag: { type: String, default: null },
     revokeRequested: { type: new Schema({ by: String, at: Date }, { _id: false }), default: null },
+    instanceId: { type: String, default: null },
+    signals: { type: [signalRequestSchema], default: [] },
     interrupted: { type: Boolean, default: false },
     channelMessage: { type: new Schema({ channel: { type: String, required: true }, ts: { type: String, required: true } }, { _id: false }), default: null },
   },

@@ -15,14 +15,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedCall } from '../helpers/fake-slack.js';
-import { exampleCatalog, runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
 import { TestSmtpServer, type ReceivedMail } from '../helpers/smtp.js';
 import { startSshdFleet, type SshdFleet } from '../helpers/sshd.js';
 import type { SlackResponse } from '../helpers/slack-requests.js';
 import { tempDir } from '../helpers/store.js';
+import { copyExampleCatalog } from '../helpers/catalog-copy.js';
 import { buttonValue, dm, text, type User } from '../helpers/ticket-slack.js';
 
 const SECRET = 'sshd-Fl0w_s3cret-9f2c';
@@ -49,12 +49,7 @@ beforeAll(async () => {
   out = path.join(dir, 'out');
   fs.mkdirSync(out);
   const catalogDir = path.join(dir, 'catalog');
-  fs.cpSync(exampleCatalog, catalogDir, { recursive: true });
-  const edit = (file: string, change: (doc: Record<string, unknown[]>) => void) => {
-    const doc = YAML.parse(fs.readFileSync(path.join(catalogDir, file), 'utf8')) as Record<string, unknown[]>;
-    change(doc);
-    fs.writeFileSync(path.join(catalogDir, file), YAML.stringify(doc));
-  };
+  const edit = copyExampleCatalog(catalogDir);
   edit('hosts.yaml', (d) => d.hosts!.push({ name: 'center-1', address: '127.0.0.1', port: sshd.port, hostKey: sshd.fingerprint, env: 'prod' }));
   edit('tickets.yaml', (d) =>
     d.tickets!.push({

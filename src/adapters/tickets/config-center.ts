@@ -50,11 +50,14 @@ export function configCenterRunner(deps: ConfigCenterDeps): ConfigCenterRunner {
       return stoppedCount(host.stdout);
     },
     signal(jobId, signal) {
-      if (deps.engine.get(jobId)?.state !== 'running') return;
+      if (deps.engine.get(jobId)?.state !== 'running') return false;
       try {
+        // Running but not started yet counts: a stop signal then keeps the task from starting.
         deps.engine.signal(jobId, signal);
+        return true;
       } catch {
         // Finished between the check and the signal.
+        return false;
       }
     },
   };

@@ -26,6 +26,7 @@ import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
 import type { RbacService } from '../rbac.js';
 import type { TicketLogSink } from '../tickets/ports.js';
+import { applyPendingSignals, newSignalRequest } from '../jobs/signal-requests.js';
 import { planRun, targetText, type PlanDeps, type RunRequest } from './plan.js';
 import type { RunNotifier } from './ports.js';
 
@@ -281,21 +282,15 @@ export class ModuleRuns {
   private async applyPending(job: Job): Promise<void> {
     const held = this.held.get(job.jobId);
     if (!held) return;
-    for (const req of job.signals) {
-      if (req.appliedAt || held.applied.has(req.requestId)) continue;
-      held.applied.add(req.requestId);
-      let hosts: string[] = [];
+    const sent = await applyPendingSignals(this.deps, { jobId: job.jobId }, job.signals, held.applied, (req) => {
       try {
-        hosts = this.deps.engine.signal(held.engineJobId, req.signal).signalled;
+        return this.deps.engine.signal(held.engineJobId, req.signal).signalled;
       } catch {
         // The engine's job ended between the request and now: nothing is running to signal.
+        return [];
       }
-      await this.deps.model.updateOne(
-        { jobId: job.jobId, 'signals.requestId': req.requestId },
-        { $set: { 'signals.$.appliedAt': this.deps.clock.now(), 'signals.$.appliedBy': this.deps.instanceId, 'signals.$.hosts': hosts } },
-      );
-      this.deps.logger.info({ jobId: job.jobId, signal: req.signal, hosts: hosts.length }, 'job signal applied');
-    }
+    });
+    for (const { request, hosts } of sent) this.deps.logger.info({ jobId: job.jobId, signal: request.signal, hosts: hosts.length }, 'job signal applied');
   }
 
   async get(jobId: string): Promise<Job> {
@@ -362,13 +357,10 @@ export class ModuleRuns {
     if (job.startedBy !== person.personId && !(await this.deps.rbac.standing(person)).globalAdmin) {
       throw needPermission(`only who started ${jobId} or an admin may signal it`, { jobId });
     }
-    const requestId = randomBytes(6).toString('hex');
-    const at = this.deps.clock.now();
-    const updated = await this.deps.model
-      .findOneAndUpdate({ jobId, state: 'running' }, { $push: { signals: { requestId, signal, by: person.personId, at } } }, { returnDocument: 'after' })
-      .lean<Job>();
+    const request = newSignalRequest(signal, person.personId, this.deps.clock.now());
+    const updated = await this.deps.model.findOneAndUpdate({ jobId, state: 'running' }, { $push: { signals: request } }, { returnDocument: 'after' }).lean<Job>();
     if (!updated) throw badParameter(`${jobId} already ended (${job.state})`, { jobId, state: job.state });
-    await this.deps.audit.record({ actor: person.personId, action: 'job.signal', target: `job:${jobId}`, to: { signal, requestId } });
+    await this.deps.audit.record({ actor: person.personId, action: 'job.signal', target: `job:${jobId}`, to: { signal, requestId: request.requestId } });
     if (this.held.has(jobId)) await this.applyPending(updated);
     return (await this.deps.model.findOne({ jobId }).lean<Job>()) ?? updated;
   }

@@ -14,6 +14,12 @@
  * not leave its runs behind: their process groups get TERM, then KILL, and they end the same way
  * at once, people told, rather than running on unwatched until a sweep notices.
  *
+ * Signals from `/jobs` (any instance may take the click) are stored on the ticket and sent by
+ * the instance running it, at once or at its next heartbeat, to the task that was running when
+ * they were asked for (never to a later one). A task that then fails ends the ticket as failed,
+ * "stopped by SIG… from …": job control, not revocation (the approval stands; the lock is
+ * released as for any final state), and the post-task is skipped as on revocation.
+ *
  * While a run goes, the last part of its output is pushed to the channel message every
  * `progressEveryMs` at most (progress-feed.ts); the message's place is stored on the ticket.
  *
@@ -25,7 +31,9 @@ import { hostname } from 'node:os';
 import type { HostResult } from '../../adapters/exec/types.js';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
+import type { SignalRequest } from '../../models/signal-request.js';
 import { TicketStatus, type PhaseResult, type Ticket, type TicketModel } from '../../models/tickets.js';
+import { applyPendingSignals } from '../jobs/signal-requests.js';
 import type { TicketCatalog } from './catalog.js';
 import type { ConfigCenterRunner, TicketLogSink, TicketNotifier } from './ports.js';
 import { ProgressFeed, tailOf } from './progress-feed.js';
@@ -39,6 +47,11 @@ export const TAIL_CHARS = 2500;
 export const BOT_STOPPED_NOTE = 'interrupted: the bot stopped (shut down) while it ran';
 export const BOT_STOPPED_LOG = '[opsgate] interrupted: the bot stopped (shut down); the process group got TERM, then KILL; what ran is logged above\n';
 
+/** Why a task that failed after a `/jobs` signal ended: its ticket's history note. */
+export function stoppedNote(s: { signal: string; by: string }): string {
+  return `stopped by SIG${s.signal} from ${s.by} (/jobs)`;
+}
+
 export interface ExecutorDeps {
   model: TicketModel;
   records: TicketRecords;
@@ -48,6 +61,8 @@ export interface ExecutorDeps {
   notifier: TicketNotifier;
   clock: Clock;
   logger: Logger;
+  /** This bot instance, written on the tickets whose tasks it runs (`/jobs` shows it). */
+  instanceId: string;
 }
 
 export interface ExecutorOptions {
@@ -88,6 +103,12 @@ export class TicketExecutor {
   /** Tickets stopped because this bot stops: they end as interrupted, not revoked. */
   private readonly stoppedForShutdown = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** The task running now, by ticket: its run tag (signal requests name it) and phase. */
+  private readonly tasks = new Map<string, { tag: string; phase: PhaseResult['phase'] }>();
+  /** Signal requests sent (or found stale) by this instance, by ticket: each is handled once. */
+  private readonly signalsHandled = new Map<string, Set<string>>();
+  /** The last `/jobs` signal sent to the task running now, by ticket. */
+  private readonly signalled = new Map<string, { signal: string; by: string }>();
 
   constructor(
     private readonly deps: ExecutorDeps,
@@ -145,25 +166,33 @@ export class TicketExecutor {
       };
       // Stored before the task starts: a bot that dies any time after can have it found again.
       const tag = `${t.ticketId}-${phase}-${randomBytes(8).toString('hex')}`;
-      await model.updateOne({ ticketId: t.ticketId }, { $set: { runTag: tag } });
+      // Known here before the tag is stored: a signal request naming it cannot be taken for a stale one.
+      this.tasks.set(t.ticketId, { tag, phase });
+      await model.updateOne({ ticketId: t.ticketId }, { $set: { runTag: tag, instanceId: this.deps.instanceId } });
       const run = await runner.start(t.template.configCenter, script, { timeoutMs: t.template.timeoutMinutes * 60_000, secrets: this.secretsOf(t), startedBy: by, onOutput, tag });
       this.jobs.set(t.ticketId, run.jobId);
-      await model.updateOne({ ticketId: t.ticketId }, { $set: { jobId: run.jobId } });
-      // A revoke that landed while the job was being started is applied now.
+      const started = await model.findOneAndUpdate({ ticketId: t.ticketId }, { $set: { jobId: run.jobId } }, { returnDocument: 'after' }).lean<Ticket>();
+      // A revoke, or a /jobs signal, that landed while the job was being started is applied now.
       if (this.stopping.has(t.ticketId)) this.signalNow(t.ticketId);
+      if (started) await this.applySignals(started).catch((err: Error) => this.deps.logger.warn({ ticketId: t.ticketId, err: err.message }, 'ticket signals not applied; the heartbeat tries again'));
       result = await run.done;
     } catch (err) {
       result = { host: t.template.configCenter, stdout: '', stderr: '', code: null, signal: null, durationMs: 0, error: { kind: 'connect', message: (err as Error).message } };
     } finally {
       this.jobs.delete(t.ticketId);
+      this.tasks.delete(t.ticketId);
+      this.signalsHandled.delete(t.ticketId);
       // A pre-task revoked meanwhile is over; a run's stop mark lasts until the run ends.
       if (phase === 'pre') this.stopping.delete(t.ticketId);
     }
     const ok = !result.error && result.code === 0 && !result.signal;
     const error = result.error?.message ?? null;
-    await log.append(t.ticketId, 'system', `[${phase}] ${ok ? 'ok' : 'failed'}: exit ${result.code ?? '-'}${result.signal ? ` signal ${result.signal}` : ''}${error ? ` (${error})` : ''} in ${result.durationMs} ms\n`);
+    // A task that outlived the signal (trapped it, exited 0) was not stopped by it.
+    const stoppedBy = ok ? null : (this.signalled.get(t.ticketId) ?? null);
+    this.signalled.delete(t.ticketId);
+    await log.append(t.ticketId, 'system', `[${phase}] ${ok ? 'ok' : 'failed'}: exit ${result.code ?? '-'}${result.signal ? ` signal ${result.signal}` : ''}${stoppedBy ? ` (${stoppedNote(stoppedBy)})` : error ? ` (${error})` : ''} in ${result.durationMs} ms\n`);
     const tail = tailOf([result.stdout, result.stderr].filter(Boolean).join('\n'), TAIL_CHARS);
-    const phaseResult: PhaseResult = { phase, ok, code: result.code, signal: result.signal, error, durationMs: result.durationMs, tail, at };
+    const phaseResult: PhaseResult = { phase, ok, code: result.code, signal: result.signal, error, durationMs: result.durationMs, tail, at, stoppedBy };
     await model.updateOne({ ticketId: t.ticketId }, { $push: { phases: phaseResult }, $set: { jobId: null } });
     return phaseResult;
   }
@@ -175,6 +204,7 @@ export class TicketExecutor {
         .findOneAndUpdate({ ticketId, state: { $in: ['pre', 'running'] } }, { $set: { heartbeatAt: this.deps.clock.now() } }, { returnDocument: 'after' })
         .lean<Ticket>();
       if (t?.revokeRequested) this.stop(ticketId);
+      if (t) await this.applySignals(t);
     };
     const timer = setInterval(() => void beat().catch((err: Error) => this.deps.logger.warn({ err: err.message, ticketId }, 'ticket heartbeat not written')), this.heartbeatMs);
     timer.unref();
@@ -225,9 +255,9 @@ export class TicketExecutor {
       });
       feed.touched();
       const main = await this.withHeartbeat(id, () => this.runPhase(claimed, 'main', by, feed));
-      if (claimed.template.templates.post && !this.stopping.has(id)) {
-        await this.withHeartbeat(id, () => this.runPhase(claimed, 'post', by, feed));
-      }
+      // Stopped (revoked, or by a /jobs signal): the post-task does not run.
+      const post = claimed.template.templates.post && !this.stopping.has(id) && !main.stoppedBy ? await this.withHeartbeat(id, () => this.runPhase(claimed, 'post', by, feed)) : null;
+      const stopped = main.stoppedBy ?? post?.stoppedBy ?? null;
       await feed.close();
       const current = await records.get(id);
       // stop() serves revocation and shutdown alike; a stored revoke request wins over shutdown.
@@ -239,6 +269,8 @@ export class TicketExecutor {
         ? { state: 'failed' as const, status: TicketStatus.failed, background: bg ? ('FAILURE' as const) : null, set: { interrupted: true }, by: 'system:tickets', action: 'interrupt', note: BOT_STOPPED_NOTE }
         : revoked
         ? { state: 'revoked' as const, status: TicketStatus.revoked, background: bg ? ('REVOKED' as const) : null, by: current.revokeRequested?.by ?? by, action: 'revoke', note: 'revoked while running' }
+        : stopped
+        ? { state: 'failed' as const, status: TicketStatus.failed, background: bg ? ('FAILURE' as const) : null, by: stopped.by, action: 'fail', note: stoppedNote(stopped) }
         : main.ok
           ? { state: 'succeeded' as const, status: TicketStatus.succeeded, background: bg ? ('SUCCESS' as const) : null, by, action: 'succeed' }
           : { state: 'failed' as const, status: TicketStatus.failed, background: bg ? ('FAILURE' as const) : null, by, action: 'fail', note: main.error ?? `exit ${main.code ?? '-'}` };
@@ -271,6 +303,35 @@ export class TicketExecutor {
     await log.close(t.ticketId).catch((err: Error) => logger.warn({ err: err.message, ticketId: t.ticketId }, 'ticket log not closed'));
     const tail = await log.tail(t.ticketId, TAIL_CHARS).catch(() => '');
     await tell(logger, 'finished', async () => notifier.finished(await records.details(t), tail));
+  }
+
+  /**
+   * Sends the ticket's `/jobs` signal requests not handled yet: each to the task it was asked
+   * for when that task runs here now, written to the log and on the request; one whose task has
+   * ended is recorded as not sent. A request naming the task running here before its engine job
+   * exists waits (runPhase applies it once the job has started). Only the instance running the
+   * ticket calls it (its heartbeat, runPhase, or the /jobs service when the click landed here).
+   */
+  async applySignals(t: Ticket): Promise<void> {
+    const id = t.ticketId;
+    const task = this.tasks.get(id);
+    const jobId = this.jobs.get(id);
+    const ready = (t.signals ?? []).filter((r) => !r.appliedAt && (r.task !== task?.tag || jobId !== undefined));
+    if (ready.length === 0) return;
+    let handled = this.signalsHandled.get(id);
+    if (!handled) this.signalsHandled.set(id, (handled = new Set()));
+    const send = async (r: SignalRequest): Promise<string[]> => {
+      const current = task !== undefined && jobId !== undefined && r.task === task.tag;
+      const sent = current && this.deps.runner.signal(jobId, r.signal);
+      if (sent) this.signalled.set(id, { signal: r.signal, by: r.by });
+      const line = sent
+        ? `[opsgate] SIG${r.signal} sent by ${r.by} (/jobs) to the ${task.phase}-task's process group on ${t.template.configCenter}\n`
+        : `[opsgate] SIG${r.signal} from ${r.by} (/jobs) not sent: the task it was asked for had ended\n`;
+      await this.deps.log.append(id, 'system', line).catch(() => undefined);
+      return sent ? [t.template.configCenter] : [];
+    };
+    const done = await applyPendingSignals(this.deps, { ticketId: id }, ready, handled, send);
+    for (const { request, hosts } of done) this.deps.logger.info({ ticketId: id, signal: request.signal, by: request.by, sent: hosts.length > 0 }, 'ticket signal applied');
   }
 
   /** TERM to the running phase's process group now, KILL after the grace if still running. */

@@ -3,11 +3,12 @@
  * only, with the same visibility rule as `show` — a person sees their own tickets and those they
  * approve; everyone else's need `use` on the template (admins see all).
  */
-import { GLOBAL, type RbacService } from '../rbac.js';
+import type { RbacService } from '../rbac.js';
 import type { DirectoryService } from '../directory/directory.js';
 import { OPEN_STATES, TICKET_STATES, type Ticket, type TicketModel } from '../../models/tickets.js';
 import type { Person } from '../../models/person.js';
 import { badParameter } from '../../errors.js';
+import { ticketViewer } from './visibility.js';
 
 export interface TicketListsDeps {
   model: TicketModel;
@@ -56,17 +57,11 @@ export class TicketLists {
       filter.submitter = who?.personId ?? f.user;
     }
     const found = await this.deps.model.find(filter).sort({ createdAt: -1 }).limit(200).lean<Ticket[]>();
-    const admin = await this.deps.rbac.can(me, 'admin', GLOBAL);
-    const allowed = new Map<string, boolean>();
+    const sees = await ticketViewer(this.deps.rbac, me);
     const tickets: Ticket[] = [];
     for (const t of found) {
       if (tickets.length >= LIST_LIMIT) break;
-      const involved = t.submitter === me.personId || t.approval.levels.some((l) => l.approvers.includes(me.personId));
-      if (!admin && !involved) {
-        if (!allowed.has(t.template.name)) allowed.set(t.template.name, await this.deps.rbac.can(me, 'use', { type: 'template', id: t.template.name, organization: null }));
-        if (!allowed.get(t.template.name)) continue;
-      }
-      tickets.push(t);
+      if (await sees(t)) tickets.push(t);
     }
     const people = Object.fromEntries((await this.deps.directory.byPersonIds([...new Set(tickets.map((t) => t.submitter))])).map((p) => [p.personId, p]));
     return { tickets, people };

@@ -4,7 +4,7 @@
  * over the execution engine (src/adapters/tickets/), the chunked log store (log-store.ts), the
  * Slack/mail notifier (notify/ticket-notifier.ts). Tests hand in their own.
  */
-import type { HostResult } from '../../adapters/exec/types.js';
+import type { HostResult, SignalName } from '../../adapters/exec/types.js';
 import type { ApprovalLevel, MessageRef } from '../../models/approval.js';
 import type { Person } from '../../models/person.js';
 import type { ChannelMessageRef, Ticket } from '../../models/tickets.js';
@@ -47,8 +47,11 @@ export interface ConfigCenterRunner {
    * center cannot tell (no /proc); rejects when the center cannot be reached.
    */
   stopTagged(center: string, tag: string, graceMs: number): Promise<number | null>;
-  /** Sends TERM or KILL to the job's process group; nothing when it has finished. */
-  signal(jobId: string, signal: 'TERM' | 'KILL'): void;
+  /**
+   * Sends a signal (TERM, KILL, HUP, …) to the job's process group. True when it was sent;
+   * false (nothing sent) when the job has finished.
+   */
+  signal(jobId: string, signal: SignalName): boolean;
 }
 
 /** A ticket with the people it names, for messages. */

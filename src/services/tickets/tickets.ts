@@ -10,7 +10,7 @@ import { badParameter, missingField, needPermission } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ApprovalLevel, Decision } from '../../models/approval.js';
 import type { Person } from '../../models/person.js';
-import { LEVEL_APPROVED, LEVEL_REJECTED, lockKeyOf, TicketStatus, type Ticket, type TicketModel } from '../../models/tickets.js';
+import { LEVEL_APPROVED, LEVEL_REJECTED, lockKeyOf, TicketStatus, type PhaseResult, type Ticket, type TicketModel } from '../../models/tickets.js';
 import { ApprovalEngine } from '../approvals/engine.js';
 import type { AuditLog } from '../audit.js';
 import type { TicketOption, TicketTemplate } from '../catalog/tickets-schema.js';
@@ -18,10 +18,11 @@ import type { DirectoryService } from '../directory/directory.js';
 import type { InventoryService } from '../inventory.js';
 import { GLOBAL, type RbacService } from '../rbac.js';
 import type { TicketCatalog } from './catalog.js';
-import { BOT_STOPPED_LOG, BOT_STOPPED_NOTE, tell, type TicketExecutor } from './executor.js';
+import { BOT_STOPPED_LOG, BOT_STOPPED_NOTE, stoppedNote, tell, type TicketExecutor } from './executor.js';
 import type { ConfigCenterRunner, TicketDetails, TicketLogSink, TicketNotifier } from './ports.js';
 import type { TicketRecords } from './records.js';
 import type { TemplateSwitches } from './template-switch.js';
+import { involvedIn } from './visibility.js';
 import { checkValues, maskedSecrets, renderCommands, systemValues, type SubmittedValues } from './values.js';
 
 export interface TicketDeps {
@@ -271,12 +272,12 @@ export class TicketService {
   }
 
   /** The pre-task, when there is one; null when there is none. */
-  private async runPre(t: Ticket, by: string): Promise<{ ok: boolean } | null> {
+  private async runPre(t: Ticket, by: string): Promise<PhaseResult | null> {
     if (!t.template.templates.pre) return null;
     return this.deps.executor.withHeartbeat(t.ticketId, () => this.deps.executor.runPhase(t, 'pre', by));
   }
 
-  private async afterPre(t: Ticket, pre: { ok: boolean } | null, by: string): Promise<void> {
+  private async afterPre(t: Ticket, pre: PhaseResult | null, by: string): Promise<void> {
     const { records, executor } = this.deps;
     if (pre && !pre.ok) {
       const interrupted = executor.stoppedByShutdown(t.ticketId);
@@ -286,7 +287,9 @@ export class TicketService {
         { state: 'pre' },
         interrupted
           ? { state: 'failed', status: TicketStatus.failed, background: t.background ? 'FAILURE' : null, set: { interrupted: true }, by: 'system:tickets', action: 'interrupt', note: BOT_STOPPED_NOTE }
-          : { state: 'failed', status: TicketStatus.failed, background: t.background ? 'FAILURE' : null, by, action: 'fail', note: 'the pre-task failed' },
+          : pre.stoppedBy
+            ? { state: 'failed', status: TicketStatus.failed, background: t.background ? 'FAILURE' : null, by: pre.stoppedBy.by, action: 'fail', note: `the pre-task was ${stoppedNote(pre.stoppedBy)}` }
+            : { state: 'failed', status: TicketStatus.failed, background: t.background ? 'FAILURE' : null, by, action: 'fail', note: 'the pre-task failed' },
       );
       if (failed) await executor.finish(failed);
       return;
@@ -497,8 +500,7 @@ export class TicketService {
     const actor = await this.deps.directory.requireBySlackUser(slackUserId);
     const details = await this.deps.records.details(ticketId);
     const t = details.ticket;
-    const involved = t.submitter === actor.personId || t.approval.levels.some((l) => l.approvers.includes(actor.personId));
-    if (!involved) await this.deps.rbac.require(actor, 'use', { type: 'template', id: t.template.name, organization: null });
+    if (!involvedIn(t, actor.personId)) await this.deps.rbac.require(actor, 'use', { type: 'template', id: t.template.name, organization: null });
     return details;
   }
 
