@@ -132,7 +132,16 @@ export function registerRuns(app: App, deps: RunListenerDeps): void {
     const failed = await safely(deps.logger, 'run form redraw', async () => {
       if (!input.viewId) return null;
       const meta = parseRunFormMeta(view?.private_metadata);
-      await client.views.update({ view_id: input.viewId, view: await formView(input.userId, parseRunForm(view?.state?.values), meta.c, deps) });
+      const next = await formView(input.userId, parseRunForm(view?.state?.values), meta.c, deps);
+      // The hash the click saw: a redraw computed from older input than the view now holds is
+      // refused by Slack (hash_conflict) instead of overwriting what was typed since.
+      const hash = typeof view?.hash === 'string' && view.hash.length <= 100 ? view.hash : undefined;
+      try {
+        await client.views.update({ view_id: input.viewId, view: next, ...(hash ? { hash } : {}) });
+      } catch (err) {
+        if ((err as { data?: { error?: string } }).data?.error !== 'hash_conflict') throw err;
+        deps.logger.debug({ viewId: input.viewId }, 'run form redraw skipped: the view changed since (hash_conflict)');
+      }
       return null;
     });
     if (failed) await reply.tell(failed);
