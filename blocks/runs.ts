@@ -103,6 +103,11 @@ function bucketBlocks(j: Job): Block[] {
   return out;
 }
 
+/** The final message's way into the per-host view (the modal, with each host's output file). */
+function perHostButton(j: Job): Block {
+  return { type: 'actions', block_id: `job_hosts:${j.jobId}`, elements: [btn(Actions.jobHosts, j.hosts.length > SMALL_RUN_HOSTS ? 'Per-host view and output files' : 'Per-host view', j.jobId, 'primary')] } as never;
+}
+
 /** The channel message while the run goes, and (final) at its end. */
 export function runChannelMessage(j: Job, nowMs: number): Message {
   const blocks: Block[] = [header(title(j)), section(lead(j, nowMs))];
@@ -110,14 +115,14 @@ export function runChannelMessage(j: Job, nowMs: number): Message {
   else {
     blocks.push(...bucketBlocks(j));
     if (j.hosts.length > SMALL_RUN_HOSTS) blocks.push(context(`Per-host state and output tails: \`/jobs show ${j.jobId}\`; a host's whole output as a file: \`/jobs output ${j.jobId} <host>\``));
-    blocks.push({ type: 'actions', block_id: `job_hosts:${j.jobId}`, elements: [btn(Actions.jobHosts, j.hosts.length > SMALL_RUN_HOSTS ? 'Per-host view and output files' : 'Per-host view', j.jobId, 'primary')] } as never);
+    blocks.push(perHostButton(j));
   }
   return { text: `${title(j)}: ${j.state}, ${finishedCount(j)}/${j.hosts.length} done, ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks };
 }
 
 /** The summary the person who ran it gets by DM. */
 export function runSummaryMessage(j: Job, nowMs: number): Message {
-  return { text: `Your run ${j.jobId} (${j.module.name}) ended: ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks: [header(`Your run: ${title(j)}`), section(lead(j, nowMs)), ...bucketBlocks(j)] };
+  return { text: `Your run ${j.jobId} (${j.module.name}) ended: ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks: [header(`Your run: ${title(j)}`), section(lead(j, nowMs)), ...bucketBlocks(j), perHostButton(j)] };
 }
 
 export function runStartedMessage(j: Job): Message {
