@@ -24,6 +24,7 @@ import type { ModuleRuns } from '../src/services/modules/runs.js';
 import type { Job } from '../src/models/jobs.js';
 import type { JobOutputFile } from '../src/services/modules/output-file.js';
 import { parseHostSearch } from './access-parse.js';
+import { registerRunApprovals } from './run-approvals.js';
 import { Actions, Commands, RunBlocks, Views } from './ids.js';
 import { inputOf } from './input-guard.js';
 import { ephemeralAck, safely, within } from './respond.js';
@@ -104,6 +105,7 @@ async function jobsAnswer(req: Exclude<JobsCommand, { sub: 'help' }>, user: stri
 }
 
 export function registerRuns(app: App, deps: RunListenerDeps): void {
+  registerRunApprovals(app, { approvals: deps.runs.approvals, logger: deps.logger });
   app.command(Commands.run, async ({ command, ack, client, context }) => {
     const { input, reply } = inputOf(context);
     let req: ReturnType<typeof parseRun>;
