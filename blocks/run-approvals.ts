@@ -42,7 +42,8 @@ function facts(j: Job, people: Record<string, Person>): string {
   return [
     `*Asked by* ${nameOf(people, j.startedBy)} (<@${j.startedBySlack ?? j.startedBy}>)`,
     `*Module* ${esc(j.module.name)} · *Target* ${code(j.target.filter)} (${j.target.envs.join(', ')})`,
-    `*Will run* ${code(j.module.command)}${params.length ? `\n*Params* ${params.join(' ')}` : ''}`,
+    // A long script is cut here so the hosts still show (the section itself is cut at Slack's limit).
+    `*Will run* ${code(cut(j.module.command, 1500))}${params.length ? `\n*Params* ${cut(params.join(' '), 600)}` : ''}`,
     `*Hosts (${j.target.hostNames.length})* ${hosts}`,
   ].join('\n');
 }
