@@ -299,9 +299,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       await http.close();
       // Runs of this instance are stopped and ended (interrupted) while the scheduler can
       // still queue their mails; nothing is left running on a config center.
-      await ticketing.executor.shutdown();
-      // Module runs of this instance likewise: TERM, then KILL, hosts cancelled, jobs ended and told.
-      await modules.runs.shutdown();
+      // Module runs of this instance likewise (at the same time): TERM, then KILL, hosts cancelled, jobs ended and told.
+      await Promise.all([ticketing.executor.shutdown(), modules.runs.shutdown()]);
       schedulerUp = false;
       await agenda.stop();
       // Notices the worker queued (DMs, mails) go out before the store closes.
