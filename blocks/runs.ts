@@ -45,20 +45,30 @@ export function seconds(ms: number): string {
 }
 
 function finishedCount(j: Job): number {
-  return j.counts.ok + j.counts.failed + j.counts.unreachable;
+  return j.counts.ok + j.counts.failed + j.counts.unreachable + (j.counts.cancelled ?? 0);
 }
 
-function title(j: Job): string {
+export function title(j: Job): string {
   return `${j.module.name} on ${j.hosts.length} host${j.hosts.length === 1 ? '' : 's'}`;
 }
 
 function countsLine(j: Job): string {
-  return `:white_check_mark: ${j.counts.ok} ok · :x: ${j.counts.failed} failed · :electric_plug: ${j.counts.unreachable} unreachable`;
+  const cancelled = j.counts.cancelled ? ` · :heavy_minus_sign: ${j.counts.cancelled} cancelled` : '';
+  return `:white_check_mark: ${j.counts.ok} ok · :x: ${j.counts.failed} failed · :electric_plug: ${j.counts.unreachable} unreachable${cancelled}`;
 }
 
-function lead(j: Job, nowMs: number): string {
+const STATE_LEAD: Record<Job['state'], string> = {
+  'awaiting-approval': ':lock: awaiting approval',
+  running: ':hourglass_flowing_sand: running',
+  done: ':checkered_flag: done',
+  lost: ':ghost: lost',
+  rejected: ':no_entry: rejected',
+  cancelled: ':heavy_minus_sign: cancelled',
+};
+
+export function lead(j: Job, nowMs: number): string {
   const end = j.endedAt ? j.endedAt.getTime() : nowMs;
-  const state = j.state === 'running' ? ':hourglass_flowing_sand: running' : j.state === 'lost' ? ':ghost: lost' : ':checkered_flag: done';
+  const state = STATE_LEAD[j.state];
   return `${state} · ${finishedCount(j)} / ${j.hosts.length} hosts done · ${countsLine(j)} · ${seconds(end - j.startedAt.getTime())} elapsed\n<@${j.startedBySlack ?? j.startedBy}> · target ${code(j.target.filter)} · \`${j.jobId}\``;
 }
 
@@ -66,6 +76,7 @@ function hostLine(h: JobHost): string {
   const parts = [`*${esc(h.name)}*`];
   if (h.state === 'unreachable') parts.push(`unreachable (${h.why ?? 'connect'})`);
   else if (h.state === 'lost') parts.push('lost with its instance');
+  else if (h.state === 'cancelled') parts.push(`cancelled (${h.error ?? 'opsgate stopped'})`);
   else if (h.state === 'pending') parts.push('running');
   else parts.push(h.signal ? `signal ${h.signal}` : `exit ${h.code ?? '-'}`);
   if (h.durationMs !== null && h.durationMs !== undefined && h.state !== 'pending') parts.push(seconds(h.durationMs));
@@ -84,6 +95,7 @@ const BUCKETS: Array<[JobHost['state'], string]> = [
   ['failed', 'host_failed'],
   ['unreachable', 'host_unreachable'],
   ['lost', 'lost'],
+  ['cancelled', 'cancelled'],
 ];
 
 /** The buckets with each host; first lines of output for small runs. */
@@ -108,24 +120,34 @@ function bucketBlocks(j: Job): Block[] {
   return out;
 }
 
+/** The final message's way into the per-host view (the modal, with each host's output file). */
+function perHostButton(j: Job): Block {
+  return { type: 'actions', block_id: `job_hosts:${j.jobId}`, elements: [btn(Actions.jobHosts, j.hosts.length > SMALL_RUN_HOSTS ? 'Per-host view and output files' : 'Per-host view', j.jobId, 'primary')] } as never;
+}
+
 /** The channel message while the run goes, and (final) at its end. */
 export function runChannelMessage(j: Job, nowMs: number): Message {
   const blocks: Block[] = [header(title(j)), section(lead(j, nowMs))];
   if (j.state === 'running') blocks.push(controls(j));
   else {
     blocks.push(...bucketBlocks(j));
+    if (j.note) blocks.push(context(esc(j.note)));
     if (j.hosts.length > SMALL_RUN_HOSTS) blocks.push(context(`Per-host state and output tails: \`/jobs show ${j.jobId}\`; a host's whole output as a file: \`/jobs output ${j.jobId} <host>\``));
-    blocks.push({ type: 'actions', block_id: `job_hosts:${j.jobId}`, elements: [btn(Actions.jobHosts, j.hosts.length > SMALL_RUN_HOSTS ? 'Per-host view and output files' : 'Per-host view', j.jobId, 'primary')] } as never);
+    blocks.push(perHostButton(j));
   }
   return { text: `${title(j)}: ${j.state}, ${finishedCount(j)}/${j.hosts.length} done, ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks };
 }
 
 /** The summary the person who ran it gets by DM. */
 export function runSummaryMessage(j: Job, nowMs: number): Message {
-  return { text: `Your run ${j.jobId} (${j.module.name}) ended: ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks: [header(`Your run: ${title(j)}`), section(lead(j, nowMs)), ...bucketBlocks(j)] };
+  return { text: `Your run ${j.jobId} (${j.module.name}) ended: ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable${j.counts.cancelled ? `, ${j.counts.cancelled} cancelled` : ''}`, blocks: [header(`Your run: ${title(j)}`), section(lead(j, nowMs)), ...bucketBlocks(j), ...(j.note ? [context(esc(j.note))] : []), perHostButton(j)] };
 }
 
 export function runStartedMessage(j: Job): Message {
+  if (j.state === 'awaiting-approval') {
+    const level = j.approval?.levels[j.approval.current];
+    return { text: `${j.jobId} waits for approval`, blocks: [section(`:lock: \`${j.jobId}\`: ${esc(title(j))} (${j.target.envs.join(', ')}) waits for approval${level ? ` (level ${level.level} of ${j.approval!.levels.length}: ${esc(level.label)})` : ''}; nothing runs until it is approved. You are told of each decision by DM.`)] };
+  }
   const where = j.channel ? `; progress in ${j.channel}` : '';
   return { text: `Started ${j.jobId}`, blocks: [section(`:arrow_forward: Started \`${j.jobId}\`: ${esc(title(j))} (${j.target.envs.join(', ')})${esc(where)}. The summary comes by DM.`), controls(j)] };
 }
@@ -150,6 +172,13 @@ export function jobListMessage(jobs: Job[], nowMs: number, tickets: TicketJob[] 
   return { text: `${total} running jobs`, blocks };
 }
 
+/** A run's approval levels, as `/jobs show` lists them. */
+function approvalLine(j: Job): string {
+  if (!j.approval) return '';
+  const levels = j.approval.levels.map((l) => `${l.level} ${esc(l.label)}: ${l.decision ? `${l.decision} by ${esc(l.decidedBy ?? '?')}${l.note ? ` (“${esc(l.note)}”)` : ''}` : l.level - 1 === j.approval!.current && j.approval!.state === 'pending' ? 'waiting' : 'not yet'}`);
+  return `\n*Approval* ${levels.join(' · ')}`;
+}
+
 /** `/jobs show` (find_job): params, per-host state, output tails, signals. */
 export function jobShowMessage(j: Job, nowMs: number): Message {
   const params = Object.entries((j.params ?? {}) as Record<string, unknown>).map(([k, v]) => `${esc(k)}=${code(String(v))}`);
@@ -157,7 +186,7 @@ export function jobShowMessage(j: Job, nowMs: number): Message {
   const blocks: Block[] = [
     header(title(j)),
     section(lead(j, nowMs)),
-    section(`*Command* ${code(j.module.command)}${params.length ? `\n*Params* ${params.join(' ')}` : ''}${signals.length ? `\n*Signals* ${signals.join('; ')}` : ''}${j.note ? `\n${esc(j.note)}` : ''}`),
+    section(`*Command* ${code(j.module.command)}${params.length ? `\n*Params* ${params.join(' ')}` : ''}${signals.length ? `\n*Signals* ${signals.join('; ')}` : ''}${approvalLine(j)}${j.note ? `\n${esc(j.note)}` : ''}`),
   ];
   const hosts = j.hosts.slice(0, 30);
   for (const h of hosts) {

@@ -309,9 +309,9 @@ export function approvalMailText(d: TicketDetails): { subject: string; text: str
   };
 }
 
-export function alreadyDecidedText(decision: string, by: Person | null, at: Date | null, level: number): string {
-  if (decision === 'cancelled') return 'This ticket is no longer waiting for a decision.';
-  if (decision === 'not-waiting') return `[1100] Not waiting: this ticket is not waiting for a decision at level ${level}; nothing changed.`;
+export function alreadyDecidedText(decision: string, by: Person | null, at: Date | null, level: number, noun = 'ticket'): string {
+  if (decision === 'cancelled') return `This ${noun} is no longer waiting for a decision.`;
+  if (decision === 'not-waiting') return `[1100] Not waiting: this ${noun} is not waiting for a decision at level ${level}; nothing changed.`;
   return `Already decided: level ${level} was ${decision} by ${by ? `${by.name} (${by.personId})` : 'someone'} at ${at ? new Date(at).toISOString() : 'an earlier time'}.`;
 }
 

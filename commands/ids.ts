@@ -40,6 +40,9 @@ export const Actions = {
   jobHosts: 'job_hosts',
   jobHostsPage: 'job_hosts_page',
   jobHostFile: 'job_host_file',
+  /** A module run waiting for approval: the approver's Approve, and Reject (opens the reason form). */
+  runApprove: 'run_approve',
+  runReject: 'run_reject',
 } as const;
 
 export const Views = {
@@ -51,6 +54,7 @@ export const Views = {
   ticketReject: 'ticket_reject_reason',
   runForm: 'run_form',
   jobHosts: 'job_hosts',
+  runReject: 'run_reject_reason',
 } as const;
 
 /** Block ids of the /run form (a parameter's input is `param:<name>`). */
@@ -63,6 +67,8 @@ export const RunBlocks = {
   label: 'run_label',
   count: 'run_count',
   paramPrefix: 'param:',
+  /** The reason input of a run's Reject form. */
+  rejectReason: 'run_reject_reason',
 } as const;
 
 /** Block ids of the ticket form (options are `opt:<name>`) and the decision modals. */

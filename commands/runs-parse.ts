@@ -89,6 +89,14 @@ function buttonJson<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> 
   return r.data;
 }
 
+const runDecision = z.object({ j: z.string().regex(JOB_ID), l: z.number().int().min(0).max(2) }).strict();
+
+/** An Approve / Reject button's value: the job and the level the click is for (who may is the service's call). */
+export const parseRunDecisionValue = (value: unknown): { j: string; l: number } => buttonJson(runDecision, value);
+
+/** The Reject form's metadata: the click's job and level, and where to answer. */
+export const parseRunDecisionMeta = (metadata: string | undefined): { j: string; l: number; c: string } => parseMeta(runDecision.extend({ c: z.string().max(40) }).strict(), metadata);
+
 /** A per-host view button's value: the job and the page to show, or the host whose file to send. */
 export const parseJobHostsButton = (value: unknown): { j: string; p?: number; h?: string } => buttonJson(jobHostsButton, value);
 

@@ -27,6 +27,7 @@ import type { ModuleRuns } from '../src/services/modules/runs.js';
 import type { Job } from '../src/models/jobs.js';
 import type { JobOutputFile } from '../src/services/modules/output-file.js';
 import { parseHostSearch } from './access-parse.js';
+import { registerRunApprovals } from './run-approvals.js';
 import { Actions, Commands, RunBlocks, Views } from './ids.js';
 import { inputOf } from './input-guard.js';
 import { ephemeralAck, safely, within } from './respond.js';
@@ -112,6 +113,7 @@ async function jobsAnswer(req: Exclude<JobsCommand, { sub: 'help' }>, user: stri
 }
 
 export function registerRuns(app: App, deps: RunListenerDeps): void {
+  registerRunApprovals(app, { approvals: deps.runs.approvals, logger: deps.logger });
   app.command(Commands.run, async ({ command, ack, client, context }) => {
     const { input, reply } = inputOf(context);
     let req: ReturnType<typeof parseRun>;
@@ -140,7 +142,16 @@ export function registerRuns(app: App, deps: RunListenerDeps): void {
     const failed = await safely(deps.logger, 'run form redraw', async () => {
       if (!input.viewId) return null;
       const meta = parseRunFormMeta(view?.private_metadata);
-      await client.views.update({ view_id: input.viewId, view: await formView(input.userId, parseRunForm(view?.state?.values), meta.c, deps) });
+      const next = await formView(input.userId, parseRunForm(view?.state?.values), meta.c, deps);
+      // The hash the click saw: a redraw computed from older input than the view now holds is
+      // refused by Slack (hash_conflict) instead of overwriting what was typed since.
+      const hash = typeof view?.hash === 'string' && view.hash.length <= 100 ? view.hash : undefined;
+      try {
+        await client.views.update({ view_id: input.viewId, view: next, ...(hash ? { hash } : {}) });
+      } catch (err) {
+        if ((err as { data?: { error?: string } }).data?.error !== 'hash_conflict') throw err;
+        deps.logger.debug({ viewId: input.viewId }, 'run form redraw skipped: the view changed since (hash_conflict)');
+      }
       return null;
     });
     if (failed) await reply.tell(failed);

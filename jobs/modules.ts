@@ -1,6 +1,6 @@
 /**
  * Module-run jobs on Agenda: the sweep that ends jobs whose instance died (their lease ran
- * out) as `lost`. Agenda's lock runs each sweep on one instance; any instance may do it.
+ * out) as `lost`, and starts (or ends) runs whose approval was decided but not acted on. Agenda's lock runs each sweep on one instance; any instance may do it.
  */
 import type { Agenda } from 'agenda';
 import type { Logger } from '../src/logger.js';
@@ -14,6 +14,9 @@ export function defineModuleJobs(agenda: Agenda, deps: { runs: ModuleRuns; logge
     async () => {
       const lost = await deps.runs.sweepLost();
       if (lost.length > 0) deps.logger.warn({ job: JOBS_SWEEP_LOST, lost }, 'module runs lost with their instance');
+      // Approved (or rejected) runs a stopping or dead instance did not start (or end).
+      const settled = await deps.runs.approvals.settleStranded();
+      if (settled.length > 0) deps.logger.info({ job: JOBS_SWEEP_LOST, settled }, 'approved or rejected module runs settled');
     },
     { concurrency: 1, removeOnComplete: true },
   );

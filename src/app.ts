@@ -311,14 +311,15 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       await http.close();
       // Runs of this instance are stopped and ended (interrupted) while the scheduler can
       // still queue their mails; nothing is left running on a config center.
-      await ticketing.executor.shutdown();
+      // Module runs of this instance likewise (at the same time): TERM, then KILL, hosts cancelled, jobs ended and told.
+      await Promise.all([ticketing.executor.shutdown(), modules.runs.shutdown()]);
       schedulerUp = false;
       await agenda.stop();
       // Notices the worker queued (DMs, mails) go out before the store closes.
       await provisioning.idle();
       // Warm SSH connections would otherwise hold the process open until their idle timeout.
       await engine.close();
-      // Module runs cut off by the close end as failed (lost connection); their jobs are written before the store closes.
+      // A run the shutdown wait gave up on is cut off by the close; its job is written before the store closes.
       await modules.runs.idle();
       mailTransport.close();
       await store.close();

@@ -7,12 +7,23 @@
  * each host's tails only.
  */
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { approvalFlowSchema, messageRefSchema, type ApprovalFlow, type MessageRef } from './approval.js';
 import { modelOn } from './model-on.js';
 import { signalRequestSchema } from './signal-request.js';
 
-export const JOB_STATES = ['running', 'done', 'lost'] as const;
-/** `pending` until the host's result is in; then its bucket, or `lost` with the job. */
-export const HOST_STATES = ['pending', 'ok', 'failed', 'unreachable', 'lost'] as const;
+/**
+ * `awaiting-approval` while a module with approval levels waits for its approvers (nothing
+ * runs); then `running`, or `rejected` (nothing ran), or `cancelled` (approved, but nothing
+ * could start: the starter lost permission, every host was disabled meanwhile, ...).
+ */
+export const JOB_STATES = ['awaiting-approval', 'running', 'done', 'lost', 'rejected', 'cancelled'] as const;
+/**
+ * `pending` until the host's result is in; then its bucket, or `lost` with the job, or
+ * `cancelled` when this bot stopped (shut down) while the host ran or waited its turn.
+ */
+export const HOST_STATES = ['pending', 'ok', 'failed', 'unreachable', 'lost', 'cancelled'] as const;
+/** What a host stopped by this bot's shutdown says, and the job's note then. */
+export const BOT_STOPPED_HOST = 'opsgate stopped';
 /** Why a host was unreachable, as people read it. */
 export const UNREACHABLE_WHY = ['refused', 'timeout', 'host key changed', 'auth', 'connect'] as const;
 
@@ -73,19 +84,33 @@ export const jobSchema = new Schema(
       ok: { type: Number, default: 0 },
       failed: { type: Number, default: 0 },
       unreachable: { type: Number, default: 0 },
+      /** Hosts stopped (or never started) because this bot shut down; absent until one is. */
+      cancelled: { type: Number },
     },
     signals: { type: [signalRequestSchema], default: [] },
     startedAt: { type: Date, required: true },
     endedAt: { type: Date, default: null },
-    /** Why it is lost, when it is. */
+    /** Why it is lost, stopped by the bot's shutdown, cancelled or changed at its start. */
     note: { type: String, default: null },
+    /** When it was asked for (a run waiting for approval starts later: startedAt is then its start). */
+    requestedAt: { type: Date, default: null },
+    /** The module's approval levels (as tickets'); null for modules without any. */
+    approval: { type: approvalFlowSchema, default: null },
+    /** Where each approver's DM went, to update every copy in place as levels are decided. */
+    messages: { type: [messageRefSchema], default: [] },
   },
   { collection: 'jobs', versionKey: false },
 );
 
 type JobDoc = InferSchemaType<typeof jobSchema>;
 /** Nested paths are always written (required or defaulted); mongoose's inference leaves them nullable. */
-export type Job = Omit<JobDoc, 'module' | 'target' | 'counts'> & { module: NonNullable<JobDoc['module']>; target: NonNullable<JobDoc['target']>; counts: NonNullable<JobDoc['counts']> };
+export type Job = Omit<JobDoc, 'module' | 'target' | 'counts' | 'approval' | 'messages'> & {
+  module: NonNullable<JobDoc['module']>;
+  target: NonNullable<JobDoc['target']>;
+  counts: NonNullable<JobDoc['counts']>;
+  approval: ApprovalFlow | null;
+  messages: MessageRef[];
+};
 export type JobHost = InferSchemaType<typeof hostResultSchema>;
 export type JobModel = Model<JobDoc>;
 

@@ -36,11 +36,14 @@ export const FILTER_TERMS_MAX = 60;
 
 /**
  * A host filter as people type it: words match the name (substring); `key:value` matches
- * env, project, app or a label.
+ * env, project, app or a label. Terms of one kind are alternatives (`web-1 web-2` is either
+ * host, `env:prod env:stage` either environment: one host has one name and one value per key,
+ * so ANDing them would match nothing); different kinds must all hold (`web app:nginx`).
  */
 export function parseHostFilter(text: string): Record<string, unknown> {
   const filter: Record<string, unknown> = { archived: false };
-  const and: Record<string, unknown>[] = [];
+  const byKind = new Map<string, Record<string, unknown>[]>();
+  const add = (kind: string, term: Record<string, unknown>) => byKind.set(kind, [...(byKind.get(kind) ?? []), term]);
   const words = text.split(/\s+/).filter(Boolean);
   if (words.length > FILTER_TERMS_MAX) throw badParameter(`a host filter has ${words.length} words; the limit is ${FILTER_TERMS_MAX}`);
   if (words.some((w) => w.length > FILTER_WORD_MAX)) throw badParameter(`a host filter word is longer than ${FILTER_WORD_MAX} characters`);
@@ -48,14 +51,15 @@ export function parseHostFilter(text: string): Record<string, unknown> {
     const m = /^([A-Za-z0-9_-]+):(.+)$/.exec(word);
     const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     if (!m) {
-      and.push({ name: { $regex: escaped(word), $options: 'i' } });
+      add('name', { name: { $regex: escaped(word), $options: 'i' } });
       continue;
     }
     const [, key, value] = m as unknown as [string, string, string];
-    if (['env', 'project', 'app'].includes(key)) and.push({ [key]: value });
-    else if (key === 'active') and.push({ active: value === 'true' || value === 'yes' });
-    else and.push({ [`labels.${key}`]: value });
+    if (['env', 'project', 'app'].includes(key)) add(key, { [key]: value });
+    else if (key === 'active') add(key, { active: value === 'true' || value === 'yes' });
+    else add(`labels.${key}`, { [`labels.${key}`]: value });
   }
+  const and = [...byKind.values()].map((terms) => (terms.length === 1 ? terms[0]! : { $or: terms }));
   if (and.length > 0) filter.$and = and;
   return filter;
 }

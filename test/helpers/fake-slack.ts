@@ -91,6 +91,9 @@ export class FakeSlack {
   private readonly socketAcks = new Map<string, (payload: unknown) => void>();
   private tsCounter = 0;
   private viewCounter = 0;
+  private hashCounter = 0;
+  /** The views this fake opened, as they stand now, with their current hash. */
+  readonly views = new Map<string, { view: Record<string, unknown>; hash: string }>();
   private waiters: Array<() => void> = [];
   private uploadCounter = 0;
   private uploadDir?: string;
@@ -305,7 +308,12 @@ export class FakeSlack {
       case 'views.publish': {
         const view = (args.view ?? {}) as Record<string, unknown>;
         const id = typeof args.view_id === 'string' ? args.view_id : `V${String(++this.viewCounter).padStart(8, '0')}`;
-        return { ok: true, view: { ...view, id, hash: `h${this.viewCounter}` } };
+        // As Slack does for the views it opened: an update naming an older hash is refused and changes nothing.
+        const current = this.views.get(id);
+        if (method === 'views.update' && current && typeof args.hash === 'string' && args.hash !== current.hash) return { ok: false, error: 'hash_conflict' };
+        const hash = `h${++this.hashCounter}`;
+        if (method !== 'views.update' || current) this.views.set(id, { view, hash });
+        return { ok: true, view: { ...view, id, hash } };
       }
       case 'conversations.open': {
         const users = String(args.users ?? '');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditModel } from '../../src/models/audit.js';
-import type { Job } from '../../src/models/jobs.js';
+import { jobModel, type Job } from '../../src/models/jobs.js';
 import { hostileValues } from '../helpers/hostile-values.js';
 import { startModulesEnv, type ModulesEnv } from '../helpers/modules-env.js';
 
@@ -116,7 +116,6 @@ describe('refused before anything starts (code, nothing written, nothing run)', 
     ['prod hosts without use on inventory:prod', 'UBOB', { module: 'probe', target: 'app:nginx', params: { failport: 1 } }, 1201, /you need use on inventory prod/],
     ['a person in no team', 'UGINA', { module: 'probe', target: 'st-1', params: { failport: 1 } }, 1202, /team/],
     ['someone not in the directory', 'UNOBODY', { module: 'probe', target: 'st-1', params: { failport: 1 } }, 1201, /not in the opsgate directory/],
-    ['a module with approval levels (module approval is not built yet)', 'UBOB', { module: 'gated', target: 'st-1', params: {} }, 1301, /approval of module runs/],
     ['the shell module for a non-admin', 'UCAROL', { module: 'shell', target: 'st-1', params: { script: 'id' } }, 1201, /shell is for global admins only/],
   ];
   for (const [what, who, req, code, message] of cases) {
@@ -127,6 +126,17 @@ describe('refused before anything starts (code, nothing written, nothing run)', 
       expect(await auditCount()).toBe(auditsBefore);
     });
   }
+
+  it('a module with approval levels is stored awaiting approval and runs nothing: no start audited, every host pending', async () => {
+    const { job, done } = await env.a.runs.run('UBOB', { module: 'gated', target: 'st-1', params: {} });
+    expect(await done).toMatchObject({ jobId: job.jobId, state: 'awaiting-approval' });
+    const stored = (await jobModel(env.conn).findOne({ jobId: job.jobId }).lean<Job>())!;
+    expect(stored).toMatchObject({ state: 'awaiting-approval', engineJobId: null, approval: { state: 'pending', current: 0, levels: [{ level: 1, label: 'ops', rule: 'group:ops', decision: null }] } });
+    expect(stored.approval!.levels[0]!.approvers).not.toContain('bob');
+    expect(stored.hosts.map((h) => h.state)).toEqual(['pending']);
+    expect(await auditModel(env.conn).countDocuments({ action: 'job.start', target: `job:${job.jobId}` })).toBe(0);
+    expect(await auditModel(env.conn).countDocuments({ action: 'job.request', target: `job:${job.jobId}` })).toBe(1);
+  });
 
   it('bob, with use on inventory:stage only, runs on stage; a global admin runs the shell module, audited with its script', async () => {
     expect((await (await env.a.runs.run('UBOB', { module: 'probe', target: 'app:php', params: { failport: 1 } })).done).counts).toEqual({ ok: 2, failed: 0, unreachable: 0 });

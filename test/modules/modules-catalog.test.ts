@@ -39,9 +39,11 @@ function namedLine(dir: string, message: string): string {
 const head = (extra = '') => `modules:\n  - id: 1\n    name: m\n    command: echo {a}\n    envs: [prod]\n    params:\n      - { name: a, type: string }\n${extra}`;
 
 describe('modules.yaml', () => {
-  it('loads the shipped set: uptime, disk usage, service status and restart, log tail, package version, the admins-only shell', async () => {
+  it('loads the shipped set: uptime, disk usage, service status and restart (on prod only once approved), log tail, package version, the admins-only shell', async () => {
     const c = await loadCatalog(exampleCatalog);
-    expect(c.modules.map((m) => m.name)).toEqual(['uptime', 'disk-usage', 'service-status', 'service-restart', 'syslog-tail', 'package-version', 'shell']);
+    expect(c.modules.map((m) => m.name)).toEqual(['uptime', 'disk-usage', 'service-status', 'service-restart', 'service-restart-prod', 'syslog-tail', 'package-version', 'shell']);
+    expect(c.modules.find((m) => m.name === 'service-restart-prod')).toMatchObject({ envs: ['prod'], approval: [{ label: 'ops', approvers: { group: 'ops' } }] });
+    expect(c.modules.find((m) => m.name === 'service-restart')).toMatchObject({ envs: ['stage'], approval: [] });
     const tail = c.modules.find((m) => m.name === 'syslog-tail')!;
     expect(tail).toMatchObject({ id: 1005, timeoutSeconds: 120, parallelism: 50, channel: '#ops-runs', envs: ['prod', 'stage'], approval: [], adminOnly: false });
     expect(tail.params[0]).toMatchObject({ name: 'lines', type: 'int', min: 1, max: 5000, default: 100 });

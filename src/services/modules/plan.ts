@@ -2,11 +2,13 @@
  * Everything checked before a module run starts, in the order a person fixes it: the module,
  * who may run it, its parameters, the hosts the target matches, their environments, and `use`
  * on each environment's inventory (`inventory:prod` for prod hosts). Any refusal is an AppError
- * with its code and nothing has been written or started.
+ * with its code and nothing has been written or started. A run that waited for approval is
+ * checked again when it is to start (recheckApproved): hosts disabled meanwhile are dropped,
+ * and who asked must still be allowed.
  */
 import type { Host } from '../../models/inventory.js';
 import type { Person } from '../../models/person.js';
-import { badParameter, needPermission, notImplemented } from '../../errors.js';
+import { badParameter, needPermission } from '../../errors.js';
 import { renderTemplate, type TemplateValue } from '../command-template.js';
 import type { ModuleEntry } from '../catalog/modules-schema.js';
 import type { InventoryService } from '../inventory.js';
@@ -56,7 +58,6 @@ export async function planRun(deps: PlanDeps, person: Person, req: RunRequest): 
   if (module.adminOnly && !(await deps.rbac.standing(person)).globalAdmin) {
     throw needPermission(`module ${module.name} is for global admins only`, { module: module.name });
   }
-  if (module.approval.length > 0) throw notImplemented(`approval of module runs (module ${module.name} has approval levels)`);
 
   const params = checkParams(module, req.params);
   const raw = module.params.find((p) => p.type === 'string' && p.raw);
@@ -80,4 +81,40 @@ export async function planRun(deps: PlanDeps, person: Person, req: RunRequest): 
   const envs = [...new Set(hosts.map((h) => h.env!))].sort();
   for (const env of envs) await deps.rbac.require(person, 'use', { type: 'inventory', id: env, organization: null });
   return { module, params, command, hosts, envs };
+}
+
+/** What an approved run may still do when it is to start: the hosts left, and those dropped. */
+export interface ApprovedStart {
+  module: ModuleEntry;
+  hosts: Host[];
+  envs: string[];
+  /** Planned hosts no longer there or no longer enabled, with why. */
+  dropped: Array<{ name: string; why: string }>;
+}
+
+/**
+ * The checks of planRun again, for a run approved after it was planned: the module is still
+ * in the catalog, its planned hosts still exist, are enabled and in its envs (the others are
+ * dropped), and the person who asked may still run it there. Throws the refusal (nothing
+ * starts); none of the planned hosts left is 1100.
+ */
+export async function recheckApproved(deps: PlanDeps, person: Person, moduleName: string, hostNames: readonly string[]): Promise<ApprovedStart> {
+  const module = deps.catalog.find(moduleName);
+  if (!module) throw badParameter(`module ${moduleName} is no longer in the catalog`, { module: moduleName });
+  if (!person.active) throw needPermission(`${person.personId} is no longer active in the directory`);
+  if (module.adminOnly && !(await deps.rbac.standing(person)).globalAdmin) throw needPermission(`module ${module.name} is for global admins only`, { module: module.name });
+  const found = new Map((await deps.inventory.hostsMatching('', hostNames, MAX_RUN_HOSTS + 1)).map((h) => [h.name, h]));
+  const hosts: Host[] = [];
+  const dropped: ApprovedStart['dropped'] = [];
+  for (const name of hostNames) {
+    const h = found.get(name);
+    if (!h) dropped.push({ name, why: 'no longer in the inventory' });
+    else if (!h.enabled) dropped.push({ name, why: 'disabled' });
+    else if (!h.env || !module.envs.includes(h.env)) dropped.push({ name, why: `in ${h.env ?? 'no environment'}, which ${module.name} may no longer touch` });
+    else hosts.push(h);
+  }
+  if (hosts.length === 0) throw badParameter(`none of the planned hosts can run it any more (${dropped.map((d) => `${d.name}: ${d.why}`).join('; ')})`);
+  const envs = [...new Set(hosts.map((h) => h.env!))].sort();
+  for (const env of envs) await deps.rbac.require(person, 'use', { type: 'inventory', id: env, organization: null });
+  return { module, hosts, envs, dropped };
 }

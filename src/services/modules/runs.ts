@@ -17,18 +17,22 @@ import type { ExecutionEngine } from '../../adapters/exec/engine.js';
 import { normalizeSignal } from '../../adapters/exec/signals.js';
 import type { HostResult, RunResult, SshTarget } from '../../adapters/exec/types.js';
 import type { Clock } from '../../clock.js';
-import { badParameter, needPermission } from '../../errors.js';
+import { AppError, asAppError, badParameter, ErrorCode, needPermission } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Host } from '../../models/inventory.js';
 import type { Person } from '../../models/person.js';
-import type { Job, JobModel } from '../../models/jobs.js';
+import { BOT_STOPPED_HOST, type Job, type JobModel } from '../../models/jobs.js';
 import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
 import type { RbacService } from '../rbac.js';
 import type { TicketLogSink } from '../tickets/ports.js';
 import { applyPendingSignals, newSignalRequest } from '../jobs/signal-requests.js';
-import { planRun, targetText, type PlanDeps, type RunRequest } from './plan.js';
+import { flowLevels, planApprovalLevels } from '../approvals/catalog-levels.js';
+import type { ModuleEntry } from '../catalog/modules-schema.js';
+import type { TemplateValue } from '../command-template.js';
+import { planRun, recheckApproved, targetText, type PlanDeps, type RunRequest } from './plan.js';
 import type { RunNotifier } from './ports.js';
+import { RunApprovals } from './run-approvals.js';
 
 export interface ModuleRunDeps extends PlanDeps {
   model: JobModel;
@@ -60,7 +64,14 @@ export interface ModuleRunOptions {
   tailChars?: number;
   /** Least time between two progress notices of one job (2 s). */
   progressEveryMs?: number;
+  /** At shutdown, from TERM to KILL on the hosts still running (5 s). */
+  killGraceMs?: number;
+  /** How long shutdown() waits past the kill grace for the stopped runs to be written (10 s). */
+  shutdownWaitMs?: number;
 }
+
+/** Why a job stopped by shutdown() ended early: its note. */
+export const BOT_STOPPED_JOB_NOTE = "stopped by opsgate's shutdown: the hosts still running got TERM, then KILL, and ended as cancelled (opsgate stopped)";
 
 /** Signals ask for by name in `/jobs term` and `/jobs kill`. */
 export type JobSignal = string;
@@ -68,6 +79,16 @@ export type JobSignal = string;
 interface Held {
   engineJobId: string;
   applied: Set<string>;
+  /** Set when this bot's shutdown stopped the job: the hosts signalled then. */
+  stoppedForShutdown?: Set<string>;
+}
+
+/** What one run carries out: the module, the command as rendered (and approved), the hosts. */
+interface Launch {
+  module: ModuleEntry;
+  command: string;
+  hosts: Host[];
+  params: Record<string, TemplateValue>;
 }
 
 /**
@@ -99,6 +120,10 @@ export class ModuleRuns {
   private readonly leaseMs: number;
   private readonly maxOutputBytes: number;
   private readonly tailChars: number;
+  /** Set by shutdown(): no run starts on this instance any more. */
+  private shuttingDown = false;
+  /** Runs with approval levels: requests, decisions, and the start once approved. */
+  readonly approvals: RunApprovals;
 
   constructor(
     private readonly deps: ModuleRunDeps,
@@ -108,13 +133,15 @@ export class ModuleRuns {
     this.leaseMs = opts.leaseMs ?? 3 * this.heartbeatMs;
     this.maxOutputBytes = opts.maxOutputBytes ?? 1024 * 1024;
     this.tailChars = opts.tailChars ?? 2000;
+    this.approvals = new RunApprovals(deps, (jobId, by) => this.startApproved(jobId, by));
   }
 
-  private async tell(what: keyof RunNotifier, jobId: string, job?: Job): Promise<void> {
+  private async tell(what: 'started' | 'progress' | 'finished' | 'notStarted', jobId: string, job?: Job): Promise<void> {
     const n = this.deps.notifier;
-    if (!n) return;
+    const fn = n?.[what];
+    if (!n || !fn) return;
     try {
-      await n[what](job ?? (await this.get(jobId)));
+      await fn.call(n, job ?? (await this.get(jobId)));
     } catch (err) {
       this.deps.logger.warn({ jobId, event: what, err: (err as Error).message }, 'run notification failed');
     }
@@ -127,14 +154,18 @@ export class ModuleRuns {
 
   /**
    * Checks the request (plan.ts), stores the job and starts it. Returns the job as stored at
-   * start and `done`, which settles with the final job once every host is written.
+   * start and `done`, which settles with the final job once every host is written. A module
+   * with approval levels is stored `awaiting-approval` instead and its approvers are asked;
+   * `done` is then that job (the run starts once approved, see RunApprovals).
    */
   async run(slackUserId: string, req: RunRequest): Promise<{ job: Job; done: Promise<Job> }> {
-    const { model, clock, audit, engine, instanceId } = this.deps;
+    const { model, clock, instanceId } = this.deps;
+    this.refuseWhileStopping();
     const person = await this.deps.directory.requireBySlackUser(slackUserId);
     const plan = await planRun(this.deps, person, req);
     const jobId = `J-${randomBytes(5).toString('hex')}`;
     const now = clock.now();
+    const levels = plan.module.approval.length > 0 ? await planApprovalLevels(this.deps.directory, plan.module.approval, person, `module ${plan.module.name}`) : [];
     const job = (
       await model.create({
         jobId,
@@ -145,14 +176,90 @@ export class ModuleRuns {
         startedBy: person.personId,
         startedBySlack: slackUserId,
         channel: plan.module.channel,
-        state: 'running',
+        state: levels.length > 0 ? 'awaiting-approval' : 'running',
         instanceId,
         heartbeatAt: now,
         hosts: plan.hosts.map((h) => ({ name: h.name, address: h.address, env: h.env, state: 'pending' })),
         startedAt: now,
+        requestedAt: now,
+        approval: levels.length > 0 ? { levels: flowLevels(levels), current: 0, state: 'pending' } : null,
       })
     ).toObject() as Job;
+    if (levels.length === 0) return this.launch(job, { module: plan.module, command: plan.command, hosts: plan.hosts, params: plan.params }, person.personId, 'delete');
+    await this.deps.audit.record({ actor: person.personId, action: 'job.request', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: job.target.filter, hosts: plan.hosts.length, params: plan.params, state: 'awaiting-approval', levels: levels.map((l) => l.label) } });
+    this.deps.logger.info({ jobId, module: plan.module.name, hosts: plan.hosts.length, by: person.personId, levels: levels.length }, 'module run awaits approval');
+    await this.approvals.askCurrentLevel(jobId);
+    return { job, done: Promise.resolve(job) };
+  }
 
+  private refuseWhileStopping(): void {
+    if (this.shuttingDown) throw new AppError(ErrorCode.Internal, 'this opsgate instance is stopping and starts no run; try again in a moment');
+  }
+
+  /**
+   * An approved run, checked again (plan.ts recheckApproved: hosts disabled meanwhile are
+   * dropped, the permission of who asked holds) and started exactly once: the conditional move
+   * from `awaiting-approval` to `running`. A stopping instance starts nothing (the sweep of a
+   * running one does); a run that may not start any more ends `cancelled`, who asked told why.
+   */
+  async startApproved(jobId: string, by: string): Promise<void> {
+    const { model, clock, instanceId, audit, logger } = this.deps;
+    if (this.shuttingDown) return void logger.info({ jobId }, 'approved run left for another instance: this one is stopping');
+    const job = await model.findOne({ jobId, state: 'awaiting-approval', 'approval.state': 'approved' }).lean<Job>();
+    if (!job) return;
+    const cancel = async (why: string) => {
+      const ended = await model.findOneAndUpdate({ jobId, state: 'awaiting-approval' }, { $set: { state: 'cancelled', endedAt: clock.now(), note: `approved, not started: ${why}` } }, { returnDocument: 'after' }).lean<Job>();
+      if (!ended) return;
+      await audit.record({ actor: by, action: 'job.cancelled', target: `job:${jobId}`, from: { state: 'awaiting-approval' }, to: { state: 'cancelled', reason: why } });
+      await this.tell('notStarted', jobId, ended);
+      await this.approvalsRefreshed(ended);
+    };
+    const person = await this.deps.directory.byPersonId(job.startedBy);
+    if (!person) return cancel(`${job.startedBy} is no longer in the directory`);
+    let checked: Awaited<ReturnType<typeof recheckApproved>>;
+    try {
+      checked = await recheckApproved(this.deps, person, job.module.name, job.target.hostNames);
+    } catch (err) {
+      const e = asAppError(err);
+      if (e.code === ErrorCode.Internal) throw err;
+      return cancel(e.toUserText());
+    }
+    const now = clock.now();
+    const keep = new Set(checked.hosts.map((h) => h.name));
+    const note = checked.dropped.length > 0 ? `dropped at start: ${checked.dropped.map((d) => `${d.name} (${d.why})`).join(', ')}` : null;
+    const claimed = await model
+      .findOneAndUpdate(
+        { jobId, state: 'awaiting-approval', 'approval.state': 'approved' },
+        { $set: { state: 'running', instanceId, heartbeatAt: now, startedAt: now, hosts: job.hosts.filter((h) => keep.has(h.name)), 'target.hostNames': [...keep], 'target.envs': checked.envs, note } },
+        { returnDocument: 'after' },
+      )
+      .lean<Job>();
+    if (!claimed) return; // started or ended by another click, instance or sweep
+    try {
+      const started = await this.launch(claimed, { module: checked.module, command: job.module.command, hosts: checked.hosts, params: job.params as Record<string, TemplateValue> }, job.startedBy, 'cancel');
+      await this.approvalsRefreshed(started.job);
+    } catch (err) {
+      logger.warn({ jobId, err: (err as Error).message }, 'approved run not started');
+      const now = await model.findOne({ jobId }).lean<Job>();
+      if (now?.state === 'cancelled') await this.tell('notStarted', jobId, now);
+    }
+  }
+
+  private async approvalsRefreshed(job: Job): Promise<void> {
+    try {
+      await this.deps.notifier?.refreshApprovals?.(job);
+    } catch (err) {
+      this.deps.logger.warn({ jobId: job.jobId, err: (err as Error).message }, 'run approval notification failed');
+    }
+  }
+
+  /**
+   * Hands a stored `running` job to the engine. When the engine refuses it, a fresh job is
+   * deleted (it never was) and an approved one ends `cancelled` (its approval stays on record).
+   */
+  private async launch(job: Job, plan: Launch, by: string, notStarted: 'delete' | 'cancel'): Promise<{ job: Job; done: Promise<Job> }> {
+    const { model, audit, engine } = this.deps;
+    const jobId = job.jobId;
     const tailChars = Math.max(100, Math.min(this.tailChars, Math.floor(TAIL_BUDGET_CHARS / (2 * plan.hosts.length))));
     const writes: Promise<unknown>[] = [];
     const bytes = new Map<string, number>();
@@ -185,26 +292,33 @@ export class ModuleRuns {
       progressTimer.unref();
     };
     const onHostResult = (bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult) => {
-      writes.push(this.writeHost(jobId, bucket, r, bytes.get(r.host) ?? 0, tailChars).catch((err: Error) => this.deps.logger.warn({ jobId, host: r.host, err: err.message }, 'job host result not written')));
+      writes.push(this.writeHost(jobId, bucket, r, bytes.get(r.host) ?? 0, tailChars, this.held.get(jobId)?.stoppedForShutdown).catch((err: Error) => this.deps.logger.warn({ jobId, host: r.host, err: err.message }, 'job host result not written')));
       progress();
     };
 
     // Audited before anything runs: a run (the free-form shell above all) never goes unrecorded.
-    await audit.record({ actor: person.personId, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: targetText(req), hosts: plan.hosts.length, params: plan.params } });
+    await audit.record({ actor: by, action: 'job.start', target: `job:${jobId}`, to: { module: plan.module.name, command: plan.command, target: job.target.filter, hosts: plan.hosts.length, params: plan.params } });
     let started: { jobId: string; done: Promise<RunResult> };
+    if (this.shuttingDown) {
+      // Stopping began while this run was being checked: it is not started here.
+      if (notStarted === 'delete') await model.deleteOne({ jobId });
+      else await model.updateOne({ jobId, state: 'running' }, { $set: { state: 'awaiting-approval' } }); // another instance's sweep starts it
+      this.refuseWhileStopping();
+    }
     try {
       started = engine.start({
         targets: plan.hosts.map((h) => this.deps.toTarget(h)),
         command: plan.command,
         timeoutMs: plan.module.timeoutSeconds * 1000,
         parallelism: Math.min(plan.module.parallelism, this.opts.maxParallelism ?? plan.module.parallelism),
-        startedBy: person.personId,
+        startedBy: by,
         onOutput,
         onHostResult,
       });
     } catch (err) {
-      await model.deleteOne({ jobId }); // it never started
-      await audit.record({ actor: person.personId, action: 'job.not-started', target: `job:${jobId}`, to: { reason: (err as Error).message } });
+      if (notStarted === 'delete') await model.deleteOne({ jobId }); // it never started
+      else await model.updateOne({ jobId, state: 'running' }, { $set: { state: 'cancelled', endedAt: this.deps.clock.now(), note: `approved, not started: ${(err as Error).message}` } });
+      await audit.record({ actor: by, action: 'job.not-started', target: `job:${jobId}`, to: { reason: (err as Error).message } });
       throw err;
     }
     const held: Held = { engineJobId: started.jobId, applied: new Set() };
@@ -223,7 +337,9 @@ export class ModuleRuns {
         // A progress notice under way may push more; wait until nothing is pending.
         for (let n = 0; n < writes.length; n = writes.length) await Promise.all(writes);
         for (const host of logged) await this.deps.log.close(`${jobId}/${host}`).catch(() => undefined);
-        const end = await model.findOneAndUpdate({ jobId, state: 'running' }, { $set: { state: 'done', endedAt: this.deps.clock.now() } }, { returnDocument: 'after' }).lean<Job>();
+        const stopped = this.held.get(jobId)?.stoppedForShutdown;
+        const note = stopped ? [job.note, BOT_STOPPED_JOB_NOTE].filter(Boolean).join('; ') : job.note;
+        const end = await model.findOneAndUpdate({ jobId, state: 'running' }, { $set: { state: 'done', endedAt: this.deps.clock.now(), note } }, { returnDocument: 'after' }).lean<Job>();
         if (!end) this.deps.logger.warn({ jobId }, 'job was marked lost while this instance still ran it (heartbeats late)');
         const final = end ?? (await this.get(jobId));
         await startNoticed;
@@ -238,7 +354,7 @@ export class ModuleRuns {
     void done.finally(() => this.inFlight.delete(done)).catch(() => undefined);
     try {
       await model.updateOne({ jobId }, { $set: { engineJobId: started.jobId } });
-      this.deps.logger.info({ jobId, module: plan.module.name, hosts: plan.hosts.length, by: person.personId }, 'module run started');
+      this.deps.logger.info({ jobId, module: plan.module.name, hosts: plan.hosts.length, by }, 'module run started');
       await this.tell('started', jobId, job);
     } finally {
       announced();
@@ -246,9 +362,11 @@ export class ModuleRuns {
     return { job, done };
   }
 
-  private async writeHost(jobId: string, bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult, outputBytes: number, tailChars: number): Promise<void> {
-    const state = bucket === 'host_ok' ? 'ok' : bucket === 'host_failed' ? 'failed' : 'unreachable';
-    const counter = state === 'ok' ? 'counts.ok' : state === 'failed' ? 'counts.failed' : 'counts.unreachable';
+  private async writeHost(jobId: string, bucket: keyof Omit<RunResult, 'jobId'>, r: HostResult, outputBytes: number, tailChars: number, stoppedForShutdown?: Set<string>): Promise<void> {
+    // A host this bot's shutdown stopped (or kept from starting) is cancelled, whatever its signal says; one that finished ok first stays ok.
+    const cancelled = Boolean(stoppedForShutdown) && bucket !== 'host_ok' && (stoppedForShutdown!.has(r.host) || r.error?.kind === 'cancelled');
+    const state = cancelled ? 'cancelled' : bucket === 'host_ok' ? 'ok' : bucket === 'host_failed' ? 'failed' : 'unreachable';
+    const counter = `counts.${state}`;
     await this.deps.model.updateOne(
       { jobId, 'hosts.name': r.host },
       {
@@ -257,8 +375,8 @@ export class ModuleRuns {
           'hosts.$.code': r.code,
           'hosts.$.signal': r.signal,
           'hosts.$.durationMs': r.durationMs,
-          'hosts.$.errorKind': r.error?.kind ?? null,
-          'hosts.$.error': r.error?.message ?? null,
+          'hosts.$.errorKind': cancelled ? 'cancelled' : (r.error?.kind ?? null),
+          'hosts.$.error': cancelled ? BOT_STOPPED_HOST : (r.error?.message ?? null),
           'hosts.$.why': state === 'unreachable' ? unreachableWhy(r) : null,
           'hosts.$.stdoutTail': tail(r.stdout, tailChars),
           'hosts.$.stderrTail': tail(r.stderr, tailChars),
@@ -269,6 +387,55 @@ export class ModuleRuns {
         $inc: { [counter]: 1 },
       },
     );
+  }
+
+  /**
+   * The bot is stopping (app stop): no run starts on this instance any more; every run it holds
+   * gets TERM on each host still running (the remote process groups, through the engine), KILL
+   * after the grace on those still going, and hosts not started yet are not started. Those
+   * hosts end `cancelled` ("opsgate stopped"), the job ends `done` with its counts and a note
+   * saying the shutdown stopped it, people are told (channel message, DM), all before this
+   * resolves: the caller closes the engine and the store after. Gives up waiting after the
+   * grace plus `shutdownWaitMs` (what is still going is logged; the lease sweep of another
+   * instance ends it as lost).
+   */
+  async shutdown(): Promise<{ stopped: string[]; unfinished: number }> {
+    const { engine, model, clock, audit, logger, instanceId } = this.deps;
+    this.shuttingDown = true;
+    const stopped = [...this.held.keys()];
+    const grace = this.opts.killGraceMs ?? 5000;
+    const signalAll = async (signal: 'TERM' | 'KILL') => {
+      for (const [jobId, held] of this.held) {
+        if (!held.stoppedForShutdown && signal === 'KILL') continue;
+        let hosts: string[] = [];
+        try {
+          hosts = engine.signal(held.engineJobId, signal).signalled;
+        } catch {
+          continue; // its engine job ended meanwhile: nothing left to stop, it ends as it ran
+        }
+        held.stoppedForShutdown ??= new Set();
+        for (const h of hosts) held.stoppedForShutdown.add(h);
+        if (signal === 'KILL' && hosts.length === 0) continue;
+        const at = clock.now();
+        await model
+          .updateOne({ jobId }, { $push: { signals: { requestId: randomBytes(6).toString('hex'), signal, by: 'system:shutdown', at, appliedAt: at, appliedBy: instanceId, hosts } } })
+          .catch((err: Error) => logger.warn({ jobId, err: err.message }, 'shutdown signal not recorded'));
+        if (signal === 'TERM') await audit.record({ actor: 'system:shutdown', action: 'job.shutdown-stop', target: `job:${jobId}`, from: { state: 'running' }, to: { signal, hosts } }).catch(() => undefined);
+      }
+    };
+    if (stopped.length > 0) {
+      logger.info({ jobs: stopped }, 'bot stopping: module runs stopped (TERM, then KILL)');
+      await signalAll('TERM');
+    }
+    const killer = setTimeout(() => void signalAll('KILL'), grace);
+    let timer: NodeJS.Timeout | undefined;
+    const outOfTime = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), grace + (this.opts.shutdownWaitMs ?? 10_000))));
+    const outcome = await Promise.race([this.idle().then(() => 'idle' as const), outOfTime]);
+    clearTimeout(timer);
+    clearTimeout(killer);
+    const unfinished = outcome === 'idle' ? 0 : this.inFlight.size;
+    if (unfinished > 0) logger.warn({ unfinished, jobs: [...this.held.keys()] }, 'bot stopping: module runs still going after the wait; another instance marks them lost');
+    return { stopped, unfinished };
   }
 
   /** The lease: written while this instance runs the job; signal requests from any instance are applied here. */
@@ -359,7 +526,7 @@ export class ModuleRuns {
     }
     const request = newSignalRequest(signal, person.personId, this.deps.clock.now());
     const updated = await this.deps.model.findOneAndUpdate({ jobId, state: 'running' }, { $push: { signals: request } }, { returnDocument: 'after' }).lean<Job>();
-    if (!updated) throw badParameter(`${jobId} already ended (${job.state})`, { jobId, state: job.state });
+    if (!updated) throw badParameter(job.state === 'awaiting-approval' ? `${jobId} is waiting for approval; nothing of it runs yet` : `${jobId} already ended (${job.state})`, { jobId, state: job.state });
     await this.deps.audit.record({ actor: person.personId, action: 'job.signal', target: `job:${jobId}`, to: { signal, requestId: request.requestId } });
     if (this.held.has(jobId)) await this.applyPending(updated);
     return (await this.deps.model.findOne({ jobId }).lean<Job>()) ?? updated;

@@ -11,6 +11,7 @@ import type { Logger } from '../../logger.js';
 import type { ApprovalLevel, Decision } from '../../models/approval.js';
 import type { Person } from '../../models/person.js';
 import { LEVEL_APPROVED, LEVEL_REJECTED, lockKeyOf, TicketStatus, type PhaseResult, type Ticket, type TicketModel } from '../../models/tickets.js';
+import { approverStillEntitled, flowLevels, planApprovalLevels, type PlannedLevel } from '../approvals/catalog-levels.js';
 import { ApprovalEngine } from '../approvals/engine.js';
 import type { AuditLog } from '../audit.js';
 import type { TicketOption, TicketTemplate } from '../catalog/tickets-schema.js';
@@ -97,13 +98,7 @@ export class TicketService {
 
   /** The directory now, not at submit, decides whether an approver still counts. */
   private async stillEntitled(level: { rule?: string | null; label: string }, actor: Person): Promise<string | null> {
-    if (!actor.active) return 'you are no longer active in the directory';
-    const rule = level.rule ?? '';
-    if (rule.startsWith('group:')) {
-      const group = rule.slice('group:'.length);
-      return actor.groups.includes(group) ? null : `you are no longer in ${group}, so you cannot decide the ${level.label} level`;
-    }
-    return null;
+    return approverStillEntitled(level, actor);
   }
 
   /** A template submitters may use now; 1100 for unknown or switched-off ones (they are invisible). */
@@ -221,7 +216,7 @@ export class TicketService {
       approval: {
         current: 0,
         state: levels.length > 0 ? ('pending' as const) : ('approved' as const),
-        levels: levels.map((l, i) => ({ level: i + 1, label: l.label, rule: l.rule, approvers: l.approvers.map((p) => p.personId), decision: null, decidedBy: null, decidedAt: null, note: null })),
+        levels: flowLevels(levels),
       },
       history: [{ state: 'pre' as const, status: TicketStatus.submitted, background, at: now, by: person.personId, note: null }],
       heartbeatAt: now,
@@ -260,15 +255,8 @@ export class TicketService {
   }
 
   /** Each level's approvers from the directory now; nobody approves their own ticket. */
-  private async planLevels(t: TicketTemplate, submitter: Person): Promise<Array<{ label: string; rule: string; approvers: Person[] }>> {
-    const out: Array<{ label: string; rule: string; approvers: Person[] }> = [];
-    for (const [i, l] of t.approval.entries()) {
-      const found = 'group' in l.approvers ? await this.deps.directory.inGroup(l.approvers.group) : (await this.deps.directory.byPersonIds(l.approvers.people)).filter((p) => p.active);
-      const approvers = found.filter((p) => p.personId !== submitter.personId);
-      if (approvers.length === 0) throw badParameter(`approval level ${i + 1} (${l.label}) of ${t.name} has no approver other than you; ask an admin to fix the catalog`, { field: 'approval' });
-      out.push({ label: l.label, rule: 'group' in l.approvers ? `group:${l.approvers.group}` : 'people', approvers });
-    }
-    return out;
+  private planLevels(t: TicketTemplate, submitter: Person): Promise<PlannedLevel[]> {
+    return planApprovalLevels(this.deps.directory, t.approval, submitter, t.name);
   }
 
   /** The pre-task, when there is one; null when there is none. */
