@@ -199,6 +199,9 @@ export function jobShowMessage(j: Job, nowMs: number): Message {
 }
 
 export function signalledMessage(j: Job, signal: string): Message {
+  if (j.state === 'cancelled' && j.approval?.state === 'cancelled') {
+    return { text: `${j.jobId} withdrawn`, blocks: [section(`:heavy_minus_sign: \`${j.jobId}\` (${esc(j.module.name)}) was waiting for approval and is withdrawn; nothing ran.`)] };
+  }
   const last = j.signals.at(-1);
   const applied = last?.appliedAt ? `sent to ${last.hosts.length} host(s) still running` : 'recorded; the instance running it applies it at its next heartbeat';
   return { text: `${signal} for ${j.jobId}`, blocks: [section(`:octagonal_sign: SIG${esc(signal)} for \`${j.jobId}\` (${esc(j.module.name)}): ${applied}.`)] };

@@ -35,12 +35,26 @@ export const FILTER_WORD_MAX = 100;
 export const FILTER_TERMS_MAX = 60;
 
 /**
- * A host filter as people type it: words match the name (substring); `key:value` matches
+ * How a bare word names hosts: `search` (any host whose name contains it, for pickers and
+ * `/opsgate hosts`) or `exact` (that host, or a `*` glob such as `web-*`): what a run targets,
+ * where `web-1` must not also hit `web-10`.
+ */
+export type NameMatch = 'search' | 'exact';
+
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function nameTerm(word: string, how: NameMatch): Record<string, unknown> {
+  if (how === 'search') return { name: { $regex: escapeRegex(word), $options: 'i' } };
+  return { name: { $regex: `^${word.split('*').map(escapeRegex).join('.*')}$`, $options: 'i' } };
+}
+
+/**
+ * A host filter as people type it: words match the name (see NameMatch); `key:value` matches
  * env, project, app or a label. Terms of one kind are alternatives (`web-1 web-2` is either
  * host, `env:prod env:stage` either environment: one host has one name and one value per key,
  * so ANDing them would match nothing); different kinds must all hold (`web app:nginx`).
  */
-export function parseHostFilter(text: string): Record<string, unknown> {
+export function parseHostFilter(text: string, how: NameMatch = 'search'): Record<string, unknown> {
   const filter: Record<string, unknown> = { archived: false };
   const byKind = new Map<string, Record<string, unknown>[]>();
   const add = (kind: string, term: Record<string, unknown>) => byKind.set(kind, [...(byKind.get(kind) ?? []), term]);
@@ -49,9 +63,8 @@ export function parseHostFilter(text: string): Record<string, unknown> {
   if (words.some((w) => w.length > FILTER_WORD_MAX)) throw badParameter(`a host filter word is longer than ${FILTER_WORD_MAX} characters`);
   for (const word of words) {
     const m = /^([A-Za-z0-9_-]+):(.+)$/.exec(word);
-    const escaped = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     if (!m) {
-      add('name', { name: { $regex: escaped(word), $options: 'i' } });
+      add('name', nameTerm(word, how));
       continue;
     }
     const [, key, value] = m as unknown as [string, string, string];
@@ -64,9 +77,9 @@ export function parseHostFilter(text: string): Record<string, unknown> {
   return filter;
 }
 
-/** Picked host names (exact, any of them) and the filter's words, all of which must hold. */
+/** Picked host names (exact, any of them) and the filter's words (bare names exact), all of which must hold. */
 function namedFilter(filterText: string, names: readonly string[]): Record<string, unknown> {
-  const filter = parseHostFilter(filterText);
+  const filter = parseHostFilter(filterText, 'exact');
   if (names.length > 0) filter.name = { $in: [...names] };
   return filter;
 }

@@ -150,4 +150,24 @@ describe('a module with approval levels', () => {
     expect(r.t.fake.calls.filter((c) => r.after(mark)(c) && c.args.channel === '#ops-runs' && text(c).includes(jobId))).toEqual([]);
     expect(r.t.fake.calls.filter((c) => r.after(mark)(c) && c.method === 'chat.postMessage' && c.args.channel === dmOf(USERS.erin) && text(c).includes(jobId))).toEqual([]);
   });
+  it('who asked withdraws a run waiting for approval with /jobs term: it ends cancelled, the approver\'s buttons go, a late click is answered, nothing ran', async () => {
+    const tag = randomBytes(4).toString('hex');
+    const { jobId, dm, mark } = await ask(tag);
+    // USR1 has nothing to reach yet; someone else may not withdraw it.
+    expect((await runCommand(r.t, Commands.jobs, `signal ${jobId} USR1`, USERS.carol)).text).toContain(`[1100] Bad parameter: ${jobId} is waiting for approval; nothing of it runs yet, so SIGUSR1 has nothing to reach`);
+    expect((await runCommand(r.t, Commands.jobs, `term ${jobId}`, USERS.bob)).text).toContain(`[1201] You need permission to do this: only who started ${jobId} or an admin may signal it`);
+    expect((await r.job(jobId)).state).toBe('awaiting-approval');
+    const answer = await runCommand(r.t, Commands.jobs, `term ${jobId}`, USERS.carol);
+    expect(text({ args: answer } as never)).toContain(`${jobId}\` (gated-touch) was waiting for approval and is withdrawn; nothing ran.`);
+    const end = await r.job(jobId);
+    expect(end).toMatchObject({ state: 'cancelled', engineJobId: null, approval: { state: 'cancelled' }, note: 'withdrawn by Carol SRE (SIGTERM) while waiting for approval; nothing ran' });
+    // alice's DM is redrawn without its buttons; her late click is answered, not applied.
+    const redrawn = await r.t.fake.waitFor('chat.update', (c) => r.after(mark)(c) && c.args.channel === dmOf(USERS.alice) && text(c).includes(jobId));
+    expect(JSON.stringify(redrawn.args.blocks)).not.toContain(Actions.runApprove);
+    await click(USERS.alice, Actions.runApprove, buttonValue(dm, Actions.runApprove), 'This run is no longer waiting for a decision.');
+    expect((await r.job(jobId)).state).toBe('cancelled');
+    expect((await runCommand(r.t, Commands.jobs, `term ${jobId}`, USERS.carol)).text).toContain(`[1100] Bad parameter: ${jobId} already ended (cancelled)`);
+    for (const s of servers) expect(fs.existsSync(marker(tag, s))).toBe(false);
+    expect(await auditModel(r.t.app.store.connection).countDocuments({ target: `job:${jobId}`, action: 'job.withdrawn', actor: 'carol' })).toBe(1);
+  });
 });

@@ -16,7 +16,7 @@ const h = (name: string, s: Server, env: string, app: string) => ({ name, addres
 beforeAll(async () => {
   r = await startRunApp({
     servers: 2,
-    hosts: ([s0, s1]) => [h('web-1', s0!, 'prod', 'nginx'), h('web-2', s1!, 'prod', 'nginx'), h('st-1', s0!, 'stage', 'php'), h('st-2', s1!, 'stage', 'php')],
+    hosts: ([s0, s1]) => [h('web-1', s0!, 'prod', 'nginx'), h('web-2', s1!, 'prod', 'nginx'), h('st-1', s0!, 'stage', 'php'), h('st-2', s1!, 'stage', 'php'), h('web-10', s0!, 'prod', 'varnish')],
     modules: () => [{ id: 1, name: 'probe', command: 'set -- $SSH_CONNECTION; echo ok $4', envs: ['prod', 'stage'], channel: '#ops-runs' }],
   });
 }, 60_000);
@@ -37,6 +37,15 @@ describe('inline /run with several host names', () => {
     const { job } = await runToEnd('probe target:web-1 target:web-2');
     expect(job.target.hostNames).toEqual(['web-1', 'web-2']);
     expect(job).toMatchObject({ state: 'done', counts: { ok: 2, failed: 0, unreachable: 0 } });
+  });
+
+  it('a bare name is that host, not every host containing it (web-1 is not web-10); a * glob names several', async () => {
+    expect((await runToEnd('probe target:web-1')).job.target.hostNames).toEqual(['web-1']);
+    expect((await runToEnd('probe target:WEB-1')).job.target.hostNames).toEqual(['web-1']);
+    expect((await runToEnd('probe target:web-*')).job.target.hostNames).toEqual(['web-1', 'web-10', 'web-2']);
+    expect((await runToEnd('probe target:web-1*')).job.target.hostNames).toEqual(['web-1', 'web-10']);
+    // A regular-expression character is literal: nothing matches, nothing starts.
+    expect((await runCommand(r.t, Commands.run, 'probe target:web.1', USERS.carol)).text).toContain('[1100] Bad parameter: no enabled host matches web.1');
   });
 
   it('names are any of them, other keys narrow them: web-1 st-1 env:stage is st-1; two environments are either', async () => {

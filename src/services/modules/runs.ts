@@ -14,8 +14,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ExecutionEngine } from '../../adapters/exec/engine.js';
-import { normalizeSignal } from '../../adapters/exec/signals.js';
-import type { HostResult, RunResult, SshTarget } from '../../adapters/exec/types.js';
+import { normalizeSignal, STOP_SIGNALS } from '../../adapters/exec/signals.js';
+import type { HostResult, RunResult, SignalName, SshTarget } from '../../adapters/exec/types.js';
 import type { Clock } from '../../clock.js';
 import { AppError, asAppError, badParameter, ErrorCode, needPermission } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -418,7 +418,7 @@ export class ModuleRuns {
         if (signal === 'KILL' && hosts.length === 0) continue;
         const at = clock.now();
         await model
-          .updateOne({ jobId }, { $push: { signals: { requestId: randomBytes(6).toString('hex'), signal, by: 'system:shutdown', at, appliedAt: at, appliedBy: instanceId, hosts } } })
+          .updateOne({ jobId }, { $push: { signals: { ...newSignalRequest(signal, 'system:shutdown', at), appliedAt: at, appliedBy: instanceId, hosts } } })
           .catch((err: Error) => logger.warn({ jobId, err: err.message }, 'shutdown signal not recorded'));
         if (signal === 'TERM') await audit.record({ actor: 'system:shutdown', action: 'job.shutdown-stop', target: `job:${jobId}`, from: { state: 'running' }, to: { signal, hosts } }).catch(() => undefined);
       }
@@ -524,12 +524,34 @@ export class ModuleRuns {
     if (job.startedBy !== person.personId && !(await this.deps.rbac.standing(person)).globalAdmin) {
       throw needPermission(`only who started ${jobId} or an admin may signal it`, { jobId });
     }
+    if (job.state === 'awaiting-approval') return this.withdraw(person, job, signal);
     const request = newSignalRequest(signal, person.personId, this.deps.clock.now());
     const updated = await this.deps.model.findOneAndUpdate({ jobId, state: 'running' }, { $push: { signals: request } }, { returnDocument: 'after' }).lean<Job>();
-    if (!updated) throw badParameter(job.state === 'awaiting-approval' ? `${jobId} is waiting for approval; nothing of it runs yet` : `${jobId} already ended (${job.state})`, { jobId, state: job.state });
+    if (!updated) throw badParameter(`${jobId} already ended (${job.state})`, { jobId, state: job.state });
     await this.deps.audit.record({ actor: person.personId, action: 'job.signal', target: `job:${jobId}`, to: { signal, requestId: request.requestId } });
     if (this.held.has(jobId)) await this.applyPending(updated);
     return (await this.deps.model.findOne({ jobId }).lean<Job>()) ?? updated;
+  }
+
+  /**
+   * A stop signal for a run still waiting for approval withdraws it: it ends `cancelled`
+   * (nothing of it ran), its approvers' DMs lose their buttons, and a later click is answered
+   * "already cancelled". Any other signal has nothing to reach yet.
+   */
+  private async withdraw(person: Person, job: Job, signal: string): Promise<Job> {
+    const { model, clock, audit } = this.deps;
+    if (!STOP_SIGNALS.has(signal as SignalName)) throw badParameter(`${job.jobId} is waiting for approval; nothing of it runs yet, so SIG${signal} has nothing to reach (a stop signal, TERM, INT, HUP, QUIT or KILL, withdraws it)`, { jobId: job.jobId });
+    const note = `withdrawn by ${person.name} (SIG${signal}) while waiting for approval; nothing ran`;
+    const ended = await model
+      .findOneAndUpdate({ jobId: job.jobId, state: 'awaiting-approval', 'approval.state': 'pending' }, { $set: { state: 'cancelled', 'approval.state': 'cancelled', endedAt: clock.now(), note } }, { returnDocument: 'after' })
+      .lean<Job>();
+    if (!ended) {
+      const now = await this.get(job.jobId);
+      throw badParameter(`${job.jobId} was decided meanwhile (${now.state}); ${now.state === 'running' ? 'signal it again to reach its hosts' : 'nothing to withdraw'}`, { jobId: job.jobId, state: now.state });
+    }
+    await audit.record({ actor: person.personId, action: 'job.withdrawn', target: `job:${job.jobId}`, from: { state: 'awaiting-approval' }, to: { state: 'cancelled', signal } });
+    await this.approvalsRefreshed(ended);
+    return ended;
   }
 
   term(slackUserId: string, jobId: string): Promise<Job> {
