@@ -205,6 +205,26 @@ describe('timeouts and signals reach the remote process group', () => {
     }
   });
 
+  it('a KILL due after the grace does not overtake the TERM before it on a host slow to start the kill: the process gets TERM first', async () => {
+    // This host takes 1.5 s to start a `kill -TERM` (a ForceCommand that waits, then runs the
+    // command as asked), far past the 200 ms grace: the KILL must wait for the TERM's delivery.
+    const slowKill = path.join(dir, 'slow-kill.sh');
+    fs.writeFileSync(slowKill, '#!/bin/sh\ncase "$SSH_ORIGINAL_COMMAND" in "kill -TERM "*) sleep 1.5;; esac\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n', { mode: 0o755 });
+    const slow = await startSshdFleet(1, [`ForceCommand ${slowKill}`]);
+    const hasty = new ExecutionEngine({ sshPrivateKey: slow.clientKey.privateKey, connectTimeoutMs: 3000, killGraceMs: 200 });
+    try {
+      const tag = randomInt(100_000, 999_999);
+      const r = await hasty.start({ targets: [target(slow.servers[0]!, 'slow-kill')], command: `sleep ${tag}`, timeoutMs: 300 }).done;
+      const h = only(r.host_failed, 'slow-kill');
+      expect(h.error?.kind).toBe('timeout');
+      expect(h.signal).toBe('SIGTERM');
+      expect(await remoteProcesses(`sleep ${tag}`)).toEqual([]);
+    } finally {
+      await hasty.close();
+      await slow.stop();
+    }
+  });
+
   it('a timeout also ends background processes left holding the output after the script exited', async () => {
     const tag = randomInt(100_000, 999_999);
     const r = await engine.start({ targets: [hosts()[0]!], command: `(sleep ${tag}; echo late) & echo early; exit 0`, timeoutMs: 800 }).done;

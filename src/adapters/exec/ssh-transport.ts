@@ -92,6 +92,8 @@ class SshRun implements RunningCommand {
   private lease?: Lease;
   private stream?: ClientChannel;
   private pgid?: number;
+  /** The signals handed to the host so far, in order (see sendToGroup). */
+  private signalsSent: Promise<void> = Promise.resolve();
   /** Signals asked for before the group id was known; sent once it is. */
   private readonly heldSignals: SignalName[] = [];
   /** The command timed out before its group id arrived: stop the group once it does. */
@@ -259,22 +261,41 @@ class SshRun implements RunningCommand {
     );
   }
 
-  /** `kill -SIG -PGID` on a second channel of the same connection. */
+  /**
+   * `kill -SIG -PGID` on a second channel of the same connection. Signals are delivered in the
+   * order asked: each `kill` starts once the one before it has ended. The host's shell may take
+   * a while to start the `kill` (a loaded host, a heavy login shell), and a KILL sent after the
+   * grace must not overtake the TERM it follows: the process gets TERM first, as promised.
+   */
   private sendToGroup(signal: SignalName): void {
+    this.signalsSent = this.signalsSent.then(() => this.deliver(signal));
+  }
+
+  private deliver(signal: SignalName): Promise<void> {
     // Signals go out until the channel closes, also after the top process exited: background
     // processes still holding its output are in the group (so the id cannot have been reused).
-    if (this.phase === 'done' || this.pgid === undefined || !this.lease) return;
+    if (this.phase === 'done' || this.pgid === undefined || !this.lease) return Promise.resolve();
     // The pool keeps one channel per connection free for this (see ssh-pool.ts).
-    void openExec(this.lease.client, killGroupCommand(signal, this.pgid)).then((outcome) => {
-      if ('stream' in outcome) {
-        outcome.stream.resume();
-        outcome.stream.stderr.resume();
-        return;
-      }
-      // The server allows no second channel (MaxSessions 1): the channel request reaches
-      // at least the top process on servers that honour it.
-      if (!this.channelClosed) this.stream?.signal(signal);
-    });
+    return openExec(this.lease.client, killGroupCommand(signal, this.pgid)).then(
+      (outcome) =>
+        new Promise<void>((delivered) => {
+          if ('stream' in outcome) {
+            outcome.stream.resume();
+            outcome.stream.stderr.resume();
+            // A `kill` that never ends must not hold the signals after it for ever.
+            const cap = setTimeout(delivered, this.transport.closeWaitMs ?? 2000);
+            outcome.stream.once('close', () => {
+              clearTimeout(cap);
+              delivered();
+            });
+            return;
+          }
+          // The server allows no second channel (MaxSessions 1): the channel request reaches
+          // at least the top process on servers that honour it.
+          if (!this.channelClosed) this.stream?.signal(signal);
+          delivered();
+        }),
+    );
   }
 
   private finish(error: HostError | undefined): void {
