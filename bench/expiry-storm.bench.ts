@@ -128,6 +128,36 @@ function sshLogin(key: ClientKey, port: number, knownHosts: string, account: str
   return new Promise((resolve) => execFile('ssh', args, { timeout: 20_000 }, (err) => resolve(err ? (typeof err.code === 'number' ? err.code : -1) : 0)));
 }
 
+/**
+ * CPU time (ms) spent so far by the sshd listeners `roots` and everything under them: the
+ * connection processes, the sessions and the scripts they ran. A finished process's time is in
+ * its parent's cutime/cstime once reaped; a live one's is its own utime/stime.
+ */
+function hostSideCpuMs(roots: number[]): number {
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  const procs = new Map<number, { ppid: number; own: number; children: number }>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After the comm: state ppid ... utime(14) stime(15) cutime(16) cstime(17), counted from 3.
+      procs.set(Number(entry), { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  let ticks = 0;
+  const walk = (pid: number, isRoot: boolean) => {
+    const p = procs.get(pid);
+    if (!p) return;
+    ticks += p.children + (isRoot ? 0 : p.own);
+    for (const [child, c] of procs) if (c.ppid === pid) walk(child, false);
+  };
+  for (const r of roots) walk(r, true);
+  return ticks * tick;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Deterministic shuffle (a fixed LCG), so runs are comparable. */
@@ -395,6 +425,9 @@ async function stormRun(pool: boolean): Promise<void> {
 
     const setupDone = Date.now();
     const connects0 = app.services.engine.sshPool!.connectsTotal;
+    const listeners = sshds.map((x) => x.child.pid!);
+    const hostCpu0 = hostSideCpuMs(listeners);
+    const ownCpu0 = process.cpuUsage();
     line('setup (sshd, app, 5,000 grants, lines, checks), s', fmt((performance.now() - benchStart) / 1000, 1));
     line('key lines on the hosts (root/evans/readonly files)', `${linesWritten} in ${HOST_ENTRIES * ACCOUNTS.length} files; gateway list found all`);
     if (setupDone >= minute) throw new Error(`the setup ran into the storm minute (${setupDone - minute} ms late); raise SETUP_BUDGET_MS`);
@@ -410,6 +443,8 @@ async function stormRun(pool: boolean): Promise<void> {
       await sleep(1000);
     }
     const allEndedAt = Date.now();
+    const ownCpu = process.cpuUsage(ownCpu0);
+    const hostCpuMs = hostSideCpuMs(listeners) - hostCpu0;
 
     // --- figures from what the worker recorded.
     const grants = await models.Grant.find({ host: { $in: entryNames } }, { grantId: 1, expiresAt: 1, endedAt: 1, status: 1 }).lean();
@@ -430,6 +465,9 @@ async function stormRun(pool: boolean): Promise<void> {
     line('SSH calls by the worker during the storm', `${sshCalls.filter((t) => t >= minute && t <= lastEnd).length} (one per host entry and batch, up to 200 grants each)`);
     const callMs = summarize(sshCallMs.filter((c) => c.at >= minute && c.at <= lastEnd).map((c) => c.ms));
     line('one SSH call (removeMany on a host), median / p99 s', `${fmt(callMs.median / 1000, 2)} / ${fmt(callMs.p99 / 1000, 2)}`);
+    const calls = sshCalls.filter((t) => t >= setupDone).length;
+    line('CPU during the storm: hosts (sshd, shells, scripts) s', `${fmt(hostCpuMs / 1000, 1)}, ${fmt(hostCpuMs / Math.max(1, calls), 0)} ms per SSH call (${calls} calls)`);
+    line('CPU during the storm: bench process (app, store) s', fmt((ownCpu.user + ownCpu.system) / 1e6, 1));
     line('SSH connections the app opened during the storm', String(app.services.engine.sshPool!.connectsTotal - connects0));
 
     // --- on the hosts: nothing of the storm may be left.
