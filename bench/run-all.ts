@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark, one after the other, printing figures. */
 import { benchExpiryStorm } from './expiry-storm.bench.js';
+import { benchFleet } from './fleet.bench.js';
 import { benchSshFanout } from './ssh-fanout.bench.js';
 import { benchStore } from './store.bench.js';
 import { benchTicketLog } from './ticket-log.bench.js';
@@ -7,6 +8,7 @@ import { benchTickets } from './tickets.bench.js';
 
 await benchStore();
 await benchSshFanout();
+await benchFleet();
 await benchExpiryStorm();
 await benchTicketLog();
 await benchTickets();

@@ -13,8 +13,14 @@
  * do) and warm (one engine whose pool keeps the connections from the warm-up run). Both give
  * each entry a connection of its own (one command per connection), as 50 distinct hosts would.
  *
+ * Every tool logs in as the same plain account (`opsgate-bench`, bench-account.ts), created by
+ * the bench where missing, not as root: root's ~/.bashrc on this machine runs `pyenv init` for
+ * every command sshd starts (~130 ms of CPU each), which a real host's account does not do and
+ * which would drown what is measured. One account for all tools keeps the comparison fair.
+ *
  * Rounds alternate between the tools after one untimed warm-up each; the median is reported,
- * with the engine's own CPU time (this process, user + system) per host.
+ * with the engine's own CPU time (this process, user + system) per host. parallel-ssh and
+ * ansible come from `npm run bench:setup`; a tool that is missing is skipped, and said so.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,6 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { ExecutionEngine } from '../src/adapters/exec/engine.js';
 import type { SshTarget } from '../src/adapters/exec/types.js';
 import { startSshdFleet, type SshdFleet } from '../test/helpers/sshd.js';
+import { authorizeBenchKey, BENCH_AUTHORIZED_KEYS, ensureBenchAccount } from './bench-account.js';
 import { fmt, line } from './stats.js';
 
 const HOST_ENTRIES = 50;
@@ -41,7 +48,7 @@ interface Tool {
   inProcess?: boolean;
 }
 
-function findOnPath(bin: string): string | undefined {
+export function findOnPath(bin: string): string | undefined {
   for (const d of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
     const p = path.join(d, bin);
     if (fs.existsSync(p)) return p;
@@ -62,10 +69,10 @@ function countMatches(text: string, re: RegExp): number {
   return text.match(re)?.length ?? 0;
 }
 
-function entries(fleet: SshdFleet): SshTarget[] {
+function entries(fleet: SshdFleet, user: string): SshTarget[] {
   return Array.from({ length: HOST_ENTRIES }, (_, i) => {
     const server = fleet.servers[i % fleet.servers.length]!;
-    return { transport: 'ssh', name: `host-${String(i + 1).padStart(2, '0')}`, address: '127.0.0.1', port: server.port, user: 'root', hostKey: server.fingerprint };
+    return { transport: 'ssh', name: `host-${String(i + 1).padStart(2, '0')}`, address: '127.0.0.1', port: server.port, user, hostKey: server.fingerprint };
   });
 }
 
@@ -101,7 +108,7 @@ function writeKnownHosts(fleet: SshdFleet, file: string): void {
 
 function psshTool(bin: string, fleet: SshdFleet, targets: SshTarget[], dir: string, knownHosts: string): Tool {
   const hostsFile = path.join(dir, 'pssh-hosts');
-  fs.writeFileSync(hostsFile, targets.map((t) => `root@127.0.0.1:${t.port}`).join('\n') + '\n');
+  fs.writeFileSync(hostsFile, targets.map((t) => `${t.user}@127.0.0.1:${t.port}`).join('\n') + '\n');
   const args = ['-p', String(PARALLELISM), '-t', '0', '-h', hostsFile, '-i',
     '-x', `-i ${fleet.clientKey.path}`,
     '-O', `UserKnownHostsFile=${knownHosts}`, '-O', 'StrictHostKeyChecking=yes', '-O', 'BatchMode=yes', '-O', 'ControlMaster=no',
@@ -120,7 +127,7 @@ function ansibleTool(bin: string, fleet: SshdFleet, targets: SshTarget[], dir: s
   const inventory = path.join(dir, 'inventory.ini');
   fs.writeFileSync(
     inventory,
-    ['[fleet]', ...targets.map((t) => `${t.name} ansible_host=127.0.0.1 ansible_port=${t.port} ansible_user=root`)].join('\n') + '\n',
+    ['[fleet]', ...targets.map((t) => `${t.name} ansible_host=127.0.0.1 ansible_port=${t.port} ansible_user=${t.user}`)].join('\n') + '\n',
   );
   const cfg = path.join(dir, 'ansible.cfg');
   fs.writeFileSync(
@@ -133,7 +140,6 @@ function ansibleTool(bin: string, fleet: SshdFleet, targets: SshTarget[], dir: s
       'interpreter_python = /usr/bin/python3',
       'gathering = explicit',
       `local_tmp = ${path.join(dir, 'ansible-local')}`,
-      'remote_tmp = /tmp/.opsgate-bench-ansible',
       '[ssh_connection]',
       'pipelining = True',
       `ssh_args = -o ControlMaster=no -o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes`,
@@ -168,10 +174,17 @@ function median(xs: number[]): number {
 
 export async function benchSshFanout(): Promise<void> {
   process.stdout.write(`\n== SSH fan-out: uptime on ${HOST_ENTRIES} host entries (${SSHD_PROCESSES} loopback sshd), ${os.cpus().length} CPUs ==\n`);
-  const fleet = await startSshdFleet(SSHD_PROCESSES);
+  const account = ensureBenchAccount();
+  if (!account.ready) {
+    line('ssh fan-out', `skipped: ${account.reason}`);
+    return;
+  }
+  const fleet = await startSshdFleet(SSHD_PROCESSES, undefined, { extraAuthorizedKeysFiles: [BENCH_AUTHORIZED_KEYS] });
+  const unauthorize = authorizeBenchKey(account, fleet.clientKey.publicKeyLine);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-bench-ssh-'));
   try {
-    const targets = entries(fleet);
+    line('login account (all tools)', `${account.user}${account.created ? ' (created now)' : ''}`);
+    const targets = entries(fleet, account.user);
     const knownHosts = path.join(dir, 'known_hosts');
     writeKnownHosts(fleet, knownHosts);
 
@@ -179,9 +192,9 @@ export async function benchSshFanout(): Promise<void> {
     const pssh = findOnPath('parallel-ssh');
     const ansible = findOnPath('ansible');
     if (pssh) tools.push(psshTool(pssh, fleet, targets, dir, knownHosts));
-    else line('parallel-ssh', 'not installed: apt-get install -y ansible pssh (comparison skipped)');
+    else line('parallel-ssh', 'skipped: not installed (npm run bench:setup installs it)');
     if (ansible) tools.push(ansibleTool(ansible, fleet, targets, dir, knownHosts));
-    else line('ansible', 'not installed: apt-get install -y ansible pssh (comparison skipped)');
+    else line('ansible', 'skipped: not installed (npm run bench:setup installs it)');
 
     for (const tool of tools) await tool.run(); // warm-up: page cache, Python bytecode, JIT, the warm pool
     const samples = new Map<string, number[]>(tools.map((t) => [t.name, []]));
@@ -209,6 +222,7 @@ export async function benchSshFanout(): Promise<void> {
       line(`engine warm vs ${tool.name}`, `${fmt(warmMs / m, 2)}x its time: ${fmt(warmMs, 0)} ms vs ${fmt(m, 0)} ms (target: <= 0.2x)`);
     }
   } finally {
+    unauthorize();
     await fleet.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -27,6 +27,8 @@ export interface ClientKey {
 
 export interface SshdInstance {
   port: number;
+  /** Every port it listens on: `port` first, then `extraPorts` of them (benches). */
+  ports: number[];
   /** The sshd_config it runs with (`sshd -T -f` reads it). */
   config: string;
   /** Host-key fingerprint as OpenSSH prints it (`SHA256:...`). */
@@ -130,6 +132,11 @@ export interface StartSshdOptions {
    * With keys under rootOwnedDir() it can be on, as on a real host.
    */
   strictModes?: boolean;
+  /**
+   * More ports to listen on besides `port` (benches: many distinct host entries on few sshd).
+   * OpenSSH listens on at most 16 sockets, so at most 15.
+   */
+  extraPorts?: number;
 }
 
 /** Root-owned 0755 folders for tests, each under this root-owned 0755 parent (not /tmp: 1777). */
@@ -159,12 +166,18 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
   // A port taken between freePort() and sshd's bind makes sshd exit; try a few times.
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
+    const extraPorts: number[] = [];
+    while (extraPorts.length < (opts.extraPorts ?? 0)) {
+      const p = await freePort();
+      if (p !== port && !extraPorts.includes(p)) extraPorts.push(p);
+    }
     const config = path.join(dir, 'sshd_config');
     fs.writeFileSync(
       config,
       [
         `ListenAddress 127.0.0.1`,
         `Port ${port}`,
+        ...extraPorts.map((p) => `Port ${p}`),
         `HostKey ${hostKey}`,
         `PidFile ${path.join(dir, 'sshd.pid')}`,
         `AuthorizedKeysFile ${opts.authorizedKeys}`,
@@ -223,6 +236,7 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
     let paused: number[] = [];
     const instance: SshdInstance = {
       port,
+      ports: [port, ...extraPorts],
       config,
       fingerprint,
       dir,
@@ -295,8 +309,18 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+export interface SshdFleetOptions {
+  /**
+   * More AuthorizedKeysFile entries read after the fleet's shared file, e.g.
+   * `%h/.ssh/authorized_keys` for a bench account that holds the key in its own home.
+   */
+  extraAuthorizedKeysFiles?: string[];
+  /** Extra ports per sshd (see StartSshdOptions.extraPorts). */
+  extraPorts?: number;
+}
+
 /** `count` sshd processes sharing one authorized bot key. Call stop() in afterAll. */
-export async function startSshdFleet(count: number, extraConfig?: string[]): Promise<SshdFleet> {
+export async function startSshdFleet(count: number, extraConfig?: string[], fleetOpts: SshdFleetOptions = {}): Promise<SshdFleet> {
   assertSshdInstalled();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-sshkeys-'));
   const clientKey = generateClientKey(dir);
@@ -308,7 +332,8 @@ export async function startSshdFleet(count: number, extraConfig?: string[]): Pro
 
   const servers: SshdInstance[] = [];
   try {
-    for (let i = 0; i < count; i++) servers.push(await startSshd({ authorizedKeys, extraConfig }));
+    const files = [authorizedKeys, ...(fleetOpts.extraAuthorizedKeysFiles ?? [])].join(' ');
+    for (let i = 0; i < count; i++) servers.push(await startSshd({ authorizedKeys: files, extraConfig, extraPorts: fleetOpts.extraPorts }));
   } catch (err) {
     await Promise.all(servers.map((s) => s.stop()));
     throw err;
