@@ -86,3 +86,29 @@ export function authorizeBenchKey(account: Extract<BenchAccount, { ready: true }
   if (!lines().includes(publicKeyLine)) write([...lines(), publicKeyLine]);
   return () => write(lines().filter((l) => l !== publicKeyLine));
 }
+
+/** A second root (uid 0) with a fresh Debian home: how the expiry storm logs in (see below). */
+export const BENCH_ROOT_ACCOUNT = 'opsgate-bench-root';
+
+/**
+ * A uid-0 account of its own (`useradd -o -u 0`, home under /var/lib, Debian's skel, bash,
+ * password field `*`): root's powers without this machine's root ~/.bashrc, whose `pyenv init`
+ * bash runs for every SSH command (~130 ms of CPU each). A real host's root has no pyenv; the
+ * access gateway's scripts only need uid 0 (`id -u`), so they run unchanged. Idempotent.
+ */
+export function ensureBenchRootAccount(name = BENCH_ROOT_ACCOUNT): BenchAccount {
+  const e0 = passwdEntry(name);
+  if (e0 && e0[2] !== '0') return { ready: false, reason: `account ${name} exists with uid ${e0[2]}, not 0` };
+  if (!e0) {
+    if (process.getuid?.() !== 0) return { ready: false, reason: `account ${name} is missing and only root can create it` };
+    try {
+      execFileSync('useradd', ['--non-unique', '--uid', '0', '--gid', '0', '--create-home', '--home-dir', `/var/lib/${name}`, '--skel', '/etc/skel', '--shell', '/bin/bash', '--password', '*', name], { stdio: 'pipe' });
+    } catch (err) {
+      if ((err as { status?: number }).status !== 9) return { ready: false, reason: `useradd ${name} failed: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}` };
+    }
+  }
+  if (process.getuid?.() === 0 && shadowPassword(name)?.startsWith('!')) execFileSync('usermod', ['-p', '*', name], { stdio: 'pipe' });
+  const e = passwdEntry(name);
+  if (!e || e[2] !== '0') return { ready: false, reason: `account ${name} is missing or not uid 0` };
+  return { ready: true, user: name, home: e[5]!, uid: 0, gid: Number(e[3]), created: !e0 };
+}

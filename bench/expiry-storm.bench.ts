@@ -36,10 +36,11 @@
  * (SSH_POOL_IDLE_TIMEOUT_MS=0: every call connects afresh). Target: p99 lateness <= 5 s with
  * the pool. `BENCH_STORM_POOL=on` or `off` runs one of them.
  *
- * It logs in as root, unlike the fan-out and fleet benches: the gateway's scripts must be root
- * on the host (they write root-owned key files and end other accounts' sessions). On this
- * machine root's ~/.bashrc runs `pyenv init` for every command (~130 ms of CPU), so each of
- * the worker's SSH calls costs that here; a real host's root does not.
+ * The gateway's scripts must run as uid 0 on the host (they write root-owned key files and end
+ * other accounts' sessions). On this machine root's ~/.bashrc runs `pyenv init` for every
+ * command (~130 ms of CPU), which a real host's root does not; so the bot logs in as
+ * `opsgate-bench-root`, a second uid-0 account with a fresh Debian home that the bench creates
+ * (bench-account.ts). `BENCH_STORM_LOGIN=root` logs in as root itself, for comparison.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -63,6 +64,7 @@ import { wakeTimeFor } from '../src/services/access/provisioning.js';
 import { FakeSlack } from '../test/helpers/fake-slack.js';
 import { exampleCatalog, manifestScopes } from '../test/helpers/opsgate.js';
 import { ensureRoleAccounts } from '../test/helpers/role-accounts.js';
+import { BENCH_ROOT_ACCOUNT, ensureBenchRootAccount } from './bench-account.js';
 import { generateClientKey, rootOwnedDir, startSshd, type ClientKey, type SshdInstance } from '../test/helpers/sshd.js';
 import { fmt, line, summarize } from './stats.js';
 
@@ -188,6 +190,11 @@ async function stormRun(pool: boolean): Promise<void> {
     line('expiry storm', `skipped: ${roles.reason}`);
     return;
   }
+  const wantRoot = process.env.BENCH_STORM_LOGIN === 'root';
+  const alias = wantRoot ? undefined : ensureBenchRootAccount();
+  if (alias && !alias.ready) line('expiry storm login', `${alias.reason}; logging in as root`);
+  const login = alias?.ready ? alias.user : 'root';
+  line('expiry storm login', `${login} (uid 0)${login === 'root' ? ": root's ~/.bashrc runs on every SSH call" : ''}`);
   const benchStart = performance.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-bench-storm-'));
   // opsgate refuses key folders an account could replace (/tmp is 1777): a root-owned tree.
@@ -201,6 +208,7 @@ async function stormRun(pool: boolean): Promise<void> {
     const botKeys = path.join(keysRoot, 'bot');
     fs.mkdirSync(botKeys, { mode: 0o755 });
     fs.writeFileSync(path.join(botKeys, 'root'), bot.publicKeyLine + '\n', { mode: 0o644 });
+    fs.writeFileSync(path.join(botKeys, BENCH_ROOT_ACCOUNT), bot.publicKeyLine + '\n', { mode: 0o644 });
     const entryNames = Array.from({ length: HOST_ENTRIES }, (_, i) => `storm-${String(i + 1).padStart(2, '0')}`);
     for (const name of entryNames) fs.mkdirSync(path.join(keysRoot, name), { mode: 0o755 });
     const entries: Entry[] = [];
@@ -260,7 +268,7 @@ async function stormRun(pool: boolean): Promise<void> {
       CATALOG_DIR: catalogDir,
       DIRECTORY_SOURCE: path.join(catalogDir, 'directory.yaml'),
       SSH_PRIVATE_KEY_PATH: bot.path,
-      SSH_USER: 'root',
+      SSH_USER: login,
       ...(pool ? {} : { SSH_POOL_IDLE_TIMEOUT_MS: '0' }),
       MAIL_FROM: 'opsgate <opsgate@example.com>',
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
@@ -404,7 +412,7 @@ async function stormRun(pool: boolean): Promise<void> {
 
     // --- before the storm: the gateway sees every line over SSH; a grant's key logs in.
     const engine = new ExecutionEngine({ sshPrivateKey: bot.privateKey, parallelism: HOST_ENTRIES, connectTimeoutMs: 10_000 });
-    const target = (e: Entry): SshTarget => ({ transport: 'ssh', name: e.name, address: '127.0.0.1', port: e.sshd.port, user: 'root', hostKey: e.sshd.fingerprint });
+    const target = (e: Entry): SshTarget => ({ transport: 'ssh', name: e.name, address: '127.0.0.1', port: e.sshd.port, user: login, hostKey: e.sshd.fingerprint });
     const listAll = async (): Promise<{ lines: number; failed: string[] }> => {
       const results = await Promise.all(entries.map((e) => new HostKeysGateway({ engine, authorizedKeysFile: `${e.keysDir}/%u` }).list(target(e), ACCOUNTS)));
       let lines = 0;

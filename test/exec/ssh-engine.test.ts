@@ -19,6 +19,13 @@ let fleet: SshdFleet;
 let engine: ExecutionEngine;
 let dir: string;
 const faults: FaultServer[] = [];
+/**
+ * Timeouts of tests that stop a command while it runs: by then the command must have started.
+ * Root's login shell on the development machines runs `pyenv init` for every SSH command
+ * (~130 ms of CPU, seconds on a loaded machine), so a sub-second timeout could fire while the
+ * shell is still starting, which is a different path (tested apart with a staged slow host).
+ */
+const STARTED_BY_MS = 3000;
 
 beforeAll(async () => {
   fleet = await startSshdFleet(3);
@@ -171,7 +178,7 @@ describe('unreachable hosts', () => {
 describe('timeouts and signals reach the remote process group', () => {
   it('a timeout leaves no remote process behind', async () => {
     const tag = randomInt(100_000, 999_999);
-    const r = await engine.start({ targets: [hosts()[0]!], command: `sleep ${tag} & sleep ${tag + 1} | cat; wait`, timeoutMs: 800 }).done;
+    const r = await engine.start({ targets: [hosts()[0]!], command: `sleep ${tag} & sleep ${tag + 1} | cat; wait`, timeoutMs: STARTED_BY_MS }).done;
     const h = only(r.host_failed, 'web-01');
     expect(h.error?.kind).toBe('timeout');
     expect(h.signal).toBe('SIGTERM');
@@ -182,7 +189,7 @@ describe('timeouts and signals reach the remote process group', () => {
   it('a timeout on a command that ignores TERM ends it with KILL', async () => {
     const tag = randomInt(100_000, 999_999);
     const command = `trap '' TERM; sleep ${tag} & sleep ${tag + 1}; wait`;
-    const r = await engine.start({ targets: [hosts()[1]!], command, timeoutMs: 500 }).done;
+    const r = await engine.start({ targets: [hosts()[1]!], command, timeoutMs: STARTED_BY_MS }).done;
     const h = only(r.host_failed, 'web-02');
     expect(h.error?.kind).toBe('timeout');
     expect(h.signal).toBe('SIGKILL');
@@ -214,7 +221,7 @@ describe('timeouts and signals reach the remote process group', () => {
     const hasty = new ExecutionEngine({ sshPrivateKey: slow.clientKey.privateKey, connectTimeoutMs: 3000, killGraceMs: 200 });
     try {
       const tag = randomInt(100_000, 999_999);
-      const r = await hasty.start({ targets: [target(slow.servers[0]!, 'slow-kill')], command: `sleep ${tag}`, timeoutMs: 300 }).done;
+      const r = await hasty.start({ targets: [target(slow.servers[0]!, 'slow-kill')], command: `sleep ${tag}`, timeoutMs: STARTED_BY_MS }).done;
       const h = only(r.host_failed, 'slow-kill');
       expect(h.error?.kind).toBe('timeout');
       expect(h.signal).toBe('SIGTERM');
@@ -227,7 +234,7 @@ describe('timeouts and signals reach the remote process group', () => {
 
   it('a timeout also ends background processes left holding the output after the script exited', async () => {
     const tag = randomInt(100_000, 999_999);
-    const r = await engine.start({ targets: [hosts()[0]!], command: `(sleep ${tag}; echo late) & echo early; exit 0`, timeoutMs: 800 }).done;
+    const r = await engine.start({ targets: [hosts()[0]!], command: `(sleep ${tag}; echo late) & echo early; exit 0`, timeoutMs: STARTED_BY_MS }).done;
     const h = only(r.host_failed, 'web-01');
     expect(h).toMatchObject({ stdout: 'early\n', code: 0, error: { kind: 'timeout' } });
     expect(await remoteProcesses(`sleep ${tag}`)).toEqual([]);
