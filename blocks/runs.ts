@@ -120,9 +120,14 @@ function bucketBlocks(j: Job): Block[] {
   return out;
 }
 
-/** The final message's way into the per-host view (the modal, with each host's output file). */
+/**
+ * The final message's way into the per-host view (the modal, with each host's output file);
+ * large runs also get every host's output in one file.
+ */
 function perHostButton(j: Job): Block {
-  return { type: 'actions', block_id: `job_hosts:${j.jobId}`, elements: [btn(Actions.jobHosts, j.hosts.length > SMALL_RUN_HOSTS ? 'Per-host view and output files' : 'Per-host view', j.jobId, 'primary')] } as never;
+  const large = j.hosts.length > SMALL_RUN_HOSTS;
+  const elements = [btn(Actions.jobHosts, large ? 'Per-host view and output files' : 'Per-host view', j.jobId, 'primary'), ...(large ? [btn(Actions.jobOutputAll, 'Whole output as a file', j.jobId)] : [])];
+  return { type: 'actions', block_id: `job_hosts:${j.jobId}`, elements } as never;
 }
 
 /** The channel message while the run goes, and (final) at its end. */
@@ -132,7 +137,7 @@ export function runChannelMessage(j: Job, nowMs: number): Message {
   else {
     blocks.push(...bucketBlocks(j));
     if (j.note) blocks.push(context(esc(j.note)));
-    if (j.hosts.length > SMALL_RUN_HOSTS) blocks.push(context(`Per-host state and output tails: \`/jobs show ${j.jobId}\`; a host's whole output as a file: \`/jobs output ${j.jobId} <host>\``));
+    if (j.hosts.length > SMALL_RUN_HOSTS) blocks.push(context(`Per-host state and output tails: \`/jobs show ${j.jobId}\`; a host's whole output as a file: \`/jobs output ${j.jobId} <host>\`, every host's: \`/jobs output ${j.jobId}\``));
     blocks.push(perHostButton(j));
   }
   return { text: `${title(j)}: ${j.state}, ${finishedCount(j)}/${j.hosts.length} done, ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable`, blocks };
@@ -208,7 +213,10 @@ export function signalledMessage(j: Job, signal: string): Message {
 }
 
 export function outputFileMessage(o: OutputFileOutcome): Message {
-  const text = o.kind === 'empty' ? `${o.host} printed nothing in ${o.jobId}; no file sent.` : `:page_facing_up: ${o.filename} (${o.bytes} bytes) is in your DM.`;
+  const text =
+    o.kind === 'empty'
+      ? `${o.host ?? 'No host'} printed nothing in ${o.jobId}; no file sent.`
+      : `:page_facing_up: ${o.filename} (${o.bytes} bytes${o.hosts ? `, ${o.hosts} hosts` : ''}) is in your DM.`;
   return { text, blocks: [section(esc(text))] };
 }
 

@@ -40,6 +40,8 @@ export const Actions = {
   jobHosts: 'job_hosts',
   jobHostsPage: 'job_hosts_page',
   jobHostFile: 'job_host_file',
+  /** Every host's output of a job in one file (the final message of a large run). */
+  jobOutputAll: 'job_output_all',
   /** A module run waiting for approval: the approver's Approve, and Reject (opens the reason form). */
   runApprove: 'run_approve',
   runReject: 'run_reject',

@@ -17,7 +17,7 @@ const JOB_ID = /^J-[0-9a-f]{10}$/;
 const ANY_JOB_ID = /^(J-[0-9a-f]{10}|TK-[A-Z0-9]{6})$/;
 
 export type RunCommand = { sub: 'help' } | { sub: 'form' } | { sub: 'run'; request: RunRequest };
-export type JobsCommand = { sub: 'help' } | { sub: 'list' } | { sub: 'show'; jobId: string } | { sub: 'output'; jobId: string; host: string } | { sub: 'signal'; jobId: string; signal: string };
+export type JobsCommand = { sub: 'help' } | { sub: 'list' } | { sub: 'show'; jobId: string } | { sub: 'output'; jobId: string; host?: string } | { sub: 'signal'; jobId: string; signal: string };
 
 function words(text: string): string[] {
   if (text.length > MAX_TEXT) throw badParameter(`the command is ${text.length} characters; the limit is ${MAX_TEXT}`);
@@ -59,8 +59,8 @@ export function parseJobs(text: string): JobsCommand {
     case 'show':
       return { sub: 'show', jobId: jobId(a, ANY_JOB_ID) };
     case 'output':
-      if (!b) throw badParameter('name the host: /jobs output <id> <host>', { field: 'host' });
-      return { sub: 'output', jobId: jobId(a), host: b };
+      // Without a host: every host's output in one file.
+      return { sub: 'output', jobId: jobId(a), ...(b ? { host: b } : {}) };
     case 'term':
       return { sub: 'signal', jobId: jobId(a, ANY_JOB_ID), signal: 'TERM' };
     case 'kill':

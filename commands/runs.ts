@@ -96,7 +96,7 @@ function formErrorBlock(e: AppError, blocks: string[]): string {
 async function jobsAnswer(req: Exclude<JobsCommand, { sub: 'help' }>, user: string, deps: RunListenerDeps): Promise<Message> {
   switch (req.sub) {
     case 'output':
-      return outputFileMessage(await deps.output.send(user, req.jobId, req.host));
+      return outputFileMessage(req.host ? await deps.output.send(user, req.jobId, req.host) : await deps.output.sendAll(user, req.jobId));
     case 'list': {
       const running = await deps.jobs.running(user);
       return jobListMessage(running.modules, Date.now(), running.tickets);
@@ -255,6 +255,11 @@ export function registerRuns(app: App, deps: RunListenerDeps): void {
         return outputFileMessage(await deps.output.send(input.userId, v.j, v.h));
       }),
     );
+  });
+  app.action<BlockAction<ButtonAction>>(Actions.jobOutputAll, async ({ ack, action, context }) => {
+    const { input, reply } = inputOf(context);
+    await ack();
+    await reply.tell(await safely(deps.logger, 'job output file', async () => outputFileMessage(await deps.output.sendAll(input.userId, parseJobButton(action.value)))));
   });
   app.action<BlockAction<ButtonAction>>(Actions.jobShow, byButton('show'));
   app.action<BlockAction<ButtonAction>>(Actions.jobTerm, byButton('TERM'));
