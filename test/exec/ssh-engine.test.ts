@@ -213,10 +213,10 @@ describe('timeouts and signals reach the remote process group', () => {
   });
 
   it('a KILL due after the grace does not overtake the TERM before it on a host slow to start the kill: the process gets TERM first', async () => {
-    // This host takes 1.5 s to start a `kill -TERM` (a ForceCommand that waits, then runs the
+    // This host takes 1 s more to start a `kill -TERM` (a ForceCommand that waits, then runs the
     // command as asked), far past the 200 ms grace: the KILL must wait for the TERM's delivery.
     const slowKill = path.join(dir, 'slow-kill.sh');
-    fs.writeFileSync(slowKill, '#!/bin/sh\ncase "$SSH_ORIGINAL_COMMAND" in "kill -TERM "*) sleep 1.5;; esac\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n', { mode: 0o755 });
+    fs.writeFileSync(slowKill, '#!/bin/sh\ncase "$SSH_ORIGINAL_COMMAND" in "kill -TERM "*) sleep 1;; esac\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n', { mode: 0o755 });
     const slow = await startSshdFleet(1, [`ForceCommand ${slowKill}`]);
     const hasty = new ExecutionEngine({ sshPrivateKey: slow.clientKey.privateKey, connectTimeoutMs: 3000, killGraceMs: 200 });
     try {

@@ -50,6 +50,8 @@ export interface SshTransportOptions {
 const MAX_ATTEMPTS = 3;
 /** Shortest wait for a command's channel before its connection counts as dead. */
 const CHANNEL_WAIT_MIN_MS = 10_000;
+/** Longest wait for one `kill -SIG -PGID` to have run before the next signal goes anyway. */
+const SIGNAL_DELIVERY_WAIT_MS = 10_000;
 /** Tries when a host refused a channel because ours filled its MaxSessions. */
 const MAX_ATTEMPTS_WHEN_CROWDED = 10;
 
@@ -255,8 +257,11 @@ class SshRun implements RunningCommand {
     this.timers.push(
       setTimeout(() => {
         if (this.phase === 'done') return;
-        this.sendToGroup('KILL');
-        this.timers.push(setTimeout(() => this.finish(this.error), this.transport.closeWaitMs ?? 2000));
+        // The wait for the channel to close starts once the KILL was delivered (it may queue
+        // behind a TERM a slow host is still starting).
+        void this.sendToGroup('KILL').then(() => {
+          if (this.phase !== 'done') this.timers.push(setTimeout(() => this.finish(this.error), this.transport.closeWaitMs ?? 2000));
+        });
       }, this.opts.killGraceMs),
     );
   }
@@ -267,8 +272,9 @@ class SshRun implements RunningCommand {
    * a while to start the `kill` (a loaded host, a heavy login shell), and a KILL sent after the
    * grace must not overtake the TERM it follows: the process gets TERM first, as promised.
    */
-  private sendToGroup(signal: SignalName): void {
+  private sendToGroup(signal: SignalName): Promise<void> {
     this.signalsSent = this.signalsSent.then(() => this.deliver(signal));
+    return this.signalsSent;
   }
 
   private deliver(signal: SignalName): Promise<void> {
@@ -283,7 +289,7 @@ class SshRun implements RunningCommand {
             outcome.stream.resume();
             outcome.stream.stderr.resume();
             // A `kill` that never ends must not hold the signals after it for ever.
-            const cap = setTimeout(delivered, this.transport.closeWaitMs ?? 2000);
+            const cap = setTimeout(delivered, SIGNAL_DELIVERY_WAIT_MS);
             outcome.stream.once('close', () => {
               clearTimeout(cap);
               delivered();
