@@ -4,7 +4,8 @@
  */
 import { createOpsgate } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger, currentRequestId } from './logger.js';
+import { chooseLogFormat, createLogger, currentRequestId, logWhole } from './logger.js';
+import { startupSummary, summaryText } from './startup-summary.js';
 
 function readConfig(): Config {
   try {
@@ -19,7 +20,7 @@ function readConfig(): Config {
 }
 
 const config = readConfig();
-const logger = createLogger(config.LOG_LEVEL);
+const logger = createLogger(config.LOG_LEVEL, process.stdout, chooseLogFormat(config.LOG_FORMAT, process.stdout.isTTY));
 
 /**
  * The last resort, behind the Slack guards and Bolt's error handlers (src/adapters/slack/): an
@@ -48,6 +49,10 @@ const opsgate = await createOpsgate(config, { logger }).catch((err: Error) => {
   process.stderr.write(`opsgate: cannot start: ${err.message}\n`);
   process.exit(1);
 });
+
+// What a person starting the bot needs first: where things are, what is on, what to do next.
+const summary = startupSummary(opsgate.startup);
+logWhole(logger, { startup: summary.data }, summaryText(summary));
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
