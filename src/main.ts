@@ -50,10 +50,6 @@ const opsgate = await createOpsgate(config, { logger }).catch((err: Error) => {
   process.exit(1);
 });
 
-// What a person starting the bot needs first: where things are, what is on, what to do next.
-const summary = startupSummary(opsgate.startup);
-logWhole(logger, { startup: summary.data }, summaryText(summary));
-
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
@@ -64,3 +60,8 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+// What a person starting the bot needs first: where things are, what is on, what to do next.
+// Logged once the signal handlers are in place, so a Ctrl-C after reading it stops cleanly.
+const summary = startupSummary(opsgate.startup);
+logWhole(logger, { startup: summary.data }, summaryText(summary));
