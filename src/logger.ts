@@ -124,7 +124,7 @@ function prettyDestination(destination: NodeJS.WritableStream): { write(line: st
     translateTime: 'SYS:HH:MM:ss',
     // `startup` is the summary's data: its text is already the message.
     ignore: 'pid,hostname,app,startup',
-    // A record's fields on its own line, so start-up notices stay one line each (errors keep their stack).
+    // A record's fields on the same line as its message: start-up notices stay one line each (errors keep their stack).
     singleLine: true,
   });
   return { write: (line: string) => void destination.write(pretty(line)) };
