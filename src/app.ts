@@ -3,6 +3,7 @@
  * Slack listeners -> HTTP. `src/main.ts` calls it for real; tests call it with a test store,
  * the fake Slack API and short intervals.
  */
+import path from 'node:path';
 import type { Agenda } from 'agenda';
 import { WebClient } from '@slack/web-api';
 import { placeholderSection } from '../blocks/home.js';
@@ -65,6 +66,7 @@ import { JobControl } from './services/jobs/job-control.js';
 import { JobOutputFile } from './services/modules/output-file.js';
 import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
+import type { Loaded, StartupFacts } from './startup-summary.js';
 
 export interface OpsgateOptions {
   logger: Logger;
@@ -96,7 +98,17 @@ export interface Opsgate {
   store: Store;
   agenda: Agenda;
   services: Services;
+  /** What src/main.ts tells a person at start (src/startup-summary.ts). */
+  startup: StartupFacts;
   stop(): Promise<void>;
+}
+
+/** A start-up step's outcome for the summary: its value, or why it failed (the bot starts anyway). */
+async function loaded<T>(step: Promise<T>): Promise<Loaded<T>> {
+  return step.then(
+    (value): Loaded<T> => ({ ok: true, value }),
+    (err: unknown): Loaded<T> => ({ ok: false, problem: asAppError(err).message }),
+  );
 }
 
 /** Without a bot token nobody can be looked up in Slack; the directory still works by stored ids. */
@@ -249,7 +261,10 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets, moduleRuns: modules.runs };
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
-  await inventory.reload('system:start').catch((err: unknown) => logger.error({ err: asAppError(err).message }, 'catalog not loaded at start; fix it and /opsgate reload'));
+  const catalogLoaded = await loaded(inventory.reload('system:start'));
+  if (!catalogLoaded.ok) logger.error({ err: catalogLoaded.problem }, 'catalog not loaded at start; fix it and /opsgate reload');
+  // The sync itself is a job (it may look people up in Slack); the summary counts the source now.
+  const directoryLoaded = await loaded(directory.countInSource());
 
   await agenda.start();
   schedulerUp = true;
@@ -289,8 +304,6 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     const output = new JobOutputFile({ runs: modules.runs, logs: modules.logReader, files });
     const jobControl = new JobControl({ modules: modules.runs, tickets: ticketing.ticketJobs });
     registerRuns(slack.app, { runs: modules.runs, jobs: jobControl, form: modules.form, output, catalog: moduleCatalog, logger });
-  } else {
-    logger.warn('Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): serving /healthz only');
   }
   let http: RunningHttp;
   try {
@@ -301,12 +314,29 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     throw err;
   }
   logger.info({ port: http.port, slack: slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket mode' : 'http') : 'off' }, 'opsgate listening');
+  const startup: StartupFacts = {
+    store: store.embedded ? { kind: 'embedded', dataDir: path.join(config.DATA_DIR, 'db'), uri: store.uri } : { kind: 'mongodb', uri: store.uri },
+    catalog: {
+      dir: config.CATALOG_DIR,
+      ...(catalogLoaded.ok
+        ? { ok: true, value: { hosts: catalogLoaded.value.hosts.added + catalogLoaded.value.hosts.updated, projects: catalogLoaded.value.projects.added + catalogLoaded.value.projects.updated, tickets: catalogLoaded.value.tickets, modules: catalogLoaded.value.modules } }
+        : catalogLoaded),
+    },
+    directory: { source: config.DIRECTORY_SOURCE, ...(directoryLoaded.ok ? { ok: true, value: { people: directoryLoaded.value } } : directoryLoaded) },
+    slack: slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket' : 'http') : 'off',
+    // The local workspace (issue 9) puts its address here when it serves in place of Slack.
+    workspaceUrl: undefined,
+    port: http.port,
+    sshKey: botKey?.publicKeyLine ? { publicKey: botKey.publicKeyLine, path: botKey.path } : undefined,
+    sshUser: config.SSH_USER,
+  };
 
   return {
     port: http.port,
     store,
     agenda,
     services,
+    startup,
     async stop() {
       await http.close();
       // Runs of this instance are stopped and ended (interrupted) while the scheduler can

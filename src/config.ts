@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_FORMATS = ['json', 'pretty'] as const;
 
 /** Empty strings count as unset, so `FOO=` in a .env file means "use the default". */
 const optionalString = z
@@ -92,6 +93,8 @@ const schema = z.object({
   ACCESS_PROVISIONING_BATCH_SIZE: positiveInt(1000, 1, 100_000),
   ACCESS_PROVISIONING_HOST_PARALLELISM: positiveInt(10, 1, 1000),
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
+  // Unset: pretty on a terminal, JSON lines otherwise (src/logger.ts chooseLogFormat).
+  LOG_FORMAT: optionalString.pipe(z.enum(LOG_FORMATS, { message: `must be ${LOG_FORMATS.join(' or ')}` }).optional()),
 });
 
 export type Config = z.infer<typeof schema> & {

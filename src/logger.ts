@@ -14,6 +14,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { pino, stdSerializers, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 
 export type { Logger };
 
@@ -106,7 +107,47 @@ function codeOf(err: unknown): number {
   return typeof code === 'number' && code >= 1000 && code < 2000 ? code : 1300;
 }
 
-export function createLogger(level: string, destination: NodeJS.WritableStream = process.stdout): Logger {
+export type LogFormat = 'json' | 'pretty';
+
+/** LOG_FORMAT when set; else pretty on a terminal (a person reads it), JSON lines otherwise (a machine does). */
+export function chooseLogFormat(setting: LogFormat | undefined, isTTY: boolean | undefined): LogFormat {
+  return setting ?? (isTTY ? 'pretty' : 'json');
+}
+
+/**
+ * pino-pretty as a function in this thread, not as a transport: each line is written to the
+ * destination synchronously, as the JSON lines are, so a fatal line is out before exit(1).
+ */
+function prettyDestination(destination: NodeJS.WritableStream): { write(line: string): void } {
+  const pretty = prettyFactory({
+    colorize: (destination as { isTTY?: boolean }).isTTY === true,
+    translateTime: 'SYS:HH:MM:ss',
+    // `startup` is the summary's data: its text is already the message.
+    ignore: 'pid,hostname,app,startup',
+    // A record's fields on the same line as its message: start-up notices stay one line each (errors keep their stack).
+    singleLine: true,
+  });
+  return { write: (line: string) => void destination.write(pretty(line)) };
+}
+
+/** True while logWhole writes: the text is opsgate's own, not input, and is not cut. */
+let wholeText = false;
+
+/**
+ * Logs text opsgate composed itself (the start-up summary: several lines, a public key that
+ * may be longer than LOG_STRING_LIMIT) without the cuts that bound input. Never pass input here.
+ */
+export function logWhole(logger: Logger, obj: Record<string, unknown>, text: string): void {
+  wholeText = true;
+  try {
+    logger.info(obj, text);
+  } finally {
+    wholeText = false;
+  }
+}
+
+/** JSON lines by default (tests and benches pass their own destination); `pretty` for people. */
+export function createLogger(level: string, destination: NodeJS.WritableStream = process.stdout, format: LogFormat = 'json'): Logger {
   return pino(
     {
       level,
@@ -117,6 +158,7 @@ export function createLogger(level: string, destination: NodeJS.WritableStream =
       },
       formatters: {
         log: (obj) => {
+          if (wholeText) return obj;
           if (typeof obj.err === 'object' && obj.err !== null) loggedErrors.add(obj.err);
           const out = boundForLog(obj) as Record<string, unknown>;
           if (obj.err !== undefined && out.code === undefined) out.code = codeOf(obj.err);
@@ -129,6 +171,7 @@ export function createLogger(level: string, destination: NodeJS.WritableStream =
         // The message string is not part of the object formatters.log sees: cut it here, and give
         // `logger.error(err)` / `logger.error({ err })` the cut message pino would take whole.
         logMethod(args, method) {
+          if (wholeText) return method.apply(this, args);
           const [first, ...rest] = args as unknown[];
           const errLike = first instanceof Error ? first : (first as { err?: unknown } | null)?.err;
           if (typeof first === 'string') return method.apply(this, [cutString(first), ...rest.map((a) => (typeof a === 'string' ? cutString(a) : a))] as Parameters<typeof method>);
@@ -140,6 +183,6 @@ export function createLogger(level: string, destination: NodeJS.WritableStream =
       // Credentials never reach the log, whatever object a caller passes.
       redact: { paths: ['*.password', '*.token', '*.secret', '*.signingSecret', 'config.SLACK_BOT_TOKEN', 'config.SLACK_APP_TOKEN', 'config.SLACK_SIGNING_SECRET'], censor: '***' },
     },
-    destination as pino.DestinationStream,
+    (format === 'pretty' ? prettyDestination(destination) : destination) as pino.DestinationStream,
   );
 }

@@ -4,7 +4,8 @@
  */
 import { createOpsgate } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createLogger, currentRequestId } from './logger.js';
+import { chooseLogFormat, createLogger, currentRequestId, logWhole } from './logger.js';
+import { startupSummary, summaryText } from './startup-summary.js';
 
 function readConfig(): Config {
   try {
@@ -19,7 +20,7 @@ function readConfig(): Config {
 }
 
 const config = readConfig();
-const logger = createLogger(config.LOG_LEVEL);
+const logger = createLogger(config.LOG_LEVEL, process.stdout, chooseLogFormat(config.LOG_FORMAT, process.stdout.isTTY));
 
 /**
  * The last resort, behind the Slack guards and Bolt's error handlers (src/adapters/slack/): an
@@ -59,3 +60,8 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+// What a person starting the bot needs first: where things are, what is on, what to do next.
+// Logged once the signal handlers are in place, so a Ctrl-C after reading it stops cleanly.
+const summary = startupSummary(opsgate.startup);
+logWhole(logger, { startup: summary.data }, summaryText(summary));

@@ -1,6 +1,7 @@
 /**
  * The bot's SSH identity: the key at SSH_PRIVATE_KEY_PATH, or one generated on first start
- * under DATA_DIR/ssh (ssh-keygen, ed25519). Its public line is logged so ops can authorize it.
+ * under DATA_DIR/ssh (ssh-keygen, ed25519). Its public line is in the start-up summary
+ * (src/startup-summary.ts) so ops can authorize it.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,6 +29,5 @@ export function loadOrCreateBotKey(configured: string | undefined, dataDir: stri
   }
   const pubPath = `${keyPath}.pub`;
   const publicKeyLine = fs.existsSync(pubPath) ? fs.readFileSync(pubPath, 'utf8').trim() : '';
-  if (publicKeyLine) logger.info({ publicKey: publicKeyLine }, 'bot SSH public key (authorize it for SSH_USER on every host)');
   return { privateKey: fs.readFileSync(keyPath), publicKeyLine, path: keyPath };
 }

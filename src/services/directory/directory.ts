@@ -97,6 +97,11 @@ export class DirectoryService {
     return result;
   }
 
+  /** How many people the source lists now (read and validated, nothing written): for the start-up summary. */
+  async countInSource(): Promise<number> {
+    return (await loadDirectory(this.deps.source)).length;
+  }
+
   /** Looks up, once, the Slack ids of active people who have none (so they can be DMed). */
   private async learnSlackIds(): Promise<number> {
     let learned = 0;
