@@ -12,10 +12,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { HostKeysGateway } from '../../src/adapters/access/host-keys.js';
+import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
+import { buildKeyLine } from '../../src/services/access/authorized-keys.js';
 import { localPs, untilGone } from '../helpers/processes.js';
+import { ensureRoleAccounts } from '../helpers/role-accounts.js';
 import { rootOwnedDir } from '../helpers/sshd.js';
 
 const run = promisify(execFile);
+// Created as the tests do when run as root; the first test logs in as evans.
+const roleAccounts = ensureRoleAccounts(['evans', 'readonly']);
 const repo = path.resolve(import.meta.dirname, '../..');
 
 interface LogLine {
@@ -92,7 +98,7 @@ afterEach(async () => {
 });
 
 describe('npm run demo', () => {
-  it('starts three loopback sshd with the pinned host keys, reaches each with the bot key, and leaves none running after SIGTERM', async () => {
+  it.skipIf(!roleAccounts.ready)(`starts three loopback sshd with the pinned host keys, reaches each with the bot key, and leaves none running after SIGTERM${roleAccounts.ready ? '' : ` (skipped: ${roleAccounts.reason})`}`, async () => {
     const dataDir = rootOwnedDir('demo');
     const demo = startDemo(dataDir);
     const ready = await demo.line((l) => l.msg.startsWith('demo hosts ready: '));
@@ -117,6 +123,22 @@ describe('npm run demo', () => {
     expect(carol.msg).toContain(`ssh -i ${path.join(dataDir, 'demo', 'people', 'carol', 'id_ed25519')} `);
     expect(carol.msg).toContain(`-p ${hosts[0]!.port} `);
     expect(fs.statSync(String(carol.key)).mode & 0o077).toBe(0);
+    // A grant written by opsgate's own gateway (as the provisioning worker writes it) lets Carol
+    // in with the printed line: the key folders are ones opsgate accepts and sshd reads.
+    const web = hosts[0]!;
+    const engine = new ExecutionEngine({ sshPrivateKey: fs.readFileSync(path.join(dataDir, 'ssh', 'id_ed25519')) });
+    try {
+      const gateway = new HostKeysGateway({ engine, authorizedKeysFile: path.join(dataDir, 'demo', 'hosts', web.name, 'keys', '%u') });
+      const line = buildKeyLine({ publicKey: fs.readFileSync(`${String(carol.key)}.pub`, 'utf8'), grantId: 'g-demo-1', expiresAt: new Date(Date.now() + 3_600_000) });
+      const target = { transport: 'ssh' as const, name: web.name, address: '127.0.0.1', port: web.port, user: 'root', hostKey: web.fingerprint };
+      expect(await gateway.add(target, { accounts: ['evans', 'readonly'], line, grantId: 'g-demo-1' })).toMatchObject({ status: 'ok' });
+    } finally {
+      await engine.close();
+    }
+    const login = /ssh (-i .*) <root\|evans\|readonly>@127\.0\.0\.1/.exec(carol.msg)![1]!.split(' ');
+    const { stdout: who } = await run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', ...login, 'evans@127.0.0.1', 'id -un'], { timeout: 60_000 });
+    expect(who.trim()).toBe('evans');
+
     // The bot serves what npm start serves.
     const health = await fetch(`http://127.0.0.1:${Number(listening.port)}/healthz`);
     expect(health.status).toBe(200);
