@@ -149,6 +149,17 @@ describe('npm run demo', () => {
     expect(await untilGone(sshdOf(dataDir))).toEqual([]);
   }, 180_000);
 
+  it('a SIGTERM while the bot is still starting also exits 0 and stops its sshd', async () => {
+    const dataDir = rootOwnedDir('demo-early');
+    const demo = startDemo(dataDir);
+    // The store and the scheduler start after the hosts are up: the signal lands in between
+    // (or, on a fast machine, after the bot took over its own shutdown; both must end clean).
+    await demo.line((l) => l.msg.startsWith('demo hosts ready: '));
+    demo.child.kill('SIGTERM');
+    expect(await demo.exited).toEqual({ code: 0, signal: null });
+    expect(await untilGone(sshdOf(dataDir))).toEqual([]);
+  }, 180_000);
+
   it('stops its sshd when the bot cannot start (its PORT is taken)', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
