@@ -21,6 +21,7 @@ import { DEMO_ROLE_ACCOUNTS, startDemoHosts, unsafeFolder, type DemoHosts } from
 import { ensureRoleAccounts } from './role-accounts.js';
 
 const INSTALL_SSHD = 'apt-get install -y openssh-server';
+const EXAMPLE_CATALOG = path.resolve(import.meta.dirname, '../../catalog');
 
 function sshdUsable(file: string): boolean {
   try {
@@ -74,7 +75,10 @@ async function prepare(config: Config, logger: Logger): Promise<DemoHosts | unde
   }
   const hosts: DemoHost[] = demo?.hosts ?? [];
   const catalogDir = path.join(demoDir, 'catalog');
-  writeDemoCatalog(config.CATALOG_DIR, catalogDir, hosts);
+  // The demo's copy is rewritten on every run: it cannot be its own source.
+  const ownCopy = !path.relative(catalogDir, config.CATALOG_DIR).startsWith('..');
+  if (ownCopy) logger.warn(`CATALOG_DIR is the demo's own copy (${config.CATALOG_DIR}): copying the example catalog instead`);
+  writeDemoCatalog(ownCopy ? EXAMPLE_CATALOG : config.CATALOG_DIR, catalogDir, hosts);
   const sourceDirectory = /^https?:\/\//i.test(config.DIRECTORY_SOURCE) ? path.join(config.CATALOG_DIR, 'directory.yaml') : config.DIRECTORY_SOURCE;
   const directoryFile = path.join(demoDir, 'directory.yaml');
   const people = writeDemoDirectory(sourceDirectory, directoryFile, path.join(demoDir, 'people'));
