@@ -92,6 +92,8 @@ const schema = z.object({
   ACCESS_SWEEP_MS: positiveInt(60_000, 500, 3_600_000),
   ACCESS_PROVISIONING_BATCH_SIZE: positiveInt(1000, 1, 100_000),
   ACCESS_PROVISIONING_HOST_PARALLELISM: positiveInt(10, 1, 1000),
+  // `npm run demo` only (src/demo/): the sshd binary its demo hosts run.
+  DEMO_SSHD: optionalString.transform((v) => v ?? '/usr/sbin/sshd'),
   LOG_LEVEL: optionalString.transform((v) => v ?? 'info').pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` })),
   // Unset: pretty on a terminal, JSON lines otherwise (src/logger.ts chooseLogFormat).
   LOG_FORMAT: optionalString.pipe(z.enum(LOG_FORMATS, { message: `must be ${LOG_FORMATS.join(' or ')}` }).optional()),

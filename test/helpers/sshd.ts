@@ -6,9 +6,12 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { descendantsOf, fingerprintOf, freePort, generateKey, waitForBanner } from '../../src/demo/sshd.js';
+
+// The primitives are shared with `npm run demo` (src/demo/sshd.ts); tests import them from here as before.
+export { fingerprintOf, freePort };
 
 const SSHD = '/usr/sbin/sshd';
 
@@ -66,54 +69,10 @@ export function assertSshdInstalled(): void {
   }
 }
 
-export function fingerprintOf(publicKeyFile: string): string {
-  // `ssh-keygen -lf` prints "256 SHA256:abc... comment (ED25519)".
-  const out = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', publicKeyFile], { encoding: 'utf8' });
-  const fp = out.split(/\s+/)[1];
-  if (!fp?.startsWith('SHA256:')) throw new Error(`unexpected ssh-keygen output: ${out}`);
-  return fp;
-}
-
-function generateKey(file: string, comment: string): void {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file], { stdio: 'ignore' });
-}
-
 export function generateClientKey(dir: string): ClientKey {
   const file = path.join(dir, 'bot_ed25519');
   generateKey(file, 'opsgate-test-bot');
   return { path: file, privateKey: fs.readFileSync(file), publicKeyLine: fs.readFileSync(file + '.pub', 'utf8').trim() };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once something on the port answers with an SSH banner. */
-async function waitForBanner(port: number, deadlineMs: number, exited: () => boolean): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = net.connect(port, '127.0.0.1');
-      const done = (v: boolean) => {
-        sock.destroy();
-        resolve(v);
-      };
-      sock.setTimeout(1000, () => done(false));
-      sock.once('data', (d) => done(d.toString().startsWith('SSH-')));
-      sock.once('error', () => done(false));
-    });
-    if (ok) return;
-    if (exited()) throw new Error('sshd exited before accepting connections');
-    if (Date.now() > end) throw new Error(`sshd on port ${port} did not answer within ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface StartSshdOptions {
@@ -274,31 +233,6 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshdInstance> {
     };
     return instance;
   }
-}
-
-/** Processes under `pid` (sshd's connection and session processes), from /proc. */
-function descendantsOf(pid: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // Field 4 of /proc/<pid>/stat, after the parenthesised command name.
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const [child, parent] of parentOf) {
-      if (parent !== p) continue;
-      out.push(child);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return out;
 }
 
 function signalPid(pid: number, signal: NodeJS.Signals): void {
