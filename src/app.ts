@@ -65,6 +65,7 @@ import { JobControl } from './services/jobs/job-control.js';
 import { JobOutputFile } from './services/modules/output-file.js';
 import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
+import { startLocalWorkspace, workspaceWanted, type RunningWorkspace } from './workspace/start.js';
 
 export interface OpsgateOptions {
   logger: Logger;
@@ -93,6 +94,8 @@ export interface Services {
 
 export interface Opsgate {
   port: number;
+  /** Set when Slack is not configured: the local workspace playing Slack's side. */
+  workspace?: RunningWorkspace;
   store: Store;
   agenda: Agenda;
   services: Services;
@@ -104,6 +107,9 @@ const noSlackPeople: SlackPeople = { emailOf: async () => undefined, idByEmail: 
 
 export async function createOpsgate(config: Config, opts: OpsgateOptions): Promise<Opsgate> {
   const { logger } = opts;
+  // No Slack credentials at all: the local workspace plays Slack, and the bot runs against it unchanged.
+  const workspace = workspaceWanted(config) ? await startLocalWorkspace(config, logger) : undefined;
+  if (workspace) config = workspace.config;
   const clock = opts.clock ?? systemClock;
   const store = await openStore(config, logger);
   const conn = store.connection;
@@ -120,7 +126,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
         signingSecret: config.SLACK_SIGNING_SECRET,
         appToken: config.SLACK_APP_TOKEN,
         apiUrl: config.SLACK_API_URL,
-        port: config.PORT,
+        port: workspace ? 0 : config.PORT,
+        host: workspace ? '127.0.0.1' : undefined,
         logger,
         health,
         retries: opts.slackRetries,
@@ -295,7 +302,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   let http: RunningHttp;
   try {
     http = slack ? await slack.start() : await startHealthServer(config.PORT, health);
+    await workspace?.serve(http.port, health);
   } catch (err) {
+    await workspace?.stop();
     await agenda.stop();
     await store.close();
     throw err;
@@ -307,7 +316,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     store,
     agenda,
     services,
+    workspace,
     async stop() {
+      await workspace?.stop();
       await http.close();
       // Runs of this instance are stopped and ended (interrupted) while the scheduler can
       // still queue their mails; nothing is left running on a config center.
