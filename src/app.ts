@@ -309,7 +309,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     await store.close();
     throw err;
   }
-  logger.info({ port: http.port, slack: slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket mode' : 'http') : 'off' }, 'opsgate listening');
+  logger.info({ port: http.port, slack: workspace ? 'local workspace' : slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket mode' : 'http') : 'off' }, 'opsgate listening');
 
   return {
     port: http.port,
