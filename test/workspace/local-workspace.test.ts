@@ -188,6 +188,17 @@ describe('the local workspace (no Slack configured)', () => {
     carol.close();
   });
 
+  it('App Home: opening it delivers app_home_opened and the published view is kept for that person only', async () => {
+    const dave = await subscribe('dave');
+    expect((await post('api/home', { as: 'dave' })).json).toMatchObject({ ok: true, delivered: true });
+    const home = (await dave.until((c) => c.kind === 'home_changed', 'home published')) as { user: string; home: { id: string; view: { type: string } } };
+    expect(home).toMatchObject({ user: 'UDAVE', home: { view: { type: 'home' } } });
+    const s = (await (await fetch(`${base}api/state?as=dave`)).json()) as { views: { home: { id: string } | null } };
+    expect(s.views.home?.id).toBe(home.home.id);
+    expect(((await (await fetch(`${base}api/state?as=bob`)).json()) as { views: { home: unknown } }).views.home).toBeNull();
+    dave.close();
+  });
+
   it('refuses bad input with a coded error and delivers nothing', async () => {
     const mark = app.workspace!.workspace.api.calls.length;
     expect(await post('api/command', { as: 'carol', channel: '#deploys', text: '/nosuch thing' })).toMatchObject({ status: 400, json: { ok: false, code: 1100 } });
