@@ -191,7 +191,7 @@ describe('the local workspace (no Slack configured)', () => {
   it('App Home: opening it delivers app_home_opened and the published view is kept for that person only', async () => {
     const dave = await subscribe('dave');
     expect((await post('api/home', { as: 'dave' })).json).toMatchObject({ ok: true, delivered: true });
-    const home = (await dave.until((c) => c.kind === 'home_changed', 'home published')) as { user: string; home: { id: string; view: { type: string } } };
+    const home = (await dave.until((c) => c.kind === 'home_changed', 'home published')) as unknown as { user: string; home: { id: string; view: { type: string } } };
     expect(home).toMatchObject({ user: 'UDAVE', home: { view: { type: 'home' } } });
     const s = (await (await fetch(`${base}api/state?as=dave`)).json()) as { views: { home: { id: string } | null } };
     expect(s.views.home?.id).toBe(home.home.id);
