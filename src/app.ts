@@ -67,6 +67,7 @@ import { JobOutputFile } from './services/modules/output-file.js';
 import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
 import type { Loaded, StartupFacts } from './startup-summary.js';
+import { startLocalWorkspace, workspaceWanted, type RunningWorkspace } from './workspace/start.js';
 
 export interface OpsgateOptions {
   logger: Logger;
@@ -95,6 +96,8 @@ export interface Services {
 
 export interface Opsgate {
   port: number;
+  /** Set when Slack is not configured: the local workspace playing Slack's side. */
+  workspace?: RunningWorkspace;
   store: Store;
   agenda: Agenda;
   services: Services;
@@ -116,6 +119,9 @@ const noSlackPeople: SlackPeople = { emailOf: async () => undefined, idByEmail: 
 
 export async function createOpsgate(config: Config, opts: OpsgateOptions): Promise<Opsgate> {
   const { logger } = opts;
+  // No Slack credentials at all: the local workspace plays Slack, and the bot runs against it unchanged.
+  const workspace = workspaceWanted(config) ? await startLocalWorkspace(config, logger) : undefined;
+  if (workspace) config = workspace.config;
   const clock = opts.clock ?? systemClock;
   const store = await openStore(config, logger);
   const conn = store.connection;
@@ -132,7 +138,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
         signingSecret: config.SLACK_SIGNING_SECRET,
         appToken: config.SLACK_APP_TOKEN,
         apiUrl: config.SLACK_API_URL,
-        port: config.PORT,
+        port: workspace ? 0 : config.PORT,
+        host: workspace ? '127.0.0.1' : undefined,
         logger,
         health,
         retries: opts.slackRetries,
@@ -308,12 +315,14 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   let http: RunningHttp;
   try {
     http = slack ? await slack.start() : await startHealthServer(config.PORT, health);
+    await workspace?.serve(http.port, health);
   } catch (err) {
+    await workspace?.stop();
     await agenda.stop();
     await store.close();
     throw err;
   }
-  logger.info({ port: http.port, slack: slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket mode' : 'http') : 'off' }, 'opsgate listening');
+  logger.info({ port: http.port, slack: workspace ? 'local workspace' : slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket mode' : 'http') : 'off' }, 'opsgate listening');
   const startup: StartupFacts = {
     store: store.embedded ? { kind: 'embedded', dataDir: path.join(config.DATA_DIR, 'db'), uri: store.uri } : { kind: 'mongodb', uri: store.uri },
     catalog: {
@@ -323,9 +332,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
         : catalogLoaded),
     },
     directory: { source: config.DIRECTORY_SOURCE, ...(directoryLoaded.ok ? { ok: true, value: { people: directoryLoaded.value } } : directoryLoaded) },
-    slack: slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket' : 'http') : 'off',
-    // The local workspace (issue 9) puts its address here when it serves in place of Slack.
-    workspaceUrl: undefined,
+    // The local workspace's generated credentials make Slack look configured: it is not.
+    slack: workspace ? 'off' : slackEnabled ? (config.SLACK_APP_TOKEN ? 'socket' : 'http') : 'off',
+    workspaceUrl: workspace?.url,
     port: http.port,
     sshKey: botKey?.publicKeyLine ? { publicKey: botKey.publicKeyLine, path: botKey.path } : undefined,
     sshUser: config.SSH_USER,
@@ -337,7 +346,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     agenda,
     services,
     startup,
+    workspace,
     async stop() {
+      await workspace?.stop();
       await http.close();
       // Runs of this instance are stopped and ended (interrupted) while the scheduler can
       // still queue their mails; nothing is left running on a config center.

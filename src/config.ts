@@ -54,6 +54,8 @@ const schema = z.object({
   SLACK_BOT_TOKEN: prefixed('xoxb-'),
   SLACK_APP_TOKEN: prefixed('xapp-'),
   SLACK_API_URL: urlWithScheme(['http:', 'https:']).transform((v) => (v === undefined || v.endsWith('/') ? v : v + '/')),
+  // The local workspace (no Slack configured) listens here; loopback unless set (anyone reaching it can act as anyone).
+  WORKSPACE_HOST: optionalString,
   SMTP_URL: urlWithScheme(['smtp:', 'smtps:']),
   MAIL_FROM: optionalString.refine((v) => v === undefined || /^[^\s@<>]+@[^\s@<>]+$|^.+<[^\s@<>]+@[^\s@<>]+>$/.test(v), {
     message: 'must be an address such as opsgate@example.com or "opsgate <opsgate@example.com>"',

@@ -99,8 +99,9 @@ function expectSummary(text: string, bot: Bot, port: number) {
   expect(text).toContain(`store      embedded, data in ${path.join(bot.dataDir, 'db')} (mongodb://127.0.0.1:`);
   expect(text).toContain(`catalog    ${bot.catalogDir}: 6 hosts, 3 projects, 5 ticket templates, 8 modules`);
   expect(text).toContain(`directory  ${path.join(bot.catalogDir, 'directory.yaml')}: 5 people`);
-  expect(text).toContain('Slack      not configured: the bot serves GET /healthz only. To answer Slack set SLACK_BOT_TOKEN');
-  expect(text).toContain(`open       http://127.0.0.1:${port}/healthz`);
+  // No Slack credentials: the local workspace plays Slack, and its page is the URL to open.
+  expect(text).toContain(`Slack      not configured: the local workspace plays Slack at http://127.0.0.1:${port}/`);
+  expect(text).toContain(`open       http://127.0.0.1:${port}/`);
   expect(text).toContain(publicKeyOf(bot));
   // The embedded store's generated password never shows.
   const password = fs.readFileSync(path.join(bot.dataDir, 'db', 'store-password'), 'utf8').trim();
@@ -117,7 +118,7 @@ describe('npm start without Slack', () => {
   it('with LOG_FORMAT=pretty, says in human lines where the store is, what was loaded, the URL and the key; SIGTERM exits 0', async () => {
     const bot = startBot({ LOG_FORMAT: 'pretty' });
     const out = await bot.until(prettySummaryDone);
-    const port = Number(/open {7}http:\/\/127\.0\.0\.1:(\d+)\/healthz/.exec(out)?.[1]);
+    const port = Number(/open {7}http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1]);
     expect(port).toBeGreaterThan(0);
     expect(out).toMatch(/^\[\d\d:\d\d:\d\d\] INFO: opsgate is up$/m);
     expectSummary(out, bot, port);
@@ -137,13 +138,14 @@ describe('npm start without Slack', () => {
       .filter((l) => l !== '')
       .map((l) => JSON.parse(l) as { msg: string; startup?: Record<string, any> });
     const summary = lines.find((l) => l.startup)!;
-    const port = Number(/:(\d+)\/healthz/.exec(summary.startup!.url)?.[1]);
+    const port = Number(/:(\d+)\//.exec(summary.startup!.url)?.[1]);
     expect(summary.startup).toMatchObject({
       store: { kind: 'embedded', dataDir: path.join(bot.dataDir, 'db') },
       catalog: { dir: bot.catalogDir, hosts: 6, projects: 3, tickets: 5, modules: 8 },
       directory: { source: path.join(bot.catalogDir, 'directory.yaml'), people: 5 },
       slack: 'off',
-      url: `http://127.0.0.1:${port}/healthz`,
+      url: `http://127.0.0.1:${port}/`,
+      workspaceUrl: `http://127.0.0.1:${port}/`,
       sshKey: { publicKey: publicKeyOf(bot), user: 'root' },
     });
     expect(summary.startup!.store.location).toMatch(/^mongodb:\/\/127\.0\.0\.1:\d+\/$/);
@@ -154,7 +156,7 @@ describe('npm start without Slack', () => {
   it('on a terminal without LOG_FORMAT, writes the pretty lines', async () => {
     const bot = startBot({}, { viaTty: true });
     const out = stripAnsi(await bot.until((o) => prettySummaryDone(stripAnsi(o))));
-    const port = Number(/open {7}http:\/\/127\.0\.0\.1:(\d+)\/healthz/.exec(out)?.[1]);
+    const port = Number(/open {7}http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1]);
     expect(out).toMatch(/^\[\d\d:\d\d:\d\d\] INFO: opsgate is up$/m);
     expectSummary(out, bot, port);
     expect(out).not.toMatch(/^\{"level"/m);

@@ -33,6 +33,8 @@ export interface SlackAppOptions {
   appToken?: string;
   apiUrl?: string;
   port: number;
+  /** Listen on this address only (the local workspace's bot: loopback); all interfaces when unset. */
+  host?: string;
   logger: Logger;
   health: () => Promise<Health>;
   /** Web API retries (Bolt's default when undefined); tests use 0. */
@@ -122,7 +124,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
   return {
     app,
     async start() {
-      const server = (await app.start(opts.port)) as http.Server;
+      const server = (await app.start(opts.host ? { port: opts.port, host: opts.host } : opts.port)) as http.Server;
       return { port: (server.address() as AddressInfo).port, close: () => app.stop().then(() => undefined) };
     },
   };
