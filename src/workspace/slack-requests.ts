@@ -34,6 +34,17 @@ export interface SlackUserRef {
   name?: string;
 }
 
+/** What every interaction payload carries: the workspace, who acted, the app and the legacy token. */
+function interactionEnvelope(user: SlackUserRef) {
+  const handle = user.name ?? user.id.toLowerCase();
+  return {
+    team: { id: 'T0TEST', domain: 'opsgate-test' },
+    user: { id: user.id, username: handle, name: handle, team_id: 'T0TEST' },
+    api_app_id: 'A0OPSGATE',
+    token: 'legacy-verification-token',
+  };
+}
+
 export class SlackRequester {
   private triggerCounter = 0;
   /** The trigger id the last request carried (set before it is sent): the workspace ties views.open to its user by it. */
@@ -104,10 +115,7 @@ export class SlackRequester {
     return this.interaction(
       {
         type: 'block_actions',
-        team: { id: 'T0TEST', domain: 'opsgate-test' },
-        user: { id: user.id, username: user.name ?? user.id.toLowerCase(), name: user.name ?? user.id.toLowerCase(), team_id: 'T0TEST' },
-        api_app_id: 'A0OPSGATE',
-        token: 'legacy-verification-token',
+        ...interactionEnvelope(user),
         container,
         trigger_id: this.triggerId(),
         channel: where.view ? undefined : { id: where.channel ?? 'D0DM', name: 'directmessage' },
@@ -138,10 +146,7 @@ export class SlackRequester {
     return this.interaction(
       {
         type: 'view_submission',
-        team: { id: 'T0TEST', domain: 'opsgate-test' },
-        user: { id: user.id, username: user.name ?? user.id.toLowerCase(), name: user.name ?? user.id.toLowerCase(), team_id: 'T0TEST' },
-        api_app_id: 'A0OPSGATE',
-        token: 'legacy-verification-token',
+        ...interactionEnvelope(user),
         trigger_id: this.triggerId(),
         view: {
           id: view.id ?? 'V0MODAL',
@@ -164,10 +169,7 @@ export class SlackRequester {
     return this.interaction(
       {
         type: 'block_suggestion',
-        user: { id: user.id, username: user.name ?? user.id.toLowerCase(), team_id: 'T0TEST' },
-        team: { id: 'T0TEST', domain: 'opsgate-test' },
-        api_app_id: 'A0OPSGATE',
-        token: 'legacy-verification-token',
+        ...interactionEnvelope(user),
         action_id: actionId,
         block_id: blockId,
         value,
