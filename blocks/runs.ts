@@ -66,10 +66,12 @@ const STATE_LEAD: Record<Job['state'], string> = {
   cancelled: ':heavy_minus_sign: cancelled',
 };
 
+/** How long the job ran, or has run so far. */
+const elapsed = (j: Job, nowMs: number): string => seconds((j.endedAt ? j.endedAt.getTime() : nowMs) - j.startedAt.getTime());
+
 export function lead(j: Job, nowMs: number): string {
-  const end = j.endedAt ? j.endedAt.getTime() : nowMs;
   const state = STATE_LEAD[j.state];
-  return `${state} · ${finishedCount(j)} / ${j.hosts.length} hosts done · ${countsLine(j)} · ${seconds(end - j.startedAt.getTime())} elapsed\n<@${j.startedBySlack ?? j.startedBy}> · target ${code(j.target.filter)} · \`${j.jobId}\``;
+  return `${state} · ${finishedCount(j)} / ${j.hosts.length} hosts done · ${countsLine(j)} · ${elapsed(j, nowMs)} elapsed\n<@${j.startedBySlack ?? j.startedBy}> · target ${code(j.target.filter)} · \`${j.jobId}\``;
 }
 
 function hostLine(h: JobHost): string {
@@ -266,9 +268,8 @@ export function jobHostsModal(j: Job, page: number): ModalView {
 }
 
 function homeRow(j: Job, nowMs: number): string {
-  const end = j.endedAt ? j.endedAt.getTime() : nowMs;
   const state = j.state === 'running' ? `${finishedCount(j)} / ${j.hosts.length} done` : j.state;
-  return `\`${j.jobId}\` *${esc(j.module.name)}* · ${state} · ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable · ${seconds(end - j.startedAt.getTime())}`;
+  return `\`${j.jobId}\` *${esc(j.module.name)}* · ${state} · ${j.counts.ok} ok, ${j.counts.failed} failed, ${j.counts.unreachable} unreachable · ${elapsed(j, nowMs)}`;
 }
 
 /** The Module runs part of the App Home tab: running jobs the person may see, and their latest runs. */

@@ -58,6 +58,11 @@ function describeResource(r: Resource): string {
   return r.type === 'global' ? 'opsgate (global)' : `${r.type} ${r.id}`;
 }
 
+/** A member: a global or organization admin, or someone in at least one team. */
+export function isMember(s: Standing): boolean {
+  return s.globalAdmin || s.organizationsAdmin.length > 0 || s.teams.length > 0;
+}
+
 export class RbacService {
   constructor(private readonly deps: RbacDeps) {}
 
@@ -108,8 +113,7 @@ export class RbacService {
 
   /** Any member: a global or organization admin, or someone in at least one team (else 1202). */
   async requireMember(person: Person): Promise<void> {
-    const s = await this.standing(person);
-    if (s.globalAdmin || s.organizationsAdmin.length > 0 || s.teams.length > 0) return;
+    if (isMember(await this.standing(person))) return;
     throw notInTeam();
   }
 

@@ -24,7 +24,7 @@ import type { Person } from '../../models/person.js';
 import { BOT_STOPPED_HOST, type Job, type JobModel } from '../../models/jobs.js';
 import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
-import type { RbacService } from '../rbac.js';
+import { isMember, type RbacService } from '../rbac.js';
 import type { TicketLogSink } from '../tickets/ports.js';
 import { applyPendingSignals, newSignalRequest } from '../jobs/signal-requests.js';
 import { flowLevels, planApprovalLevels } from '../approvals/catalog-levels.js';
@@ -568,7 +568,7 @@ export class ModuleRuns {
    */
   async homeSummary(person: Person): Promise<{ running: Job[]; recent: Job[] }> {
     const standing = await this.deps.rbac.standing(person);
-    if (!standing.globalAdmin && standing.organizationsAdmin.length === 0 && standing.teams.length === 0) return { running: [], recent: [] };
+    if (!isMember(standing)) return { running: [], recent: [] };
     const admin = standing.globalAdmin;
     const running: Job[] = [];
     for await (const job of this.deps.model.find({ state: 'running' }).sort({ startedAt: -1 }).lean<Job[]>().cursor()) {
