@@ -1,7 +1,8 @@
 /**
- * The local workspace's HTTP side, what the browser page uses: `GET /api/state`, `POST
- * /api/command | action | submit | home`, `GET /api/events` (server-sent events), `GET
- * /api/files/<id>`, and `/healthz` as the bot serves it.
+ * The local workspace's HTTP side: the page itself (`GET /`, `/assets/app.js | style.css`) and
+ * what it uses: `GET /api/people | state`, `POST /api/command | action | submit | suggest |
+ * close | home`, `GET /api/events` (server-sent events), `GET /api/files/<id>`, and `/healthz`
+ * as the bot serves it.
  *
  * Anyone who reaches it can act as anyone: it listens on loopback unless WORKSPACE_HOST says
  * otherwise. A web page elsewhere in the same browser must not act through it either: every
@@ -15,6 +16,7 @@ import { z } from 'zod';
 import { AppError, ErrorCode, badParameter } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Change, Message, OpenView } from './messages.js';
+import { buildPageAssets, CONTENT_SECURITY_POLICY } from './page-assets.js';
 import type { Person, Workspace } from './workspace.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -29,6 +31,8 @@ const pickedSchema = z
     selected_date: z.string().optional(),
     selected_time: z.string().optional(),
     selected_user: z.string().optional(),
+    /** What was typed in a text input that dispatches (a button's value is the message's own). */
+    value: z.string().max(4000).optional(),
   })
   .strict();
 
@@ -48,6 +52,8 @@ const actionSchema = z
   .refine((b) => (b.channel !== undefined && b.ts !== undefined) !== (b.view_id !== undefined), { message: 'name either channel and ts (a message) or view_id (a modal or App Home)' });
 const submitSchema = z.object({ as: asField, view_id: z.string().min(1), values: valuesSchema }).strict();
 const homeSchema = z.object({ as: asField }).strict();
+const suggestSchema = z.object({ as: asField, view_id: z.string().min(1), action_id: z.string().min(1), block_id: z.string().optional(), value: z.string().max(200) }).strict();
+const closeSchema = z.object({ as: asField, view_id: z.string().min(1) }).strict();
 
 class HttpError extends Error {
   constructor(
@@ -112,6 +118,7 @@ export interface WorkspaceServer {
 
 export async function startWorkspaceServer(ws: Workspace, opts: { port: number; host: string; logger: Logger; health: () => Promise<{ ok: boolean }> }): Promise<WorkspaceServer> {
   const loopbackOnly = LOOPBACK_HOST.test(opts.host) || opts.host === '::1';
+  const assets = await buildPageAssets();
   const streams = new Set<http.ServerResponse>();
 
   const personOf = (id: string): Person => {
@@ -173,6 +180,23 @@ export async function startWorkspaceServer(ws: Workspace, opts: { port: number; 
       const r = await ws.submit(p, top, b.values);
       return { delivered: r.status === 200, status: r.status, errors: r.errors ?? null };
     },
+    '/api/suggest': async (body) => {
+      const b = parse(suggestSchema, body);
+      const p = personOf(b.as);
+      const v = viewOf(p, b.view_id);
+      const hit = findElement((v.view as { blocks?: unknown }).blocks, b.action_id, b.block_id);
+      if (!hit || !/external_select$/.test(String(hit.element.type))) throw new HttpError(400, badParameter(`action_id: no external select ${JSON.stringify(b.action_id)} in that view`));
+      const r = await ws.suggest(p, v, hit.element, hit.blockId, b.value);
+      return { delivered: r.status === 200, status: r.status, options: r.options };
+    },
+    '/api/close': async (body) => {
+      const b = parse(closeSchema, body);
+      const p = personOf(b.as);
+      const top = ws.store.viewsOf(p.slackId).at(-1);
+      if (!top || top.id !== b.view_id) throw new HttpError(404, badParameter(`view_id: ${JSON.stringify(b.view_id)} is not ${p.id}'s open modal`));
+      const r = await ws.close(p, top);
+      return { delivered: r.status === 200, status: r.status };
+    },
     '/api/home': async (body) => {
       const p = personOf(parse(homeSchema, body).as);
       const res = await ws.homeOpened(p);
@@ -217,6 +241,12 @@ export async function startWorkspaceServer(ws: Workspace, opts: { port: number; 
           const h = await opts.health().catch(() => ({ ok: false }));
           return sendJson(res, h.ok ? 200 : 503, h);
         }
+        const asset = req.method === 'GET' ? assets.get(url.pathname) : undefined;
+        if (asset) {
+          res.writeHead(200, { 'content-type': asset.type, 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' });
+          return void res.end(asset.body);
+        }
+        if (req.method === 'GET' && url.pathname === '/api/people') return sendJson(res, 200, { people: ws.people.map((x) => ({ id: x.id, name: x.name })) });
         if (req.method === 'GET' && url.pathname === '/api/state') return sendJson(res, 200, state(personOf(url.searchParams.get('as') ?? '')));
         if (req.method === 'GET' && url.pathname === '/api/events') return events(personOf(url.searchParams.get('as') ?? ''), res);
         if (req.method === 'GET' && url.pathname.startsWith('/api/files/')) return file(personOf(url.searchParams.get('as') ?? ''), decodeURIComponent(url.pathname.slice('/api/files/'.length)), res);

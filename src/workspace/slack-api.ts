@@ -91,6 +91,8 @@ export class SlackApi {
   private socket?: WebSocket;
   private readonly socketAcks = new Map<string, (payload: unknown) => void>();
   private tsCounter = 0;
+  /** Set by the local workspace: only this bot token is let in (Slack's not_authed / invalid_auth otherwise). */
+  requiredToken?: string;
   private viewCounter = 0;
   private hashCounter = 0;
   /** The views this fake opened, as they stand now, with their current hash. */
@@ -124,7 +126,7 @@ export class SlackApi {
         const call: RecordedCall = { method, args, at: Date.now(), token: auth.startsWith('Bearer ') ? auth.slice(7) : undefined };
         if (method === 'response_url') call.args = { ...args, response_id: path.slice('response/'.length) };
         this.calls.push(call);
-        const reply = this.answer(method, args);
+        const reply = this.authError(method, call.token) ?? this.answer(method, args);
         call.reply = reply;
         for (const l of this.listeners) l(call);
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -285,6 +287,13 @@ export class SlackApi {
       ...(u.tz ? { tz: u.tz } : {}),
       profile: { email: u.email, real_name: u.realName ?? u.name ?? u.id, display_name: u.name ?? '' },
     };
+  }
+
+  /** Web API methods need the token when one is required; response_url posts carry their secret in the URL, as Slack's do. */
+  private authError(method: string, token: string | undefined): Record<string, unknown> | undefined {
+    if (this.requiredToken === undefined || method === 'response_url') return undefined;
+    if (!token) return { ok: false, error: 'not_authed' };
+    return token === this.requiredToken ? undefined : { ok: false, error: 'invalid_auth' };
   }
 
   private answer(method: string, args: Record<string, unknown>): Record<string, unknown> {

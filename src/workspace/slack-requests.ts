@@ -105,7 +105,7 @@ export class SlackRequester {
   /** A button click inside a message (DM or channel). */
   blockAction(
     user: SlackUserRef,
-    action: { action_id: string; block_id?: string; value?: string; type?: string; selected_option?: unknown },
+    action: { action_id: string; block_id?: string; value?: string; type?: string; selected_option?: unknown; [picked: string]: unknown },
     where: { channel?: string; message_ts?: string; view?: Record<string, unknown>; responseUrl?: string | null; message?: Record<string, unknown>; isEphemeral?: boolean } = {},
     opts?: PostOptions,
   ): Promise<SlackResponse> {
@@ -124,11 +124,11 @@ export class SlackRequester {
         response_url: where.responseUrl === null ? undefined : (where.responseUrl ?? (where.view ? undefined : this.responseUrl())),
         actions: [
           {
+            // What was picked (selected_option(s), selected_date, selected_time…) as Slack names it.
+            ...action,
             type: action.type ?? 'button',
             action_id: action.action_id,
             block_id: action.block_id ?? 'actions',
-            value: action.value,
-            selected_option: action.selected_option,
             action_ts: String(Date.now() / 1000),
           },
         ],
@@ -164,8 +164,21 @@ export class SlackRequester {
     );
   }
 
-  /** An external_select asking for options as the user types. */
-  blockSuggestion(user: SlackUserRef, actionId: string, value: string, blockId = 'hosts', opts?: PostOptions): Promise<SlackResponse> {
+  /** A modal closed with its Close button, for a view that asked (`notify_on_close`). */
+  viewClosed(user: SlackUserRef, view: { id: string; hash: string; callback_id: string; private_metadata?: string }, opts?: PostOptions): Promise<SlackResponse> {
+    return this.interaction(
+      {
+        type: 'view_closed',
+        ...interactionEnvelope(user),
+        view: { id: view.id, type: 'modal', callback_id: view.callback_id, private_metadata: view.private_metadata ?? '', hash: view.hash, state: { values: {} } },
+        is_cleared: false,
+      },
+      opts,
+    );
+  }
+
+  /** An external_select asking for options as the user types, in `view` (a stand-in modal unless given). */
+  blockSuggestion(user: SlackUserRef, actionId: string, value: string, blockId = 'hosts', opts?: PostOptions, view: Record<string, unknown> = { id: 'V0MODAL', type: 'modal', callback_id: 'unknown' }): Promise<SlackResponse> {
     return this.interaction(
       {
         type: 'block_suggestion',
@@ -173,8 +186,8 @@ export class SlackRequester {
         action_id: actionId,
         block_id: blockId,
         value,
-        container: { type: 'view', view_id: 'V0MODAL' },
-        view: { id: 'V0MODAL', type: 'modal', callback_id: 'unknown' },
+        container: { type: 'view', view_id: view.id },
+        view,
       },
       opts,
     );

@@ -74,6 +74,17 @@ function catalogChannels(dir: string): string[] {
   return [...found];
 }
 
+/** Elements whose value the person types or picks; a button's value is always the one the bot put in it. */
+const INPUT_ELEMENTS = new Set(['plain_text_input', 'number_input', 'email_text_input', 'url_text_input']);
+
+/** A block action as Slack sends it: the element's own ids and type, what the person picked. */
+function actionOf(element: Record<string, unknown>, blockId: string, picked: Record<string, unknown>): { action_id: string; [field: string]: unknown } {
+  const { value: typed, ...chosen } = picked;
+  const type = String(element.type ?? 'button');
+  const value = INPUT_ELEMENTS.has(type) ? typed : element.value;
+  return { action_id: String(element.action_id), block_id: blockId, type, value: typeof value === 'string' ? value : undefined, ...chosen };
+}
+
 export class Workspace {
   readonly api = new SlackApi();
   readonly store = new MessageStore();
@@ -89,6 +100,7 @@ export class Workspace {
   constructor(private readonly opts: WorkspaceOptions) {}
 
   async start(): Promise<this> {
+    this.api.requiredToken = this.botToken;
     await this.api.start();
     this.api.listeners.add((c) => this.record(c));
     const records = await loadDirectory(this.opts.directorySource).catch((err: unknown) => {
@@ -224,7 +236,7 @@ export class Workspace {
       p.slackId,
       this.bot().blockAction(
         { id: p.slackId, name: p.id },
-        { action_id: String(element.action_id), block_id: blockId, type: String(element.type ?? 'button'), value: typeof element.value === 'string' ? element.value : undefined, ...picked },
+        actionOf(element, blockId, picked),
         { channel: m.channel, message_ts: m.ts, responseUrl, isEphemeral: m.ephemeralFor !== undefined, message: { text: m.text, blocks: m.blocks, user: BOT_USER, bot_id: 'BBOT' } },
       ),
     );
@@ -236,7 +248,7 @@ export class Workspace {
       p.slackId,
       this.bot().blockAction(
         { id: p.slackId, name: p.id },
-        { action_id: String(element.action_id), block_id: blockId, type: String(element.type ?? 'button'), value: typeof element.value === 'string' ? element.value : undefined, ...picked },
+        actionOf(element, blockId, picked),
         { view: { ...v.view, id: v.id, hash: v.hash, state: { values } }, responseUrl: null },
       ),
     );
@@ -273,6 +285,36 @@ export class Workspace {
         this.store.closeViews(p.slackId, 'top');
     }
     return { status: 200 };
+  }
+
+  /** An external select in the person's view asks for options; the bot's answer (`options` or `option_groups`) as a flat list. */
+  async suggest(p: Person, v: OpenView, element: Record<string, unknown>, blockId: string, value: string): Promise<{ status: number; options: unknown[] }> {
+    const view = v.view as { callback_id?: string; private_metadata?: string };
+    const res = await this.bot().blockSuggestion({ id: p.slackId, name: p.id }, String(element.action_id), value, blockId, undefined, {
+      id: v.id,
+      type: 'modal',
+      hash: v.hash,
+      callback_id: String(view.callback_id ?? ''),
+      private_metadata: view.private_metadata ?? '',
+    });
+    if (res.status !== 200) return { status: res.status, options: [] };
+    let body: { options?: unknown; option_groups?: Array<{ options?: unknown }> } = {};
+    try {
+      body = res.json() as typeof body;
+    } catch {
+      /* an empty acknowledgement offers nothing */
+    }
+    const options = Array.isArray(body.options) ? body.options : (body.option_groups ?? []).flatMap((g) => (Array.isArray(g.options) ? g.options : []));
+    return { status: 200, options };
+  }
+
+  /** Close on the top modal: it goes, and the bot hears of it when the view asked (`notify_on_close`). */
+  async close(p: Person, v: OpenView): Promise<{ status: number }> {
+    this.store.closeViews(p.slackId, 'top');
+    const view = v.view as { callback_id?: string; private_metadata?: string; notify_on_close?: boolean };
+    if (view.notify_on_close !== true) return { status: 200 };
+    const res = await this.bot().viewClosed({ id: p.slackId, name: p.id }, { id: v.id, hash: v.hash, callback_id: String(view.callback_id ?? ''), private_metadata: view.private_metadata });
+    return { status: res.status };
   }
 
   /** The person opened the bot's Home tab. */

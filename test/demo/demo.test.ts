@@ -5,7 +5,7 @@
  * process with 0 and leave none of its sshd behind. Without sshd it says how to install it and
  * starts anyway.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import YAML from 'yaml';
 import { HostKeysGateway } from '../../src/adapters/access/host-keys.js';
 import { ExecutionEngine } from '../../src/adapters/exec/engine.js';
 import { buildKeyLine } from '../../src/services/access/authorized-keys.js';
+import { startDemo, stopStartedDemos } from '../helpers/demo-process.js';
 import { localPs, untilGone } from '../helpers/processes.js';
 import { ensureRoleAccounts } from '../helpers/role-accounts.js';
 import { rootOwnedDir } from '../helpers/sshd.js';
@@ -22,80 +23,11 @@ import { rootOwnedDir } from '../helpers/sshd.js';
 const run = promisify(execFile);
 // Created as the tests do when run as root; the first test logs in as evans.
 const roleAccounts = ensureRoleAccounts(['evans', 'readonly']);
-const repo = path.resolve(import.meta.dirname, '../..');
-
-interface LogLine {
-  msg: string;
-  [k: string]: unknown;
-}
-
-interface Demo {
-  child: ChildProcess;
-  lines: LogLine[];
-  stderr(): string;
-  /** Resolves with the first log line that `match`es, now or later; rejects if the process exits first. */
-  line(match: (l: LogLine) => boolean): Promise<LogLine>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const started: Array<{ demo: Demo; dataDir: string }> = [];
-
-function startDemo(dataDir: string, extraEnv: Record<string, string> = {}): Demo {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...extraEnv };
-  // No Slack, and nothing of an outer configuration: the demo picks its own catalog, people and key.
-  for (const k of Object.keys(env)) if (/^(SLACK_|SSH_|CATALOG_DIR|DIRECTORY_SOURCE|MONGODB_URI|LOG_FORMAT)/.test(k)) delete env[k];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo/main.ts'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: LogLine[] = [];
-  const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  let err = '';
-  let buffered = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  child.stdout!.on('data', (c: Buffer) => {
-    buffered += c.toString();
-    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      let parsed: LogLine;
-      try {
-        parsed = JSON.parse(text) as LogLine;
-      } catch {
-        parsed = { msg: text };
-      }
-      lines.push(parsed);
-      for (const w of waiters.filter((w) => w.match(parsed))) (waiters.splice(waiters.indexOf(w), 1), w.resolve(parsed));
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const demo: Demo = {
-    child,
-    lines,
-    stderr: () => err,
-    line: (match) => {
-      const seen = lines.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ match, resolve });
-        void exited.then(({ code }) => reject(new Error(`the demo exited (${code}) first; stdout: ${lines.map((l) => l.msg).join(' | ')}; stderr: ${err}`)));
-      });
-    },
-    exited,
-  };
-  started.push({ demo, dataDir });
-  return demo;
-}
 
 /** The demo's sshd processes: each runs with a config file under its DATA_DIR. */
 const sshdOf = (dataDir: string) => async () => (await localPs(`-f ${dataDir}/demo/hosts/`)).filter((l) => l.includes('sshd'));
 
-afterEach(async () => {
-  for (const { demo, dataDir } of started.splice(0)) {
-    if (demo.child.exitCode === null && demo.child.signalCode === null) {
-      demo.child.kill('SIGKILL');
-      await demo.exited;
-    }
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+afterEach(stopStartedDemos);
 
 describe('npm run demo', () => {
   it.skipIf(!roleAccounts.ready)(`starts three loopback sshd with the pinned host keys, reaches each with the bot key, and leaves none running after SIGTERM${roleAccounts.ready ? '' : ` (skipped: ${roleAccounts.reason})`}`, async () => {
