@@ -23,8 +23,7 @@ export interface Bastion {
   knownHosts: string;
 }
 
-export interface AccessEnv {
-  t: TestOpsgate;
+export interface AccessWorld {
   smtp: TestSmtpServer;
   bastions: Bastion[];
   bot: ClientKey;
@@ -36,7 +35,15 @@ export interface AccessEnv {
   lines(bastion: Bastion, account: string): string[];
   /** A real ssh login; resolves with the exit code (0 = logged in) and what the remote printed. */
   login(bastion: Bastion, account: string, person: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The catalog (with directory.yaml) that lists the bastions and the people's keys. */
+  catalogDir: string;
+  /** What a bot in this world runs with besides the store, Slack and its data folder. */
+  env: Record<string, string>;
   stop(): Promise<void>;
+}
+
+export interface AccessEnv extends AccessWorld {
+  t: TestOpsgate;
 }
 
 export const roleAccounts: RoleAccountsStatus = ensureRoleAccounts(['evans', 'readonly']);
@@ -52,7 +59,11 @@ function personKey(dir: string, id: string): ClientKey {
   return { path: file, privateKey: fs.readFileSync(file), publicKeyLine: fs.readFileSync(`${file}.pub`, 'utf8').trim() };
 }
 
-export async function startAccessEnv(opts: { dayMs: number; env?: Record<string, string> }): Promise<AccessEnv> {
+/**
+ * The world without the bot: the bastions, the catalog listing them, the people's keys, the
+ * SMTP server, and the environment a bot needs to run in it (in this process or as its own).
+ */
+export async function buildAccessWorld(opts: { dayMs: number; env?: Record<string, string> }): Promise<AccessWorld> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opsgate-access-'));
   // sshd reads each account's key file as that account: the folders must be reachable.
   fs.chmodSync(dir, 0o755);
@@ -104,30 +115,26 @@ export async function startAccessEnv(opts: { dayMs: number; env?: Record<string,
   fs.writeFileSync(path.join(catalogDir, 'directory.yaml'), YAML.stringify(directory));
 
   const smtp = await TestSmtpServer.start();
-  const t = await startOpsgate({
-    catalogDir,
-    env: {
-      SSH_PRIVATE_KEY_PATH: bot.path,
-      SSH_USER: 'root',
-      ACCESS_DAY_MS: String(opts.dayMs),
-      SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
-      MAIL_FROM: 'opsgate <opsgate@example.com>',
-      MAIL_BACKOFF_BASE_MS: '200',
-      ADMIN_CHANNEL: 'C0ADMIN',
-      EXEC_CONNECT_TIMEOUT_MS: '2000',
-      ...opts.env,
-    },
-  });
-  t.fake.addUser(GINA);
-
+  const env: Record<string, string> = {
+    SSH_PRIVATE_KEY_PATH: bot.path,
+    SSH_USER: 'root',
+    ACCESS_DAY_MS: String(opts.dayMs),
+    SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
+    MAIL_FROM: 'opsgate <opsgate@example.com>',
+    MAIL_BACKOFF_BASE_MS: '200',
+    ADMIN_CHANNEL: 'C0ADMIN',
+    EXEC_CONNECT_TIMEOUT_MS: '2000',
+    ...opts.env,
+  };
   return {
-    t,
     smtp,
     bastions,
     bot,
     keys,
     dir,
     rootDir,
+    catalogDir,
+    env,
     lines: (b, account) => {
       const f = path.join(b.keysDir, account);
       return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : [];
@@ -144,7 +151,6 @@ export async function startAccessEnv(opts: { dayMs: number; env?: Record<string,
         execFile('ssh', args, { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
       }),
     async stop() {
-      await t.stop();
       await smtp.stop();
       for (const b of bastions) {
         b.sshd.resume();
@@ -152,6 +158,20 @@ export async function startAccessEnv(opts: { dayMs: number; env?: Record<string,
       }
       fs.rmSync(dir, { recursive: true, force: true });
       fs.rmSync(rootDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startAccessEnv(opts: { dayMs: number; env?: Record<string, string> }): Promise<AccessEnv> {
+  const world = await buildAccessWorld(opts);
+  const t = await startOpsgate({ catalogDir: world.catalogDir, env: world.env });
+  t.fake.addUser(GINA);
+  return {
+    ...world,
+    t,
+    async stop() {
+      await t.stop();
+      await world.stop();
     },
   };
 }

@@ -1,0 +1,156 @@
+/**
+ * Several real bot processes (`npm start`'s entry point, src/main.ts) on one store process
+ * (`npm run db`'s), as production runs them on one MongoDB: each instance its own PORT and
+ * DATA_DIR, all with the same Slack app (signing secret, token, the fake Slack Web API) and
+ * the same catalog. Slack's deliveries go to an instance of the test's choosing, or a random one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FakeSlack } from './fake-slack.js';
+import { SIGNING_SECRET } from './opsgate.js';
+import { SlackRequester } from './slack-requests.js';
+import { spawnStore, type StoreProcess } from './store-process.js';
+import { tempDir } from './store.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface LogLine {
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface Instance {
+  index: number;
+  child: ChildProcess;
+  port: number;
+  slack: SlackRequester;
+  lines: LogLine[];
+  /** The first log line that matches, now or later; rejects if the process exits first. */
+  line(match: (l: LogLine) => boolean): Promise<LogLine>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  alive(): boolean;
+}
+
+export interface Instances {
+  store: StoreProcess;
+  /** The store's URI with the database opsgate uses. */
+  dbUri: string;
+  all: Instance[];
+  /** A running instance at random: where a load balancer in front of them would send the request. */
+  any(): Instance;
+  /** Starts one more instance (or again the one at `index` after it died). */
+  start(index?: number): Promise<Instance>;
+  stop(): Promise<void>;
+}
+
+export interface InstancesOptions {
+  count: number;
+  fake: FakeSlack;
+  catalogDir: string;
+  env?: Record<string, string>;
+}
+
+/** The database name goes before the query string of the URI the store printed. */
+function withDatabase(uri: string, db: string): string {
+  const u = new URL(uri);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+function spawnInstance(index: number, dbUri: string, opts: InstancesOptions, dataDir: string): Promise<Instance> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: '0',
+    DATA_DIR: dataDir,
+    MONGODB_URI: dbUri,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_BOT_TOKEN: 'xoxb-test-token',
+    SLACK_API_URL: opts.fake.url,
+    CATALOG_DIR: opts.catalogDir,
+    DIRECTORY_SOURCE: path.join(opts.catalogDir, 'directory.yaml'),
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
+    ...opts.env,
+  };
+  delete env.SLACK_APP_TOKEN;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: LogLine[] = [];
+  const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  let err = '';
+  let buffered = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdout!.on('data', (c: Buffer) => {
+    buffered += c.toString();
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const text = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      let l: LogLine;
+      try {
+        l = JSON.parse(text) as LogLine;
+      } catch {
+        l = { msg: text };
+      }
+      lines.push(l);
+      for (const w of waiters.filter((x) => x.match(l))) (waiters.splice(waiters.indexOf(w), 1), w.resolve(l));
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const line = (match: (l: LogLine) => boolean): Promise<LogLine> => {
+    const seen = lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      waiters.push({ match, resolve });
+      void exited.then(({ code, signal }) => reject(new Error(`instance ${index} exited (${code ?? signal}) first; stderr: ${err.slice(-2000)}`)));
+    });
+  };
+  return line((l) => l.msg === 'opsgate listening').then((l) => {
+    const port = Number(l.port);
+    return {
+      index,
+      child,
+      port,
+      slack: new SlackRequester(`http://127.0.0.1:${port}/slack/events`, SIGNING_SECRET, () => opts.fake.responseUrl()),
+      lines,
+      line,
+      exited,
+      alive: () => child.exitCode === null && child.signalCode === null,
+    };
+  });
+}
+
+export async function startInstances(opts: InstancesOptions): Promise<Instances> {
+  const dbpath = tempDir('instances-store');
+  const store = await spawnStore(dbpath);
+  const dbUri = withDatabase(store.uri, 'opsgate');
+  const dataDirs: string[] = [];
+  const all: Instance[] = [];
+  const start = async (index = all.length): Promise<Instance> => {
+    dataDirs[index] ??= tempDir(`instance-${index}`);
+    const i = await spawnInstance(index, dbUri, opts, dataDirs[index]!);
+    all[index] = i;
+    return i;
+  };
+  // One after the other: the first creates the indexes and the directory; the others join it.
+  for (let n = 0; n < opts.count; n++) await start();
+  return {
+    store,
+    dbUri,
+    all,
+    any: () => {
+      const up = all.filter((i) => i.alive());
+      return up[Math.floor(Math.random() * up.length)]!;
+    },
+    start,
+    async stop() {
+      for (const i of all) {
+        if (i.alive()) i.child.kill('SIGTERM');
+      }
+      await Promise.all(all.map((i) => i.exited));
+      store.child.kill('SIGTERM');
+      await store.exited;
+      for (const d of [...dataDirs, dbpath]) fs.rmSync(d, { recursive: true, force: true });
+    },
+  };
+}

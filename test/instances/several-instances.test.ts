@@ -1,0 +1,126 @@
+/**
+ * Three real bot processes on one store process, Slack's deliveries spread over them: the
+ * promise that instances may share one MongoDB and that every decision and job happens once.
+ * Real sshd bastions, real SMTP, the fake Slack Web API; the instances are `src/main.ts` as
+ * `npm start` runs it, the store `npm run db`'s entry point.
+ */
+import mongoose from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accessModels, ApplicationStatus, GrantStatus } from '../../src/models/access.js';
+import { auditModel } from '../../src/models/audit.js';
+import { jobModel, type Job } from '../../src/models/jobs.js';
+import { buildAccessWorld, eventually, GINA, roleAccounts, USERS, type AccessWorld } from '../helpers/access-env.js';
+import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
+import { startInstances, type Instance, type Instances } from '../helpers/instances.js';
+import { manifestScopes } from '../helpers/opsgate.js';
+import { localPs, untilGone } from '../helpers/processes.js';
+
+const DAY_MS = 8000;
+if (!roleAccounts.ready) process.stderr.write(`NOTICE: several-instances tests skipped: ${roleAccounts.reason}\n`);
+
+describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAccounts.ready ? '' : ` [skipped: ${roleAccounts.reason}]`}`, () => {
+  let world: AccessWorld;
+  let fake: FakeSlack;
+  let bots: Instances;
+  let db: mongoose.Connection;
+
+  beforeAll(async () => {
+    world = await buildAccessWorld({ dayMs: DAY_MS, env: { ACCESS_SWEEP_MS: '1000' } });
+    fake = await new FakeSlack(manifestScopes()).start();
+    for (const u of [...Object.values(USERS), GINA]) fake.addUser(u);
+    // A signal asked on another instance is sent at the running instance's next heartbeat.
+    bots = await startInstances({ count: 3, fake, catalogDir: world.catalogDir, env: { ...world.env, JOB_HEARTBEAT_MS: '2000' } });
+    await bots.all[0]!.line((l) => l.msg === 'directory synced');
+    db = await mongoose.createConnection(bots.dbUri).asPromise();
+  }, 120_000);
+
+  afterAll(async () => {
+    await db?.close();
+    await bots?.stop();
+    await fake?.stop();
+    await world?.stop();
+  });
+
+  const text = (c: RecordedCall) => JSON.stringify(c.args);
+  const models = () => accessModels(db);
+
+  /** A slash command sent to one instance: what the person sees (the ack's body or the response_url post). */
+  async function say(via: Instance, command: string, words: string, user: { id: string }): Promise<string> {
+    const mark = fake.calls.length;
+    const res = await via.slack.command(command, words, user);
+    expect(res.status).toBe(200);
+    return res.text.trim() ? res.text : text(await fake.waitFor('response_url', (c) => fake.calls.indexOf(c) >= mark));
+  }
+
+  async function request(via: Instance, user: { id: string }, words: string): Promise<string> {
+    const body = await say(via, '/access', `request ${words}`, user);
+    const m = /Request (AR-[A-Z0-9]{6}) sent/.exec(body);
+    if (!m) throw new Error(`request refused: ${body}`);
+    return m[1]!;
+  }
+
+  async function approveValue(approver: { id: string }, requestId: string): Promise<string> {
+    const call = await fake.waitFor('chat.postMessage', (c) => c.args.channel === `D${approver.id}` && text(c).includes(requestId) && text(c).includes('access_approve'));
+    const blocks = call.args.blocks as Array<{ type: string; elements?: Array<{ action_id: string; value: string }> }>;
+    return blocks.find((b) => b.type === 'actions')!.elements!.find((e) => e.action_id === 'access_approve')!.value;
+  }
+
+  it('20 Approve clicks spread over the three instances: one decision, one provisioning, 19 "already decided"', { timeout: 90_000 }, async () => {
+    const id = await request(bots.all[0]!, USERS.bob, 'bastion-a readonly 7d on-call across instances');
+    const value = await approveValue(USERS.alice, id);
+    const mark = fake.calls.length;
+    const clicks = await Promise.all(Array.from({ length: 20 }, (_, n) => bots.all[n % 3]!.slack.blockAction(USERS.alice, { action_id: 'access_approve', value }, { channel: `D${USERS.alice.id}` })));
+    expect(clicks.map((r) => r.status)).toEqual(Array(20).fill(200));
+    const already = await eventually('19 "already decided" answers', async () => {
+      const e = fake.calls.slice(mark).filter((c) => c.method === 'chat.postEphemeral' && c.args.user === USERS.alice.id && text(c).includes('Already decided'));
+      return e.length >= 19 ? e : undefined;
+    });
+    expect(already).toHaveLength(19);
+    await eventually('granted', async () => (await models().Application.findOne({ requestId: id }).lean())?.status === ApplicationStatus.granted, 40_000);
+    expect(await auditModel(db).countDocuments({ action: 'access.approve', target: `access:${id}` })).toBe(1);
+    expect(await models().Task.countDocuments({ requestId: id, type: 'add' })).toBe(1);
+    expect(await models().Grant.countDocuments({ requestId: id })).toBe(1);
+    const grant = (await models().Grant.findOne({ requestId: id }).lean())!;
+    expect(world.lines(world.bastions[0]!, 'readonly').filter((l) => l.includes(grant.grantId))).toHaveLength(1);
+    // The decision reached the requester once, whichever instance made it.
+    const granted = fake.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === `D${USERS.bob.id}` && text(c).includes('Access granted') && text(c).includes('bastion-a'));
+    expect(granted).toHaveLength(1);
+  });
+
+  it('/jobs kill on one instance stops a module run that another instance runs', { timeout: 90_000 }, async () => {
+    const started = await say(bots.all[1]!, '/run', 'shell target:bastion-a "script=sleep 937"', USERS.erin);
+    const jobId = /J-[0-9a-f]{10}/.exec(started)?.[0];
+    expect(jobId, started).toBeDefined();
+    await eventually('sleep running on bastion-a', async () => (await localPs('sleep 937')).length > 0);
+    const killed = await say(bots.all[2]!, '/jobs', `kill ${jobId}`, USERS.erin);
+    expect(killed).toContain('SIGKILL');
+    expect(await untilGone(() => localPs('sleep 937'))).toEqual([]);
+    const job = await eventually('job ended', async () => {
+      const j = await jobModel(db).findOne({ jobId }).lean<Job>();
+      return j && j.state !== 'running' ? j : undefined;
+    });
+    expect(job.hosts.map((h) => h.signal)).toEqual(['SIGKILL']);
+  });
+
+  it('a grant whose instance is killed (kill -9) after granting is revoked at expiry by another', { timeout: 120_000 }, async () => {
+    const first = bots.all[0]!;
+    const id = await request(first, USERS.dave, 'bastion-b evans 1d look at one thing');
+    const value = await approveValue(USERS.alice, id);
+    expect((await first.slack.blockAction(USERS.alice, { action_id: 'access_approve', value }, { channel: `D${USERS.alice.id}` })).status).toBe(200);
+    await eventually('granted', async () => (await models().Application.findOne({ requestId: id }).lean())?.status === ApplicationStatus.granted, 40_000);
+    const grant = (await models().Grant.findOne({ requestId: id }).lean())!;
+    expect(world.lines(world.bastions[1]!, 'evans').some((l) => l.includes(grant.grantId))).toBe(true);
+    expect((await world.login(world.bastions[1]!, 'evans', 'dave')).code).toBe(0);
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // One "day" is DAY_MS: the line must go at expiry, removed by instance 1 or 2.
+    await eventually('line removed after expiry', async () => !world.lines(world.bastions[1]!, 'evans').some((l) => l.includes(grant.grantId)), 60_000);
+    await eventually('grant ended', async () => (await models().Grant.findOne({ grantId: grant.grantId }).lean())?.status !== GrantStatus.valid, 20_000);
+    expect((await world.login(world.bastions[1]!, 'evans', 'dave')).code).not.toBe(0);
+    const removedBy = await auditModel(db).find({ action: 'access.removed', target: 'host:bastion-b' }).lean();
+    expect(removedBy.filter((e) => JSON.stringify(e).includes(grant.grantId)).length).toBeGreaterThanOrEqual(1);
+    // Bring it back for whatever runs after: a restart on the same data folder joins the others.
+    await bots.start(0);
+  });
+});
