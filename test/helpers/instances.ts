@@ -9,17 +9,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FakeSlack } from './fake-slack.js';
+import { followJsonLog, type LogLine } from './json-log.js';
 import { SIGNING_SECRET } from './opsgate.js';
 import { SlackRequester } from './slack-requests.js';
 import { spawnStore, type StoreProcess } from './store-process.js';
 import { tempDir } from './store.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-export interface LogLine {
-  msg: string;
-  [k: string]: unknown;
-}
 
 export interface Instance {
   index: number;
@@ -76,35 +72,7 @@ function spawnInstance(index: number, dbUri: string, opts: InstancesOptions, dat
   };
   delete env.SLACK_APP_TOKEN;
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: LogLine[] = [];
-  const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  let err = '';
-  let buffered = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  child.stdout!.on('data', (c: Buffer) => {
-    buffered += c.toString();
-    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      let l: LogLine;
-      try {
-        l = JSON.parse(text) as LogLine;
-      } catch {
-        l = { msg: text };
-      }
-      lines.push(l);
-      for (const w of waiters.filter((x) => x.match(l))) (waiters.splice(waiters.indexOf(w), 1), w.resolve(l));
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const line = (match: (l: LogLine) => boolean): Promise<LogLine> => {
-    const seen = lines.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      waiters.push({ match, resolve });
-      void exited.then(({ code, signal }) => reject(new Error(`instance ${index} exited (${code ?? signal}) first; stderr: ${err.slice(-2000)}`)));
-    });
-  };
+  const { lines, line, exited } = followJsonLog(child, `instance ${index}`);
   return line((l) => l.msg === 'opsgate listening').then((l) => {
     const port = Number(l.port);
     return {
