@@ -4,11 +4,16 @@
  * Real sshd bastions, real SMTP, the fake Slack Web API; the instances are `src/main.ts` as
  * `npm start` runs it, the store `npm run db`'s entry point.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import mongoose from 'mongoose';
+import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessModels, ApplicationStatus, GrantStatus } from '../../src/models/access.js';
 import { auditModel } from '../../src/models/audit.js';
 import { jobModel, type Job } from '../../src/models/jobs.js';
+import { ticketLogModels } from '../../src/models/ticket-log.js';
+import { ticketModel } from '../../src/models/tickets.js';
 import { buildAccessWorld, eventually, GINA, roleAccounts, USERS, type AccessWorld } from '../helpers/access-env.js';
 import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
 import { startInstances, type Instance, type Instances } from '../helpers/instances.js';
@@ -26,6 +31,11 @@ describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAcco
 
   beforeAll(async () => {
     world = await buildAccessWorld({ dayMs: DAY_MS, env: { ACCESS_SWEEP_MS: '1000' } });
+    // deploy-static (no approval) may be given a run time here: the scheduled-run test.
+    const ticketsFile = path.join(world.catalogDir, 'tickets.yaml');
+    const tickets = YAML.parse(fs.readFileSync(ticketsFile, 'utf8')) as { tickets: Array<Record<string, unknown>> };
+    tickets.tickets.find((t) => t.name === 'deploy-static')!.schedule = true;
+    fs.writeFileSync(ticketsFile, YAML.stringify(tickets));
     fake = await new FakeSlack(manifestScopes()).start();
     for (const u of [...Object.values(USERS), GINA]) fake.addUser(u);
     // A signal asked on another instance is sent at the running instance's next heartbeat.
@@ -83,8 +93,29 @@ describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAcco
     const grant = (await models().Grant.findOne({ requestId: id }).lean())!;
     expect(world.lines(world.bastions[0]!, 'readonly').filter((l) => l.includes(grant.grantId))).toHaveLength(1);
     // The decision reached the requester once, whichever instance made it.
-    const granted = fake.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === `D${USERS.bob.id}` && text(c).includes('Access granted') && text(c).includes('bastion-a'));
-    expect(granted).toHaveLength(1);
+    // (DMs leave from a queue off the worker's path: wait for it, then count.)
+    const grantedDms = () => fake.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === `D${USERS.bob.id}` && text(c).includes('Access granted') && text(c).includes('bastion-a'));
+    await eventually('the granted DM', async () => grantedDms().length > 0);
+    // And one mail: the queue is shared, and one instance sends each mail.
+    await eventually('the granted mail', async () => world.smtp.received.some((m) => m.envelope.to.includes('bob@example.com') && /Access granted/.test(m.parsed.subject ?? '')));
+    expect(world.smtp.received.filter((m) => m.envelope.to.includes('bob@example.com') && /Access granted: readonly on bastion-a/.test(m.parsed.subject ?? ''))).toHaveLength(1);
+    expect(grantedDms()).toHaveLength(1);
+  });
+
+  it('a ticket scheduled for the next minute runs once, on whichever instance takes it', { timeout: 180_000 }, async () => {
+    const at = new Date(Date.now() + 70_000);
+    const local = at.toISOString().slice(0, 16);
+    const answer = await say(bots.all[1]!, '/ticket', `submit deploy-static env:STAGE Ref=main at:${local}`, USERS.erin);
+    const ticketId = /TK-[A-Z0-9]{6}/.exec(answer)?.[0];
+    expect(ticketId, answer).toBeDefined();
+    const done = await eventually('the scheduled run finished', async () => {
+      const t = await ticketModel(db).findOne({ ticketId }).lean();
+      return t && ['succeeded', 'failed'].includes(t.state) ? t : undefined;
+    }, 150_000);
+    expect(done.state).toBe('succeeded');
+    expect(done.phases.filter((p) => p.phase === 'main')).toHaveLength(1);
+    const logged = (await ticketLogModels(db).chunks.find({ ticketId }).lean()).map((c) => c.text).join('');
+    expect(logged.match(/^publishing main to/gm)).toHaveLength(1);
   });
 
   it('/jobs kill on one instance stops a module run that another instance runs', { timeout: 90_000 }, async () => {
