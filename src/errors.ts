@@ -57,8 +57,21 @@ export const notInTeam = (message = 'ask an admin to add you to a team'): AppErr
 export const notImplemented = (what: string): AppError => new AppError(ErrorCode.NotImplemented, `${what} is not implemented yet`);
 
 /** Wraps anything thrown into an AppError; the original message stays out of user text. */
+/**
+ * The driver's ways of saying the store cannot be reached (a network error, no server to
+ * select, a pool cleared, mongoose's buffering timeout): a person can only try again later.
+ */
+const STORE_DOWN_NAMES = /^(Mongo|Mongoose)(Network|NetworkTimeout|ServerSelection|NotConnected|TopologyClosed|PoolCleared)Error$/;
+
+export function storeUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return STORE_DOWN_NAMES.test(err.name) || /buffering timed out|Client must be connected|connection .* closed|ECONNREFUSED/i.test(err.message);
+}
+
 export function asAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (storeUnavailable(err))
+    return new AppError(ErrorCode.Internal, 'the store (MongoDB) cannot be reached right now; try again in a minute', { cause: (err as Error).message, storeUnavailable: true });
   return new AppError(ErrorCode.Internal, 'something went wrong on our side; the error was logged', {
     cause: err instanceof Error ? err.message : String(err),
   });
