@@ -13,7 +13,7 @@ import { echo } from '../blocks/limits.js';
 import { badParameter, missingField } from '../src/errors.js';
 import type { SubmittedValues } from '../src/services/tickets/values.js';
 import { Actions, TicketBlocks } from './ids.js';
-import { jsonObject } from './access-parse.js';
+import { jsonObject, NOTE_LIMIT } from './access-parse.js';
 import { checkText, filterValue } from './opsgate-parse.js';
 
 export const TICKET_ID = /^TK-[A-Z0-9]{6}$/;
@@ -310,12 +310,18 @@ export function parseTicketForm(values: unknown): FormValues {
   return out;
 }
 
-/** The reason (reject) or comment (approve) of a decision modal. */
+/**
+ * The reason (reject) or comment (approve) of a decision modal. Longer than the engine keeps is
+ * refused on the form (1100): before, it read as no text at all, so a long comment was dropped
+ * from an approval without a word and a long reason was answered "a rejection needs a reason".
+ */
 export function parseDecisionText(values: unknown, blockId: string): string {
-  const r = z.record(z.string(), z.record(z.string(), z.object({ value: z.string().max(1_000).nullish() }).passthrough())).safeParse(values);
+  const r = z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullish() }).passthrough())).safeParse(values);
   if (!r.success) return '';
   const el = Object.values(r.data[blockId] ?? {})[0];
-  return (el?.value ?? '').trim();
+  const text = (el?.value ?? '').trim();
+  if (text.length > NOTE_LIMIT) throw badParameter(`the text is ${text.length.toLocaleString('en')} characters; the limit is ${NOTE_LIMIT.toLocaleString('en')}`, { field: blockId });
+  return text;
 }
 
 /** The action id of a long choice list's external select: the ticket and option it lists. */
