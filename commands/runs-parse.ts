@@ -34,6 +34,8 @@ export function parseRun(text: string): RunCommand {
   for (const w of rest) {
     const param = /^([A-Za-z_][A-Za-z0-9_]*)=([\s\S]*)$/.exec(w);
     if (param) {
+      // Assigning it would set the object's prototype: the value vanished and the run started anyway.
+      if (param[1] === '__proto__') throw badParameter('__proto__ is not a parameter name', { param: param[1] });
       if (Object.hasOwn(params, param[1]!)) throw badParameter(`parameter ${param[1]} is given twice`, { param: param[1] });
       params[param[1]!] = param[2]!;
     } else target.push(w.startsWith('target:') ? w.slice('target:'.length) : w);
@@ -116,7 +118,7 @@ const elementState = z
   })
   .passthrough();
 const formState = z.record(z.string().max(255), z.record(z.string().max(255), elementState));
-const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const PARAM_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 /** One filter word: no spaces (the inventory splits the filter on them), printable. */
 const FILTER_VALUE = /^[^\s:]{1,100}$/;

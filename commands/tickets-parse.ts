@@ -19,7 +19,8 @@ import { checkText, filterValue } from './opsgate-parse.js';
 export const TICKET_ID = /^TK-[A-Z0-9]{6}$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const ENV = /^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$/;
-const OPTION = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** `__proto__` would set the values object's prototype instead of a value: silently dropped before. */
+const OPTION = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** A local wall-clock time as typed: 2026-12-24T03:00 (seconds optional, `T` or a space). */
 const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?$/;
 const MAX_OPTIONS = 50;

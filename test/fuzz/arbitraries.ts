@@ -24,8 +24,8 @@ export const anyText = fc.oneof(
 
 /** Command-like text: the command's own words, `key:value` filters, hostile pieces, in any order. */
 export function commandText(vocab: readonly string[]): fc.Arbitrary<string> {
-  const filter = fc.tuple(fc.constantFrom('env:', 'at:', 'target:', 'project:', 'app:', 'label:', 'state:', 'host:', 'person:', 'user:', 'status:', 'actor:', 'action:', 'limit:', 'org:', 'team:'), fc.oneof(fc.string({ maxLength: 12 }), hostile)).map(([k, v]) => k + v);
-  const assign = fc.tuple(fc.constantFrom('Tag', 'Branch', 'AnsibleHosts', 'lines', 'service', 'x', '_', '1bad'), fc.oneof(fc.string({ maxLength: 12 }), hostile, fc.constant('"two words"'))).map(([k, v]) => `${k}=${v}`);
+  const filter = fc.tuple(fc.constantFrom('env:', 'at:', 'target:', 'project:', 'app:', 'label:', 'state:', 'host:', 'person:', 'user:', 'status:', 'actor:', 'action:', 'limit:', 'org:', 'team:', '__proto__:', 'constructor:', 'hasOwnProperty:', 'toString:', 'rack:', 'tier:'), fc.oneof(fc.string({ maxLength: 12 }), hostile)).map(([k, v]) => k + v);
+  const assign = fc.tuple(fc.constantFrom('Tag', 'Branch', 'AnsibleHosts', 'lines', 'service', 'x', '_', '1bad', '__proto__', 'constructor', 'toString'), fc.oneof(fc.string({ maxLength: 12 }), hostile, fc.constant('"two words"'))).map(([k, v]) => `${k}=${v}`);
   const word = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...vocab) }, filter, assign, hostile, fc.string({ maxLength: 15 }));
   return fc.oneof(
     { weight: 4, arbitrary: fc.array(word, { maxLength: 12 }).map((w) => w.join(' ')) },

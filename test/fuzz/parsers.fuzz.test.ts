@@ -96,6 +96,43 @@ describe('slash-command parsers, fuzzed (1,000 runs each)', () => {
   });
 });
 
+describe('Name=value words are kept or refused, never dropped (1,000 runs each)', () => {
+  const assignments = (text: string): string[] => [...text.matchAll(/(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=/g)].map((m) => m[1]!);
+  it('/run <module> … name=value: every name typed is a parameter of the request', () => {
+    fc.assert(
+      fc.property(commandText(VOCAB.run).map((t) => `uptime ${t}`), (text) => {
+        const r = outcome(() => parseRun(text));
+        if (!r.ok) return expectShownSafely(r.err);
+        // A quoted word may hide an '=' inside quotes; only bare words are checked.
+        if (r.value.sub === 'run' && !text.includes('"')) for (const name of assignments(text)) expect(Object.hasOwn(r.value.request.params, name)).toBe(true);
+      }),
+      fuzzRuns(1_000, 150),
+    );
+  });
+  it('/ticket submit … Option=value: every option typed is a value of the request', () => {
+    fc.assert(
+      fc.property(commandText(VOCAB.ticket).map((t) => `submit deploy-git env:PROD ${t}`), (text) => {
+        const r = outcome(() => parseTicket(text));
+        if (!r.ok) return expectShownSafely(r.err);
+        if (r.value.sub === 'submit' && r.value.inline && !text.includes('"')) for (const name of assignments(text)) expect(Object.hasOwn(r.value.inline.values, name)).toBe(true);
+      }),
+      fuzzRuns(1_000, 151),
+    );
+  });
+  it.each(['/run uptime __proto__=x target:web-01', '/ticket submit deploy-git env:PROD __proto__=a,b'])('%s is refused with 1100 (before: the value vanished and the rest went on)', (typed) => {
+    const text = typed.replace(/^\/\w+ /, '');
+    const r = outcome(() => (typed.startsWith('/run') ? parseRun(text) : parseTicket(text)));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.err.toUserText()).toMatch(/^\[1100\] .*__proto__/);
+  });
+  it('forms: an option or parameter block named __proto__ is refused with 1100', () => {
+    for (const parse of [() => parseTicketForm({ 'opt:__proto__': { v: { type: 'plain_text_input', value: 'x' } } }), () => parseRunForm({ 'param:__proto__': { v: { type: 'plain_text_input', value: 'x' } } })]) {
+      const r = outcome(parse);
+      expect(r.ok).toBe(false);
+    }
+  });
+});
+
 /**
  * Each button value / form metadata parser, and what it can be handed: the input guard has
  * already made an action's value a string of at most 2,000 characters or undefined, and a
