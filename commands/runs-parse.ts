@@ -8,6 +8,7 @@ import type { RunFormState } from '../blocks/run-form.js';
 import { badParameter } from '../src/errors.js';
 import { RunBlocks } from './ids.js';
 import type { RunRequest } from '../src/services/modules/plan.js';
+import { checkText } from './opsgate-parse.js';
 import { parseMeta, ticketWords } from './tickets-parse.js';
 
 /** Longest command text read; Slack sends at most 4,000 characters anyway. */
@@ -20,8 +21,9 @@ export type RunCommand = { sub: 'help' } | { sub: 'form' } | { sub: 'run'; reque
 export type JobsCommand = { sub: 'help' } | { sub: 'list' } | { sub: 'show'; jobId: string } | { sub: 'output'; jobId: string; host?: string } | { sub: 'signal'; jobId: string; signal: string };
 
 function words(text: string): string[] {
-  if (text.length > MAX_TEXT) throw badParameter(`the command is ${text.length} characters; the limit is ${MAX_TEXT}`);
-  return ticketWords(text);
+  // Bounded and free of control characters like every other command's text: a NUL in a target
+  // reached the host query and failed there as an internal error (1300).
+  return ticketWords(checkText(text, MAX_TEXT));
 }
 
 /** `<module> [target:]<filter words…> name=value …`; the filter words are the inventory's. */

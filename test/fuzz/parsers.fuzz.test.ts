@@ -126,7 +126,8 @@ describe('Name=value words are kept or refused, never dropped (1,000 runs each)'
     if (!r.ok) expect(r.err.toUserText()).toMatch(/^\[1100\] .*__proto__/);
   });
   it('forms: an option or parameter block named __proto__ is refused with 1100', () => {
-    for (const parse of [() => parseTicketForm({ 'opt:__proto__': { v: { type: 'plain_text_input', value: 'x' } } }), () => parseRunForm({ 'param:__proto__': { v: { type: 'plain_text_input', value: 'x' } } })]) {
+    const parses: Array<() => unknown> = [() => parseTicketForm({ 'opt:__proto__': { v: { type: 'plain_text_input', value: 'x' } } }), () => parseRunForm({ 'param:__proto__': { v: { type: 'plain_text_input', value: 'x' } } })];
+    for (const parse of parses) {
       const r = outcome(parse);
       expect(r.ok).toBe(false);
     }

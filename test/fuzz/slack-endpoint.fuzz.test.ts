@@ -213,6 +213,19 @@ describe('the Slack endpoint under fuzzed input (signed requests)', () => {
       expect(deepForm.text).toMatch(/\[11\d\d\]/);
     });
 
+    it('a NUL in a /run target or in the run form’s project is answered with [1100] (before: [1300], an internal error)', async () => {
+      for (const text of ['uptime \u0000', 'uptime target:web\u0000']) {
+        const mark = t.fake.calls.length;
+        const res = await send(`/run ${JSON.stringify(text)}`, () => t.slack.command('/run', text, USERS.erin));
+        expect(res.status).toBe(200);
+        const shown = res.text || JSON.stringify((await t.fake.waitFor('response_url', (c) => t.fake.calls.indexOf(c) >= mark)).args);
+        expect(shown).toMatch(/\[1100\]/);
+      }
+      const values = { run_module: { [Actions.runModule]: { type: 'static_select', selected_option: { value: 'uptime' } } }, run_project: { [Actions.runTarget]: { type: 'plain_text_input', value: 'store\u0000front' } } };
+      const res = await send('run form with a NUL in the project', () => submit(USERS.erin, Views.runForm, values, JSON.stringify({ c: 'C0GENERAL' })));
+      expect(res.text).toMatch(/"response_action":"errors".*\[1100\]/);
+    });
+
     it('a body over Bolt’s 4 MB is answered 413 with [1100]', async () => {
       const res = await send('a 5 MB command', () => t.slack.command('/opsgate', 'x'.repeat(5 * 1024 * 1024), USERS.alice));
       expect(res.status).toBe(413);
