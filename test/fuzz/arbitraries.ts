@@ -41,6 +41,20 @@ export const VOCAB = {
   jobs: ['help', 'list', 'show', 'output', 'term', 'kill', 'signal', 'J-0123456789', 'J-abcdef0123', 'TK-7K2M9Q', 'J-', 'TERM', 'KILL', 'INT', 'SIGKILL', '9', 'web-01'],
 } as const;
 
+/** Starts that get past each command's first checks, so what follows reaches the services. */
+export const PREFIXES = {
+  opsgate: ['hosts', 'audit', 'grant use', 'team add ops', 'whoami'],
+  access: ['request web-01 readonly 1d', 'request', 'all', 'host', 'cancel'],
+  ticket: ['submit deploy-git env:PROD', 'submit deploy-static env:STAGE Tag=v1', 'history', 'admin activate'],
+  run: ['uptime', 'syslog-tail target:web-01', 'disk-usage env:prod', 'shell target:web-01'],
+  jobs: ['show', 'output J-0123456789', 'signal J-0123456789', 'kill'],
+} as const;
+
+/** A command's text: soup, or a start that gets far followed by soup. */
+export function deepCommandText(command: keyof typeof VOCAB): fc.Arbitrary<string> {
+  return fc.oneof(commandText(VOCAB[command]), fc.tuple(fc.constantFrom(...PREFIXES[command]), commandText(VOCAB[command])).map(([p, t]) => `${p} ${t}`));
+}
+
 /** A value of any JSON kind, sometimes one a schema expects. */
 const fieldValue = fc.oneof(fc.constantFrom('AR-7K2M9Q', 'TK-7K2M9Q', 'J-0123456789', 'web-01', 'root', 'PROD', 'deploy-git', 'D0DM', 'approve', 'reject', 'change', 0, 1, 2, 3, -1, 1.5, 1e21, null, true, [], {}, ['web-01'], ['web-01', 'web-01']), fc.jsonValue({ maxDepth: 2 }), fc.string({ maxLength: 50 }));
 
