@@ -198,9 +198,15 @@ export function parseHostSearch(text: string): string {
   return text;
 }
 
+/** What the approval engine keeps of a decision's note (engine.ts refuses more). */
+export const NOTE_LIMIT = 1_000;
+
 /** The reject form's reason; a form without state (a broken client) is 1100, not a crash. */
 export function parseRejectReason(values: unknown): string {
   if (values === undefined || values === null) throw badParameter('the form arrived without its fields; click Reject again', { field: AccessModalBlocks.rejectReason });
   const r = z.object({ [AccessModalBlocks.rejectReason]: z.object({ reason: z.object({ value: z.string().nullable().optional() }) }) }).safeParse(values);
-  return r.success ? (r.data[AccessModalBlocks.rejectReason].reason.value ?? '').trim() : '';
+  const reason = r.success ? (r.data[AccessModalBlocks.rejectReason].reason.value ?? '').trim() : '';
+  // Refused on the form; before, a longer one was acked and then refused by the engine in a DM.
+  if (reason.length > NOTE_LIMIT) throw badParameter(`the reason is ${reason.length.toLocaleString('en')} characters; the limit is ${NOTE_LIMIT.toLocaleString('en')}`, { field: AccessModalBlocks.rejectReason });
+  return reason;
 }

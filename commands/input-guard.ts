@@ -6,9 +6,11 @@
  * listener takes with `inputOf(context)` instead of reading the raw body.
  */
 import type { AnyMiddlewareArgs, Context, Middleware } from '@slack/bolt';
-import { errorMessage } from '../blocks/errors.js';
-import { fitMessage } from '../blocks/limits.js';
+import { errorMessage, fieldError } from '../blocks/errors.js';
+import { plain } from '../blocks/kit.js';
+import { echo, fitMessage, fitOptions } from '../blocks/limits.js';
 import type { ResponseUrlPoster } from '../src/adapters/slack/response-url.js';
+import type { RouteKind, Routes } from '../src/adapters/slack/routes.js';
 import { AppError, asAppError, ErrorCode } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { replyTo, type Reply, type ReplyTarget } from './reply.js';
@@ -20,6 +22,8 @@ const REPLY = 'opsgateReply';
 export interface InputGuardDeps {
   poster: ResponseUrlPoster;
   logger: Logger;
+  /** The listeners' routes: a request none of them answers is refused here at once. */
+  routes?: Routes;
 }
 
 type AckFn = (body?: unknown) => Promise<void>;
@@ -34,6 +38,23 @@ function salvage(body: unknown): ReplyTarget {
     channelId: slackChannelId.safeParse(channel).success ? (channel as string) : undefined,
     responseUrl: typeof b.response_url === 'string' ? b.response_url : undefined,
   };
+}
+
+/** The route a checked request asks for: its command, action id, view callback id or options action id. */
+function routeOf(input: SlackInput, body: Record<string, unknown>): { kind: RouteKind; id: string; viewType?: string } | null {
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  switch (input.kind) {
+    case 'command':
+      return { kind: 'command', id: str(body.command) };
+    case 'action':
+      return { kind: 'action', id: str((body.actions as Array<{ action_id?: unknown }>)[0]?.action_id) };
+    case 'view':
+      return { kind: 'view', id: str((body.view as { callback_id?: unknown }).callback_id), viewType: str(body.type) };
+    case 'options':
+      return { kind: 'options', id: str(body.action_id) };
+    default:
+      return null;
+  }
 }
 
 export function inputGuard(deps: InputGuardDeps): Middleware<AnyMiddlewareArgs> {
@@ -65,6 +86,18 @@ export function inputGuard(deps: InputGuardDeps): Middleware<AnyMiddlewareArgs> 
     if (input) {
       context[INPUT] = input;
       context[REPLY] = replyTo({ client, poster: deps.poster, logger: deps.logger }, input);
+      const route = routeOf(input, body as Record<string, unknown>);
+      if (route && deps.routes && !deps.routes.handles(route.kind, route.id, route.viewType)) {
+        // No listener would ack it: Bolt would wait 3 s and answer 404. Refused now, where the
+        // person sees it (a view_closed has nobody to tell).
+        deps.logger.warn({ code: ErrorCode.BadParameter, route: route.kind, id: route.id.slice(0, 80) }, 'refused a Slack request no listener handles');
+        const e = new AppError(ErrorCode.BadParameter, route.kind === 'command' ? `opsgate has no command ${echo(route.id, 40)}` : 'opsgate has nothing that answers this; open the message or form again', { field: route.kind });
+        if (route.kind === 'command') return void (await ack?.({ response_type: 'ephemeral', ...fitMessage(errorMessage(e)) }));
+        if (route.kind === 'options') return void (await ack?.({ options: fitOptions([{ text: plain(fieldError(e)), value: '!refused' }]) }));
+        await ack?.();
+        if (route.viewType !== 'view_closed') await (context[REPLY] as Reply).tell(errorMessage(e));
+        return;
+      }
     }
     await next();
   };

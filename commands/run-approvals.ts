@@ -63,12 +63,13 @@ export function registerRunApprovals(app: App, deps: RunApprovalListenerDeps): v
   app.view(Views.runReject, async ({ ack, view, context }) => {
     const { input, reply } = inputOf(context);
     let meta: ReturnType<typeof parseRunDecisionMeta>;
+    let reason: string;
     try {
       meta = parseRunDecisionMeta(view.private_metadata);
+      reason = parseDecisionText(view.state?.values, RunBlocks.rejectReason);
     } catch (err) {
       return void (await ack({ response_action: 'errors', errors: { [RunBlocks.rejectReason]: fieldError(asAppError(err)) } }));
     }
-    const reason = parseDecisionText(view.state?.values, RunBlocks.rejectReason);
     if (!reason) return void (await ack({ response_action: 'errors', errors: { [RunBlocks.rejectReason]: '[1102] Missing field: a rejection needs a reason' } }));
     await ack();
     await reply.tell(await safely(deps.logger, 'run reject', async () => decidedMessage(await deps.approvals.decide(input.userId, meta.j, meta.l, 'rejected', reason))), meta.c || undefined);

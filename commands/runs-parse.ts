@@ -8,6 +8,7 @@ import type { RunFormState } from '../blocks/run-form.js';
 import { badParameter } from '../src/errors.js';
 import { RunBlocks } from './ids.js';
 import type { RunRequest } from '../src/services/modules/plan.js';
+import { checkText } from './opsgate-parse.js';
 import { parseMeta, ticketWords } from './tickets-parse.js';
 
 /** Longest command text read; Slack sends at most 4,000 characters anyway. */
@@ -20,8 +21,9 @@ export type RunCommand = { sub: 'help' } | { sub: 'form' } | { sub: 'run'; reque
 export type JobsCommand = { sub: 'help' } | { sub: 'list' } | { sub: 'show'; jobId: string } | { sub: 'output'; jobId: string; host?: string } | { sub: 'signal'; jobId: string; signal: string };
 
 function words(text: string): string[] {
-  if (text.length > MAX_TEXT) throw badParameter(`the command is ${text.length} characters; the limit is ${MAX_TEXT}`);
-  return ticketWords(text);
+  // Bounded and free of control characters like every other command's text: a NUL in a target
+  // reached the host query and failed there as an internal error (1300).
+  return ticketWords(checkText(text, MAX_TEXT));
 }
 
 /** `<module> [target:]<filter words…> name=value …`; the filter words are the inventory's. */
@@ -34,6 +36,8 @@ export function parseRun(text: string): RunCommand {
   for (const w of rest) {
     const param = /^([A-Za-z_][A-Za-z0-9_]*)=([\s\S]*)$/.exec(w);
     if (param) {
+      // Assigning it would set the object's prototype: the value vanished and the run started anyway.
+      if (param[1] === '__proto__') throw badParameter('__proto__ is not a parameter name', { param: param[1] });
       if (Object.hasOwn(params, param[1]!)) throw badParameter(`parameter ${param[1]} is given twice`, { param: param[1] });
       params[param[1]!] = param[2]!;
     } else target.push(w.startsWith('target:') ? w.slice('target:'.length) : w);
@@ -116,7 +120,7 @@ const elementState = z
   })
   .passthrough();
 const formState = z.record(z.string().max(255), z.record(z.string().max(255), elementState));
-const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const PARAM_NAME = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 /** One filter word: no spaces (the inventory splits the filter on them), printable. */
 const FILTER_VALUE = /^[^\s:]{1,100}$/;

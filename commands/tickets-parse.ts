@@ -13,13 +13,14 @@ import { echo } from '../blocks/limits.js';
 import { badParameter, missingField } from '../src/errors.js';
 import type { SubmittedValues } from '../src/services/tickets/values.js';
 import { Actions, TicketBlocks } from './ids.js';
-import { jsonObject } from './access-parse.js';
+import { jsonObject, NOTE_LIMIT } from './access-parse.js';
 import { checkText, filterValue } from './opsgate-parse.js';
 
 export const TICKET_ID = /^TK-[A-Z0-9]{6}$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const ENV = /^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$/;
-const OPTION = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** `__proto__` would set the values object's prototype instead of a value: silently dropped before. */
+const OPTION = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** A local wall-clock time as typed: 2026-12-24T03:00 (seconds optional, `T` or a space). */
 const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?$/;
 const MAX_OPTIONS = 50;
@@ -310,12 +311,18 @@ export function parseTicketForm(values: unknown): FormValues {
   return out;
 }
 
-/** The reason (reject) or comment (approve) of a decision modal. */
+/**
+ * The reason (reject) or comment (approve) of a decision modal. Longer than the engine keeps is
+ * refused on the form (1100): before, it read as no text at all, so a long comment was dropped
+ * from an approval without a word and a long reason was answered "a rejection needs a reason".
+ */
 export function parseDecisionText(values: unknown, blockId: string): string {
-  const r = z.record(z.string(), z.record(z.string(), z.object({ value: z.string().max(1_000).nullish() }).passthrough())).safeParse(values);
+  const r = z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullish() }).passthrough())).safeParse(values);
   if (!r.success) return '';
   const el = Object.values(r.data[blockId] ?? {})[0];
-  return (el?.value ?? '').trim();
+  const text = (el?.value ?? '').trim();
+  if (text.length > NOTE_LIMIT) throw badParameter(`the text is ${text.length.toLocaleString('en')} characters; the limit is ${NOTE_LIMIT.toLocaleString('en')}`, { field: blockId });
+  return text;
 }
 
 /** The action id of a long choice list's external select: the ticket and option it lists. */

@@ -304,12 +304,13 @@ export function registerTickets(app: App, deps: TicketListenerDeps): void {
     async ({ ack, view, context }: { ack: (r?: object) => Promise<void>; view: { private_metadata?: string; state?: { values?: unknown } }; context: Parameters<typeof inputOf>[0] }) => {
       const { input, reply } = inputOf(context);
       let meta: ReturnType<typeof parseMeta<typeof decisionMetaSchema>>;
+      let text: string;
       try {
         meta = parseMeta(decisionMetaSchema, view.private_metadata);
+        text = parseDecisionText(view.state?.values, blockId);
       } catch (err) {
         return void (await ack({ response_action: 'errors', errors: { [blockId]: fieldError(asAppError(err)) } }));
       }
-      const text = parseDecisionText(view.state?.values, blockId);
       if (meta.k !== 'approve' && !text) return void (await ack({ response_action: 'errors', errors: { [blockId]: '[1102] Missing field: a rejection needs a reason' } }));
       await ack();
       const message = await safely(deps.logger, `ticket ${meta.k}`, async () => {

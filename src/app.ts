@@ -11,6 +11,7 @@ import { hostCheckMessage } from '../blocks/inventory.js';
 import { registerHome, type HomeSectionProvider } from '../commands/home.js';
 import { registerOpsgateCommand } from '../commands/opsgate.js';
 import { inputGuard } from '../commands/input-guard.js';
+import { recordRoutes } from './adapters/slack/routes.js';
 import { defineDirectoryJobs } from '../jobs/directory.js';
 import { defineMailJobs, mailDrainKick } from '../jobs/mail.js';
 import { accessHomeBlocks } from '../blocks/access.js';
@@ -286,7 +287,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
 
   if (slack) {
     // Every request's envelope is typed before any listener runs (commands/input-guard.ts).
-    slack.app.use(inputGuard({ poster, logger }));
+    // Recorded before any listener registers, so the guard refuses what none of them answers.
+    const routes = recordRoutes(slack.app);
+    slack.app.use(inputGuard({ poster, logger, routes }));
     const files = slackFileUploader(client, config.SLACK_API_URL);
     const ticketsHome = wireTicketsSlack(slack.app, {
       tickets: ticketing.tickets,

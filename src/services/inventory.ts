@@ -58,6 +58,10 @@ export function parseHostFilter(text: string, how: NameMatch = 'search'): Record
   const filter: Record<string, unknown> = { archived: false };
   const byKind = new Map<string, Record<string, unknown>[]>();
   const add = (kind: string, term: Record<string, unknown>) => byKind.set(kind, [...(byKind.get(kind) ?? []), term]);
+  // A NUL cannot be in a MongoDB regular expression (the query failed as an internal error) and
+  // no control character is in a host, label or environment: refused whichever caller sent it.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/.test(text)) throw badParameter('a host filter contains a control character; type it without');
   const words = text.split(/\s+/).filter(Boolean);
   if (words.length > FILTER_TERMS_MAX) throw badParameter(`a host filter has ${words.length} words; the limit is ${FILTER_TERMS_MAX}`);
   if (words.some((w) => w.length > FILTER_WORD_MAX)) throw badParameter(`a host filter word is longer than ${FILTER_WORD_MAX} characters`);

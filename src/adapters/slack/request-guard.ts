@@ -2,7 +2,7 @@
  * The gate in front of Bolt's HTTP endpoint (`POST /slack/events`). Every request passes these
  * checks, in this order, before Bolt reads a byte of it:
  *
- * 1. **Size**: the body is read up to Bolt's own limit (4 MB); more is a 413.
+ * 1. **Size**: the body is read up to Bolt's own limit (4 MB); more is a 413 with a coded body.
  * 2. **Signature** (401, empty body, as Bolt answers): Bolt's own `verifySlackRequest` over the
  *    exact bytes, so its semantics hold (HMAC-SHA256, timing-safe compare, stale after 5 min).
  *    Added here: a timestamp must be decimal digits, and one more than 5 minutes in the *future*
@@ -12,7 +12,8 @@
  *    identical request is never acted on twice. When the duplicate says it is Slack's own retry
  *    (`X-Slack-Retry-Num`), it is answered 200 with an empty body instead: the first delivery is
  *    being (or was) handled, and a non-2xx answer would only make Slack retry again.
- * 4. **Shape** (400 with a coded body): the body must be a JSON object, or a form whose
+ * 4. **UTF-8** (400 with a coded body, once the bytes' signature is checked): Slack sends UTF-8 only.
+ * 5. **Shape** (400 with a coded body): the body must be a JSON object, or a form whose
  *    `payload` is one, with the fields Bolt routes on of the right kind, of a `type` opsgate has
  *    listeners for, and a `url_verification` challenge of Slack's form (body-shape.ts).
  *
@@ -24,6 +25,8 @@
  * line written while it is handled, `context.requestId` for listeners). A refused request is
  * logged once, at warn, with its code and reason, never with its body.
  */
+import { isUtf8 } from 'node:buffer';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import { URL } from 'node:url';
@@ -80,6 +83,13 @@ export function guardSlackRequests(boltListener: Listener, opts: RequestGuardOpt
     const contentType = req.headers['content-type'];
     // Bolt answers this unsigned probe itself and throws the rest of the form away.
     if (contentType === 'application/x-www-form-urlencoded' && parseQuery(text).ssl_check === '1') return forward(req, res, raw);
+    if (!isUtf8(raw)) {
+      // Decoding replaced the bad bytes, so the signature (over the bytes) could not match the
+      // text and a correctly signed request was answered 401 as if forged. Slack sends UTF-8
+      // only: once the bytes are known to be signed, say what is wrong with them.
+      verifyBytes(req, raw);
+      throw new Refusal(400, 'body not UTF-8', new AppError(ErrorCode.BadParameter, 'the request body is not valid UTF-8'));
+    }
     const { timestamp, signature } = verify(req, text);
     if (!opts.replays.firstTime(signature, timestamp)) {
       if (req.headers['x-slack-retry-num'] !== undefined) {
@@ -108,6 +118,18 @@ export function guardSlackRequests(boltListener: Listener, opts: RequestGuardOpt
       throw new Refusal(401, /stale/.test((err as Error).message) ? 'timestamp more than 5 minutes old' : 'signature mismatch');
     }
     return { timestamp, signature };
+  }
+
+  /** The same checks over the exact bytes, for a body that is not UTF-8 (Bolt's verify takes text). */
+  function verifyBytes(req: IncomingMessage, raw: Buffer): void {
+    const signature = req.headers['x-slack-signature'];
+    const tsHeader = req.headers['x-slack-request-timestamp'];
+    if (typeof signature !== 'string' || typeof tsHeader !== 'string') throw new Refusal(401, 'missing signature headers');
+    if (!/^\d{1,12}$/.test(tsHeader)) throw new Refusal(401, 'timestamp is not a number of seconds');
+    if (Math.abs(Number(tsHeader) - Math.floor(now() / 1000)) > SIGNATURE_WINDOW_SECONDS) throw new Refusal(401, 'timestamp more than 5 minutes away');
+    const expected = Buffer.from(`v0=${createHmac('sha256', opts.signingSecret).update(`v0:${tsHeader}:`).update(raw).digest('hex')}`);
+    const given = Buffer.from(signature);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new Refusal(401, 'signature mismatch');
   }
 
   function forward(req: IncomingMessage, res: ServerResponse, raw: Buffer): void {
@@ -155,7 +177,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         // Keep draining (so the 413 can be written) but keep nothing.
         chunks.length = 0;
-        reject(new Refusal(413, `body larger than ${limit} bytes`));
+        reject(new Refusal(413, `body larger than ${limit} bytes`, new AppError(ErrorCode.BadParameter, `the request body is larger than ${limit.toLocaleString('en')} bytes`)));
       } else chunks.push(chunk);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));

@@ -11,6 +11,7 @@ import { catalogFiles, DEFAULT_ACCESS_POLICY, type AccessPolicy, type Catalog } 
 import { resolveModules } from './modules.js';
 import type { ModuleEntry } from './modules-schema.js';
 import { resolveTickets, type CatalogEnv, type TicketsFile } from './tickets.js';
+import { MAX_YAML_NESTING, tooDeepAt } from '../yaml-nesting.js';
 
 type FileName = keyof typeof catalogFiles;
 
@@ -45,13 +46,26 @@ async function readLocated(dir: string, file: FileName): Promise<{ data: unknown
     throw badParameter(`${full}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   const counter = new LineCounter();
+  // Measured first: composing a deeply nested text overflows the stack (see yaml-nesting.ts).
+  const deep = tooDeepAt(text);
+  if (deep !== undefined) {
+    const line = text.slice(0, deep).split('\n').length;
+    throw badParameter(`${full}:${line}: nests deeper than ${MAX_YAML_NESTING} levels`, { file: full, line });
+  }
   const doc = YAML.parseDocument(text, { lineCounter: counter, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = counter.linePos(e.pos[0]).line;
     throw badParameter(`${full}:${line}: not valid YAML: ${e.message.split('\n')[0]}`, { file: full, line });
   }
-  const parsed = catalogFiles[file].safeParse(doc.toJS());
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (err) {
+    // toJS throws for an alias to no anchor and for an alias bomb ("Excessive alias count").
+    throw badParameter(`${full}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, { file: full });
+  }
+  const parsed = catalogFiles[file].safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const line = lineOf(doc, counter, issue.path);

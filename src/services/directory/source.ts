@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { badParameter } from '../../errors.js';
 import { MASK, redactUrlCredentials } from '../redact.js';
 import { isPublicKeyError, parsePublicKey } from '../ssh-public-key.js';
+import { MAX_YAML_NESTING, tooDeepAt } from '../yaml-nesting.js';
 
 const LEVEL = /^(P([1-9]|10)|M[1-6])$/;
 
@@ -125,6 +126,8 @@ export async function loadDirectory(source: string, opts: { fetchTimeoutMs?: num
     throw badParameter(`directory file ${source} could not be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   let doc: unknown;
+  // JSON.parse does not recurse, YAML's composer does (see yaml-nesting.ts); JSON is YAML too.
+  if (!source.endsWith('.json') && tooDeepAt(text) !== undefined) throw badParameter(`directory file ${source} nests deeper than ${MAX_YAML_NESTING} levels`);
   try {
     doc = source.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
   } catch (err) {
