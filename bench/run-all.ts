@@ -5,6 +5,7 @@ import { benchSshFanout } from './ssh-fanout.bench.js';
 import { benchStore } from './store.bench.js';
 import { benchTicketLog } from './ticket-log.bench.js';
 import { benchTickets } from './tickets.bench.js';
+import { benchWriteAck } from './write-ack.bench.js';
 
 await benchStore();
 await benchSshFanout();
@@ -12,3 +13,4 @@ await benchFleet();
 await benchExpiryStorm();
 await benchTicketLog();
 await benchTickets();
+await benchWriteAck();
