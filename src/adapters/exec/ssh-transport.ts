@@ -240,7 +240,7 @@ class SshRun implements RunningCommand {
    * timeout can fire before the wrapper has reported its group (a loaded host is slow to start
    * the shell): then the group is stopped as soon as it is known, and only if it is still
    * unknown after the grace does the channel signal stand in, for servers that honour it
-   * (OpenSSH 9.2 here does not). A shell slower than timeout and grace still starts the
+   * (the OpenSSH 9.2 of the tests does not). A shell slower than timeout and grace still starts the
    * command later, so the run waits for the group id (as long as for a channel, see
    * CHANNEL_WAIT_MIN_MS) and KILLs the group once it comes: the command does not run on
    * unattended, and the result says how it ended.
