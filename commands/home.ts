@@ -7,6 +7,7 @@ import type { Person } from '../src/models/person.js';
 import type { DirectoryService } from '../src/services/directory/directory.js';
 import { Actions } from './ids.js';
 import { inputOf } from './input-guard.js';
+import { safely } from './respond.js';
 
 /** Each capability contributes its part of the Home tab. */
 export type HomeSectionProvider = (person: Person | null) => Promise<HomeSection>;
@@ -29,7 +30,10 @@ export function registerHome(app: App, deps: HomeDeps): void {
     await publish(client, inputOf(context).input.userId, deps).catch((err: unknown) => deps.logger.error({ err }, 'publishing the home tab failed'));
   });
   app.action(Actions.homeRefresh, async ({ ack, client, context }) => {
+    const { input, reply } = inputOf(context);
     await ack();
-    await publish(client, inputOf(context).input.userId, deps).catch((err: unknown) => deps.logger.error({ err }, 'refreshing the home tab failed'));
+    // A click in the App Home has no conversation to answer in: a failure goes to the clicker's DM.
+    const failed = await safely(deps.logger, 'home refresh', async () => (await publish(client, input.userId, deps), null));
+    if (failed) await reply.tell(failed);
   });
 }

@@ -49,10 +49,17 @@ export function replyTo(deps: ReplyDeps, to: ReplyTarget): Reply {
 
   async function dm(m: Message): Promise<boolean> {
     if (!to.userId) return false;
+    let channel: string = to.userId;
     try {
       const im = await client.conversations.open({ users: to.userId });
-      if (!im.channel?.id) return false;
-      await client.chat.postMessage({ channel: im.channel.id, text: m.text, blocks: m.blocks });
+      if (im.channel?.id) channel = im.channel.id;
+    } catch (err) {
+      // The last way left (an App Home click has no conversation): Slack delivers a message
+      // addressed to a user id into that person's DM with the bot, without conversations.open.
+      logger.warn({ err: (err as Error).message }, 'opening the DM failed; posting to the user id');
+    }
+    try {
+      await client.chat.postMessage({ channel, text: m.text, blocks: m.blocks });
       return true;
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'DM answer failed');

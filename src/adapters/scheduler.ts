@@ -34,3 +34,48 @@ export function createScheduler(opts: SchedulerOptions): Agenda {
   agenda.on('error', (err: Error) => log.error({ err: err.message }, 'scheduler error'));
   return agenda;
 }
+
+/** Marks the one-off runs `coalescedKick` schedules, apart from the job's repeating run. */
+const KICK_DATA = { kick: true } as const;
+/** A kick waiting to run: not taken by a worker yet (unlocked) and still scheduled. */
+export const PENDING_KICK_FILTER = { 'data.kick': true, lockedAt: null, nextRunAt: { $ne: null } };
+
+/**
+ * A kick for job `name` that keeps at most one run waiting, however many callers kick: a storm
+ * of 5,000 queued mails asks for one drain, not 5,000.
+ *
+ * The waiting run is an upsert on the job's unlocked, still-scheduled kick (Agenda `unique`).
+ * A kick that is already running has `lockedAt` set and a finished one has no `nextRunAt`, so
+ * neither matches: a kick arriving while a run is under way schedules the next run, which
+ * starts after the caller's write and so sees it. Within one instance, calls made while an
+ * upsert is on its way share the next one (one in flight, one queued), so a storm costs two
+ * store writes at a time instead of one per caller. The store runs each upsert atomically; on
+ * a real MongoDB two instances upserting at the same moment may leave two waiting runs, which
+ * is harmless (each run claims its own work).
+ */
+export function coalescedKick(agenda: Agenda, name: string): () => Promise<void> {
+  const upsert = async (): Promise<void> => {
+    await agenda.create(name, KICK_DATA).unique(PENDING_KICK_FILTER).schedule(new Date()).save();
+  };
+  let inFlight: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  const start = (): Promise<void> => {
+    const p = upsert().finally(() => {
+      if (inFlight === p) inFlight = null;
+    });
+    inFlight = p;
+    return p;
+  };
+  return () => {
+    if (!inFlight) return start();
+    // The upsert in flight may have reached the store before this caller's write: wait for it,
+    // then make one more that every caller arriving meanwhile shares.
+    next ??= inFlight
+      .catch(() => undefined)
+      .then(() => {
+        next = null;
+        return start();
+      });
+    return next;
+  };
+}

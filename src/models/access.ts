@@ -13,6 +13,8 @@ export type AccessRole = (typeof ACCESS_ROLES)[number];
 /** host_bastion_apply.status */
 export const ApplicationStatus = { pending: 1, rejected: 2, provisioning: 3, granted: 4, failed: 5 } as const;
 export type ApplicationStatusValue = (typeof ApplicationStatus)[keyof typeof ApplicationStatus];
+/** Application statuses that block an identical request: still waiting or being set up. */
+export const OPEN_APPLICATION_STATUSES: ApplicationStatusValue[] = [ApplicationStatus.pending, ApplicationStatus.provisioning];
 /** host_bastion_tasks.status */
 export const TaskStatus = { notRun: 0, done: 1, failed: 2 } as const;
 /** user_host.status */
@@ -74,6 +76,15 @@ export const hostApplicationSchema = new Schema<HostApplication>(
 );
 hostApplicationSchema.index({ requester: 1, status: 1 });
 hostApplicationSchema.index({ host: 1, role: 1, status: 1 });
+// One open application per requester, host and role, kept by the store: two identical
+// requests arriving at the same instant both pass the service's look-up before either writes,
+// and only this index lets exactly one through (the other gets E11000). `$in` in a partial
+// filter needs MongoDB 6.0 or later.
+export const OPEN_APPLICATION_INDEX = 'open_application_once';
+hostApplicationSchema.index(
+  { requester: 1, host: 1, role: 1 },
+  { unique: true, name: OPEN_APPLICATION_INDEX, partialFilterExpression: { status: { $in: OPEN_APPLICATION_STATUSES } } },
+);
 
 export interface ProvisionTask {
   requestId: string;

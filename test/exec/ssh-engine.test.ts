@@ -196,6 +196,31 @@ describe('timeouts and signals reach the remote process group', () => {
     expect(await remoteProcesses(`sleep ${tag}`)).toEqual([]);
   });
 
+  it('a timeout whose grace ends before a loaded host started the shell still KILLs the command once it starts, and says so', async () => {
+    // What made "ignores TERM ... ends it with KILL" flaky under load: root's login shell took
+    // longer than timeout and grace to start, so the group id had not come when the grace
+    // ended; the run ended there (signal null) and the command, started later, ran on. Staged
+    // for real: bash reads BASH_ENV before the command and, for anything but a `kill`, first
+    // waits longer than timeout and grace together (well within the wait for the group id).
+    const slowStart = path.join(dir, 'slow-start.sh');
+    // (Unset first: the bash scripts root's .bashrc runs would each wait too.)
+    fs.writeFileSync(slowStart, 'unset BASH_ENV; case "$BASH_EXECUTION_STRING" in "kill "*) ;; *) sleep 1.5 ;; esac\n', { mode: 0o644 });
+    const slow = await startSshdFleet(1, [`SetEnv BASH_ENV=${slowStart}`]);
+    const hasty = new ExecutionEngine({ sshPrivateKey: slow.clientKey.privateKey, connectTimeoutMs: 3000, killGraceMs: 200 });
+    try {
+      const tag = randomInt(100_000, 999_999);
+      const r = await hasty.start({ targets: [target(slow.servers[0]!, 'slow-shell')], command: `sleep ${tag} & sleep ${tag + 1}; wait`, timeoutMs: 300 }).done;
+      const h = only(r.host_failed, 'slow-shell');
+      expect(h.error?.kind).toBe('timeout');
+      expect(h.signal).toBe('SIGKILL');
+      expect(await remoteProcesses(`sleep ${tag}`)).toEqual([]);
+      expect(await remoteProcesses(`sleep ${tag + 1}`)).toEqual([]);
+    } finally {
+      await hasty.close();
+      await slow.stop();
+    }
+  });
+
   it('a timeout that fires before a loaded host reported the process group still stops the group, TERM then KILL', async () => {
     // The host's shell needs longer than the whole timeout to start the wrapper.
     const slow = await startLateMarkerServer({ markerDelayMs: 300, pgid: 4242 });

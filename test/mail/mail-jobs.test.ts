@@ -125,6 +125,38 @@ describe('mail:drain on Agenda', () => {
     expect(await conn.db!.collection('agendaJobs').findOne({ name: MAIL_DRAIN })).toMatchObject({ type: 'single', repeatInterval: '1 minute' });
   });
 
+  it('a storm of queued mails shares one waiting drain, and every mail arrives once', async () => {
+    // Repeating drain only once a minute: kicks send. A small batch, so the storm needs several.
+    const bot = await startBot('bot-storm', { batchSize: 30 });
+    const jobs = conn.db!.collection('agendaJobs');
+    // One-off drains (anything but the repeating job) not yet taken by a worker.
+    const waitingDrains = () => jobs.countDocuments({ name: MAIL_DRAIN, type: { $ne: 'single' }, lockedAt: null, nextRunAt: { $ne: null } });
+    const oneOffDrains = () => jobs.countDocuments({ name: MAIL_DRAIN, type: { $ne: 'single' } });
+    const WAVES = 6;
+    const PER_WAVE = 20;
+    const queued: Array<{ id: string; messageId: string }> = [];
+    let mostWaiting = 0;
+    let mostOneOff = 0;
+    for (let w = 0; w < WAVES; w++) {
+      queued.push(...(await Promise.all(Array.from({ length: PER_WAVE }, (_, i) => bot.mail.enqueue(notice(1000 + w * PER_WAVE + i))))));
+      mostWaiting = Math.max(mostWaiting, await waitingDrains());
+      mostOneOff = Math.max(mostOneOff, await oneOffDrains());
+    }
+    const N = WAVES * PER_WAVE;
+    await waitFor(`${N} messages sent`, async () => {
+      mostWaiting = Math.max(mostWaiting, await waitingDrains());
+      mostOneOff = Math.max(mostOneOff, await oneOffDrains());
+      return (await mailModel(conn).countDocuments({ status: MailStatus.Sent })) === N;
+    }, 120_000);
+    // At most one drain waits; with the one running beside it, two one-off jobs at the most.
+    expect(mostWaiting).toBeLessThanOrEqual(1);
+    expect(mostOneOff).toBeLessThanOrEqual(2);
+    await waitFor('the last kick to be removed', async () => (await oneOffDrains()) === 0, 30_000);
+    expect(smtp.received).toHaveLength(N);
+    expect(queued.filter((q) => smtp.withMessageId(q.messageId).length !== 1)).toEqual([]);
+    expect(await auditModel(conn).countDocuments({ action: 'mail.sent' })).toBe(N);
+  }, 180_000);
+
   it('retries with backoff while the SMTP server is down and delivers once it is back, once', async () => {
     await smtp.stop();
     const bot = await startBot('bot-retry', { interval: 150 });

@@ -151,19 +151,19 @@ describe.runIf(onEmbeddedStore)('embedded store durability', () => {
 
   it('replays a journal of 200,000 records', async () => {
     const dir = tempDir('long-journal');
-    const s = Storage.open({ dbpath: dir, compactBytes: 1024 * 1024 * 1024 });
+    const s = await Storage.open({ dbpath: dir, compactBytes: 1024 * 1024 * 1024 });
     const c = s.getOrCreate('d', 'many');
     for (let i = 0; i < 200_000; i++) c.insert({ _id: i, v: i });
     await s.commit();
     await s.close();
-    const reopened = Storage.open({ dbpath: dir, compactBytes: 1024 * 1024 * 1024 });
+    const reopened = await Storage.open({ dbpath: dir, compactBytes: 1024 * 1024 * 1024 });
     expect(reopened.get('d', 'many')!.docs.size).toBe(200_000);
     await reopened.close();
   });
 
   it('compacts the journal into a snapshot and restores from it', async () => {
     const dir = tempDir('compact');
-    const s = Storage.open({ dbpath: dir, compactBytes: 64 * 1024 });
+    const s = await Storage.open({ dbpath: dir, compactBytes: 64 * 1024 });
     const c = s.getOrCreate('d', 'c');
     // Rewriting the same 100 documents many times: the journal grows, the state does not.
     for (let round = 0; round < 40; round++) {
@@ -183,7 +183,7 @@ describe.runIf(onEmbeddedStore)('embedded store durability', () => {
     expect(fs.statSync(path.join(dir, journal)).size).toBeLessThan(64 * 1024 + 20_000);
     expect(files.filter((f) => f.startsWith('journal.'))).toHaveLength(1);
 
-    const reopened = Storage.open({ dbpath: dir });
+    const reopened = await Storage.open({ dbpath: dir });
     const docs = [...reopened.get('d', 'c')!.docs.values()];
     expect(docs).toHaveLength(100);
     expect(docs.every((d) => Number(d.round) === 39)).toBe(true);

@@ -7,10 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { AppError, badParameter, ErrorCode } from '../../errors.js';
-import { ApplicationStatus, GrantStatus, TaskStatus, type AccessModels, type AccessRequest, type AccessRole, type Grant, type HostApplication } from '../../models/access.js';
+import { ApplicationStatus, GrantStatus, OPEN_APPLICATION_STATUSES, TaskStatus, type AccessModels, type AccessRequest, type AccessRole, type Grant, type HostApplication } from '../../models/access.js';
 import type { Decision } from '../../models/approval.js';
 import type { Host } from '../../models/inventory.js';
 import type { Person } from '../../models/person.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 import { ApprovalEngine } from '../approvals/engine.js';
 import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
@@ -50,9 +51,6 @@ function newRequestId(): string {
 export function grantIdFor(app: { _id: unknown }): string {
   return `g${String(app._id)}`;
 }
-
-/** Application statuses that block an identical request: still waiting or being set up. */
-const OPEN_STATUSES = [ApplicationStatus.pending, ApplicationStatus.provisioning];
 
 export class AccessService {
   constructor(private readonly deps: AccessDeps) {}
@@ -106,6 +104,12 @@ export class AccessService {
     return this.deps.inventory.hosts(`${words} active:true`.trim(), 100);
   }
 
+  /** Refuses (1100) a request for a host and role the person has an open application for. */
+  private async refuseIfAlreadyAsked(personId: string, input: RequestInput): Promise<void> {
+    const open = await this.deps.models.Application.findOne({ requester: personId, host: { $in: input.hosts }, role: input.role, status: { $in: OPEN_APPLICATION_STATUSES } }).lean<HostApplication>();
+    if (open) throw badParameter(`you already asked for ${input.role} on ${open.host} (request ${open.requestId})`, { field: 'hosts' });
+  }
+
   /** Checks everything, then writes the request and one application per host, then asks level 1. */
   async request(slackUserId: string, raw: RequestInput): Promise<RequestDetails> {
     const { directory, inventory, models, clock } = this.deps;
@@ -118,8 +122,7 @@ export class AccessService {
       if (!host) throw badParameter(`unknown host ${name}; /opsgate hosts lists them`, { field: 'hosts' });
       if (!host.active) throw badParameter(`host ${name} is inactive (${host.inactiveReason ?? 'not answering'}); access cannot be granted now`, { field: 'hosts' });
     }
-    const open = await models.Application.findOne({ requester: person.personId, host: { $in: input.hosts }, role: input.role, status: { $in: OPEN_STATUSES } }).lean<HostApplication>();
-    if (open) throw badParameter(`you already asked for ${input.role} on ${open.host} (request ${open.requestId})`, { field: 'hosts' });
+    await this.refuseIfAlreadyAsked(person.personId, input);
     // A grant in force blocks the same request, except in its last day: that is an extension.
     const extendFrom = new Date(clock.now().getTime() + this.deps.dayMs);
     const held = await models.Grant.findOne({
@@ -151,9 +154,19 @@ export class AccessService {
       },
       messages: [],
     });
-    await models.Application.insertMany(
-      input.hosts.map((host) => ({ requestId, requester: person.personId, host, role: input.role, days: input.days, status: ApplicationStatus.pending, grantId: null, error: null })),
-    );
+    try {
+      await models.Application.insertMany(
+        input.hosts.map((host) => ({ requestId, requester: person.personId, host, role: input.role, days: input.days, status: ApplicationStatus.pending, grantId: null, error: null })),
+      );
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      // An identical request got its applications in first (the unique open-application
+      // index): take back what this one wrote, and refuse it as the look-up above would have.
+      await models.Application.deleteMany({ requestId });
+      await models.Request.deleteOne({ requestId });
+      await this.refuseIfAlreadyAsked(person.personId, input);
+      throw badParameter(`you already asked for ${input.role} on one of ${input.hosts.join(', ')}`, { field: 'hosts' });
+    }
     await this.deps.audit.record({
       actor: person.personId,
       action: 'access.request',

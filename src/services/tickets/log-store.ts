@@ -20,6 +20,7 @@ import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 import { AppError, badParameter, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { DUPLICATE_KEY, isDuplicateKey } from '../../store/duplicate-key.js';
 import { LOG_STREAMS, type LogStream, type TicketLogChunkModel, type TicketLogHeaderModel } from '../../models/ticket-log.js';
 import type { TicketLogSink } from './ports.js';
 
@@ -80,8 +81,6 @@ interface LogState {
   /** The last flush of this log; the next one starts after it. */
   chain: Promise<void>;
 }
-
-const DUPLICATE_KEY = 11000;
 
 export class TicketLogStore implements TicketLogSink {
   private readonly logs = new Map<string, LogState>();
@@ -367,10 +366,6 @@ function countNewlines(text: string): number {
   let n = 0;
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
   return n;
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
 }
 
 /**

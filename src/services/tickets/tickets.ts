@@ -11,6 +11,7 @@ import type { Logger } from '../../logger.js';
 import type { ApprovalLevel, Decision } from '../../models/approval.js';
 import type { Person } from '../../models/person.js';
 import { LEVEL_APPROVED, LEVEL_REJECTED, lockKeyOf, TicketStatus, type PhaseResult, type Ticket, type TicketModel } from '../../models/tickets.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 import { approverStillEntitled, flowLevels, planApprovalLevels, type PlannedLevel } from '../approvals/catalog-levels.js';
 import { ApprovalEngine } from '../approvals/engine.js';
 import type { AuditLog } from '../audit.js';
@@ -75,10 +76,6 @@ const MAX_CHOICES = 1000;
 
 function newTicketId(): string {
   return 'TK-' + [...randomBytes(6)].map((b) => ID_ALPHABET[b % ID_ALPHABET.length]).join('');
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: number }).code === 11000;
 }
 
 export class TicketService {

@@ -170,7 +170,7 @@ export class EmbeddedMongoServer {
     }
     auth ??= { user: DEFAULT_STORE_USER, password: randomBytes(24).toString('base64url') };
     const credential: ScramCredential = deriveCredential(auth.user, auth.password);
-    const storage = Storage.open({
+    const storage = await Storage.open({
       dbpath: opts.dbpath,
       compactBytes: opts.compactBytes,
       onWarning: (msg) => log.warn({ dbpath: opts.dbpath }, msg),

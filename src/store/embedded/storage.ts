@@ -36,16 +36,16 @@ export function validateDbName(name: unknown): asserts name is string {
 export class Storage {
   private readonly dbs = new Map<string, Map<string, Collection>>();
   private journal?: Journal;
-  private unlock?: () => void;
+  private unlock?: () => Promise<void>;
   private readonly log = (rec: JournalRecord): void => this.journal?.append(rec);
   readonly metrics: StoreMetrics = { scannedObjects: 0 };
 
   private constructor() {}
 
-  static open(opts: StorageOptions = {}): Storage {
+  static async open(opts: StorageOptions = {}): Promise<Storage> {
     const s = new Storage();
     if (opts.dbpath) {
-      s.unlock = lockDataDir(opts.dbpath);
+      s.unlock = await lockDataDir(opts.dbpath);
       try {
         const { journal, records } = Journal.open(
           { dir: opts.dbpath, compactBytes: opts.compactBytes ?? 64 * 1024 * 1024, onWarning: opts.onWarning ?? (() => undefined) },
@@ -56,7 +56,7 @@ export class Storage {
         // Start-up time stays bounded: a long journal is folded into a snapshot at once.
         if (records.length > 0 && journal.sizeBytes > (opts.compactBytes ?? 64 * 1024 * 1024) / 4) journal.compact();
       } catch (err) {
-        s.unlock();
+        await s.unlock();
         throw err;
       }
     }
@@ -71,8 +71,9 @@ export class Storage {
   async close(): Promise<void> {
     await this.journal?.close();
     this.journal = undefined;
-    this.unlock?.();
+    const unlock = this.unlock;
     this.unlock = undefined;
+    await unlock?.();
   }
 
   databaseNames(): string[] {
