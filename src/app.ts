@@ -42,7 +42,7 @@ import { slackFileUploader } from './adapters/slack/file-upload.js';
 import { responseUrlPoster } from './adapters/slack/response-url.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
-import { asAppError } from './errors.js';
+import { asAppError, registerStoreProbe } from './errors.js';
 import type { Logger } from './logger.js';
 import { auditModel } from './models/audit.js';
 import { inventoryModels } from './models/inventory.js';
@@ -126,6 +126,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const clock = opts.clock ?? systemClock;
   const store = await openStore(config, logger);
   const conn = store.connection;
+  // A failure while the store connection is down is told as that: "try again in a minute".
+  const unregisterStoreProbe = registerStoreProbe(() => conn.readyState !== 1);
   let schedulerUp = false;
 
   const slackEnabled = Boolean(config.SLACK_BOT_TOKEN && (config.SLACK_SIGNING_SECRET || config.SLACK_APP_TOKEN));
@@ -351,6 +353,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     startup,
     workspace,
     async stop() {
+      unregisterStoreProbe();
       await workspace?.stop();
       await http.close();
       // Runs of this instance are stopped and ended (interrupted) while the scheduler can

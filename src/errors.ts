@@ -61,16 +61,33 @@ export const notImplemented = (what: string): AppError => new AppError(ErrorCode
  * The driver's ways of saying the store cannot be reached (a network error, no server to
  * select, a pool cleared, mongoose's buffering timeout): a person can only try again later.
  */
-const STORE_DOWN_NAMES = /^(Mongo|Mongoose)(Network|NetworkTimeout|ServerSelection|NotConnected|TopologyClosed|PoolCleared)Error$/;
+const STORE_DOWN_NAMES = /^(Mongo|Mongoose)\w*(Network|NetworkTimeout|ServerSelection|NotConnected|TopologyClosed|PoolCleared|ExpiredSession)Error$/;
+const STORE_DOWN_LABELS = ['ResetPool', 'RetryableWriteError', 'TransientTransactionError', 'NoWritesPerformed'];
+const STORE_DOWN_MESSAGES = /buffering timed out|Client must be connected|connection .* (closed|timed out)|ECONNREFUSED|ECONNRESET|EPIPE|socket (hang up|closed)|Topology is closed|pool (was )?cleared|server selection/i;
 
-export function storeUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return STORE_DOWN_NAMES.test(err.name) || /buffering timed out|Client must be connected|connection .* closed|ECONNREFUSED/i.test(err.message);
+/** Whether `err`, or an error it wraps (`cause`), is the store being out of reach. */
+export function storeUnavailable(err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 5) return false;
+  const labels = (err as { errorLabels?: unknown }).errorLabels;
+  const labelled = (Array.isArray(labels) ? labels : labels instanceof Set ? [...labels] : []).some((l) => STORE_DOWN_LABELS.includes(String(l)));
+  return STORE_DOWN_NAMES.test(err.name) || labelled || STORE_DOWN_MESSAGES.test(err.message) || storeUnavailable(err.cause, depth + 1);
 }
+
+/**
+ * Whether the running app's store connection is down right now (registered by the app: the
+ * driver marks it disconnected the moment the server is gone, while the error an operation
+ * then meets can take many shapes).
+ */
+const storeProbes = new Set<() => boolean>();
+export function registerStoreProbe(isDown: () => boolean): () => void {
+  storeProbes.add(isDown);
+  return () => storeProbes.delete(isDown);
+}
+const storeDownNow = (): boolean => [...storeProbes].some((down) => down());
 
 export function asAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (storeUnavailable(err))
+  if (storeUnavailable(err) || storeDownNow())
     return new AppError(ErrorCode.Internal, 'the store (MongoDB) cannot be reached right now; try again in a minute', { cause: (err as Error).message, storeUnavailable: true });
   return new AppError(ErrorCode.Internal, 'something went wrong on our side; the error was logged', {
     cause: err instanceof Error ? err.message : String(err),

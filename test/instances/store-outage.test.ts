@@ -59,7 +59,8 @@ describe('the store killed under a running bot', () => {
     expect(down.status).toBe(200);
     // Slack gives up on an app after 3 s: the ack came before that (a bound, not a speed target).
     expect(down.acked).toBeLessThan(3000);
-    expect(down.body).toMatch(/\[1300\].*(try again|store)/i);
+    const errors = () => JSON.stringify(bots.all[0]!.lines.filter((l) => Number(l.level) >= 50).slice(-3));
+    expect(down.body, errors()).toMatch(/\[1300\].*(try again|store)/i);
     expect(bots.all[0]!.alive()).toBe(true);
 
     // Back on the same folder and port (the URI the bot was given): its driver reconnects.
