@@ -114,7 +114,9 @@ describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAcco
     }, 150_000);
     expect(done.state).toBe('succeeded');
     expect(done.phases.filter((p) => p.phase === 'main')).toHaveLength(1);
-    const logged = (await ticketLogModels(db).chunks.find({ ticketId }).lean()).map((c) => c.text).join('');
+    // The run's state is written before its log is flushed and closed: read the log once closed.
+    await eventually('the ticket log closed', async () => (await ticketLogModels(db).headers.findOne({ ticketId }).lean())?.closed === true, 30_000);
+    const logged = (await ticketLogModels(db).chunks.find({ ticketId }).sort({ seq: 1 }).lean()).map((c) => c.text).join('');
     expect(logged.match(/^publishing main to/gm)).toHaveLength(1);
   });
 
