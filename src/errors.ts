@@ -70,7 +70,10 @@ export function storeUnavailable(err: unknown, depth = 0): boolean {
   if (!(err instanceof Error) || depth > 5) return false;
   const labels = (err as { errorLabels?: unknown }).errorLabels;
   const labelled = (Array.isArray(labels) ? labels : labels instanceof Set ? [...labels] : []).some((l) => STORE_DOWN_LABELS.includes(String(l)));
-  return STORE_DOWN_NAMES.test(err.name) || labelled || STORE_DOWN_MESSAGES.test(err.message) || storeUnavailable(err.cause, depth + 1);
+  // Messages are read only on the driver's own errors: an ECONNREFUSED from a directory source,
+  // SMTP or a host is not the store.
+  const driverSaysDown = /^Mongo/.test(err.name) && STORE_DOWN_MESSAGES.test(err.message);
+  return STORE_DOWN_NAMES.test(err.name) || labelled || driverSaysDown || storeUnavailable(err.cause, depth + 1);
 }
 
 /**

@@ -15,6 +15,9 @@ describe('the answer to a failure while the store is down', () => {
     expect(storeUnavailable(new Error('wrapped', { cause: named('MongoNetworkError') }))).toBe(true);
     expect(storeUnavailable(named('MongoServerError', 'E11000 duplicate key'))).toBe(false);
     expect(storeUnavailable(new TypeError('cannot read x of undefined'))).toBe(false);
+    // The same words from elsewhere (a directory source, SMTP, a host) are not the store.
+    expect(storeUnavailable(new Error('connect ECONNREFUSED 127.0.0.1:8080'))).toBe(false);
+    expect(storeUnavailable(named('MongooseError', 'Operation `people.findOne()` buffering timed out after 10000ms'))).toBe(true);
   });
 
   it('says "try again" for any failure while the registered connection is down, and the generic error once it is up', () => {
