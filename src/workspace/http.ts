@@ -143,6 +143,13 @@ export async function startWorkspaceServer(ws: Workspace, opts: { port: number; 
     return v;
   };
 
+  /** Submit and Close act on the modal on top of the person's stack only, as in Slack. */
+  const topModal = (p: Person, viewId: string): OpenView => {
+    const top = ws.store.viewsOf(p.slackId).at(-1);
+    if (!top || top.id !== viewId) throw new HttpError(404, badParameter(`view_id: ${JSON.stringify(viewId)} is not ${p.id}'s open modal`));
+    return top;
+  };
+
   const routes: Record<string, (body: unknown) => Promise<unknown>> = {
     '/api/command': async (body) => {
       const b = parse(commandSchema, body);
@@ -175,8 +182,7 @@ export async function startWorkspaceServer(ws: Workspace, opts: { port: number; 
     '/api/submit': async (body) => {
       const b = parse(submitSchema, body);
       const p = personOf(b.as);
-      const top = ws.store.viewsOf(p.slackId).at(-1);
-      if (!top || top.id !== b.view_id) throw new HttpError(404, badParameter(`view_id: ${JSON.stringify(b.view_id)} is not ${p.id}'s open modal`));
+      const top = topModal(p, b.view_id);
       const r = await ws.submit(p, top, b.values);
       return { delivered: r.status === 200, status: r.status, errors: r.errors ?? null };
     },
@@ -192,8 +198,7 @@ export async function startWorkspaceServer(ws: Workspace, opts: { port: number; 
     '/api/close': async (body) => {
       const b = parse(closeSchema, body);
       const p = personOf(b.as);
-      const top = ws.store.viewsOf(p.slackId).at(-1);
-      if (!top || top.id !== b.view_id) throw new HttpError(404, badParameter(`view_id: ${JSON.stringify(b.view_id)} is not ${p.id}'s open modal`));
+      const top = topModal(p, b.view_id);
       const r = await ws.close(p, top);
       return { delivered: r.status === 200, status: r.status };
     },

@@ -1,7 +1,7 @@
 /**
  * The page's files, all served by the bot itself (no CDN, no font or script from outside):
  * index.html, style.css, icon.svg and app.js, the page's TypeScript (./page/) bundled in memory by
- * esbuild when the workspace starts. The Content-Security-Policy says the same to the
+ * esbuild when the workspace first starts. The Content-Security-Policy says the same to the
  * browser: it may load and connect to this origin only.
  */
 import fs from 'node:fs';
@@ -27,7 +27,18 @@ export interface PageAsset {
   body: Buffer;
 }
 
-export async function buildPageAssets(): Promise<Map<string, PageAsset>> {
+let built: Promise<Map<string, PageAsset>> | undefined;
+
+/** Built once per process: the page's files do not change while it runs. */
+export function buildPageAssets(): Promise<Map<string, PageAsset>> {
+  built ??= bundlePage().catch((err: unknown) => {
+    built = undefined;
+    throw err;
+  });
+  return built;
+}
+
+async function bundlePage(): Promise<Map<string, PageAsset>> {
   const bundle = await build({
     entryPoints: [path.join(PAGE_DIR, 'main.ts')],
     bundle: true,

@@ -7,6 +7,7 @@
  * javascript: links in the bot's text, a forged button value) and that it loads nothing from
  * outside its origin.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -336,8 +337,7 @@ describe.skipIf(missing !== null)(`the local workspace page in Chromium${missing
     await link.waitFor();
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
     const file = await download.path();
-    const { readFileSync } = await import('node:fs');
-    expect(readFileSync(file)).toEqual(body);
+    expect(fs.readFileSync(file)).toEqual(body);
     const href = await link.getAttribute('href');
     const asAlice = await fetch(`${origin}${href!.replace('as=carol', 'as=alice')}`);
     expect(asAlice.status).toBe(404);

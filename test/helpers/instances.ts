@@ -2,12 +2,13 @@
  * Several real bot processes (`npm start`'s entry point, src/main.ts) on one store process
  * (`npm run db`'s), as production runs them on one MongoDB: each instance its own PORT and
  * DATA_DIR, all with the same Slack app (signing secret, token, the fake Slack Web API) and
- * the same catalog. Slack's deliveries go to an instance of the test's choosing, or a random one.
+ * the same catalog. Each of Slack's deliveries goes to the instance the test sends it to.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withDatabase } from '../../src/store/connect.js';
 import type { FakeSlack } from './fake-slack.js';
 import { followJsonLog, type LogLine } from './json-log.js';
 import { SIGNING_SECRET } from './opsgate.js';
@@ -34,8 +35,6 @@ export interface Instances {
   /** The store's URI with the database opsgate uses. */
   dbUri: string;
   all: Instance[];
-  /** A running instance at random: where a load balancer in front of them would send the request. */
-  any(): Instance;
   /** Starts one more instance (or again the one at `index` after it died). */
   start(index?: number): Promise<Instance>;
   stop(): Promise<void>;
@@ -46,13 +45,6 @@ export interface InstancesOptions {
   fake: FakeSlack;
   catalogDir: string;
   env?: Record<string, string>;
-}
-
-/** The database name goes before the query string of the URI the store printed. */
-function withDatabase(uri: string, db: string): string {
-  const u = new URL(uri);
-  u.pathname = `/${db}`;
-  return u.toString();
 }
 
 function spawnInstance(index: number, dbUri: string, opts: InstancesOptions, dataDir: string): Promise<Instance> {
@@ -106,10 +98,6 @@ export async function startInstances(opts: InstancesOptions): Promise<Instances>
     store,
     dbUri,
     all,
-    any: () => {
-      const up = all.filter((i) => i.alive());
-      return up[Math.floor(Math.random() * up.length)]!;
-    },
     start,
     async stop() {
       for (const i of all) {

@@ -4,10 +4,9 @@
  * field) and rich_text as plain paragraphs. The same renderer draws messages, modals and the
  * App Home, as Slack uses one block language for all three.
  */
-import { element, imageAlt, uid, type ElementContext, type Obj } from './elements.js';
+import { element, imageAlt, str, uid, type ElementContext, type Obj } from './elements.js';
 import { mrkdwn, plainOf, textObject } from './mrkdwn.js';
 
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const list = (v: unknown): Obj[] => (Array.isArray(v) ? (v.filter((x) => x && typeof x === 'object') as Obj[]) : []);
 
 function div(className: string, children: Array<Node | string> = []): HTMLDivElement {

@@ -50,7 +50,8 @@ export interface Placement {
 let counter = 0;
 export const uid = (prefix: string): string => `${prefix}-${++counter}`;
 
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+/** A Block Kit field that should be a string, or '' when it is not. */
+export const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** Options of a select: plain `options` or `option_groups`, flattened with their group's label. */
 function optionsOf(element: Obj): Array<{ option: Obj; group?: string }> {
