@@ -31,6 +31,11 @@ export class SlackMessenger {
     return this.kept(() => this.outbox.dm(person.slackId!, fitMessage(message)), { personId: person.personId }, 'DM not queued');
   }
 
+  /** DMs whoever a Slack request came from (a user id, not a directory person). */
+  dmUser(slackId: string, message: Message): Promise<Posted | null> {
+    return this.kept(() => this.outbox.dm(slackId, fitMessage(message)), { slackId }, 'DM not queued');
+  }
+
   /** Posts to a channel; the ref to update it in place, or null. */
   post(channel: string, message: Message): Promise<Posted | null> {
     return this.kept(() => this.outbox.post(channel, fitMessage(message)), { channel }, 'channel post not queued');

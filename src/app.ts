@@ -322,7 +322,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     ];
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
-    registerAccess(slack.app, { access, grants, inventory, directory, logger });
+    registerAccess(slack.app, { access, grants, inventory, directory, messenger, logger });
     const output = new JobOutputFile({ runs: modules.runs, logs: modules.logReader, files });
     const jobControl = new JobControl({ modules: modules.runs, tickets: ticketing.ticketJobs });
     registerRuns(slack.app, { runs: modules.runs, jobs: jobControl, form: modules.form, output, catalog: moduleCatalog, logger });
