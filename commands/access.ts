@@ -20,8 +20,9 @@ import {
 import { errorMessage, fieldError, infoMessage } from '../blocks/errors.js';
 import { HELP } from '../blocks/help.js';
 import { header, section, type Message } from '../blocks/kit.js';
-import { fitMessage, fitOptions } from '../blocks/limits.js';
+import { fitOptions } from '../blocks/limits.js';
 import { asAppError, AppError, ErrorCode } from '../src/errors.js';
+import type { SlackMessenger } from '../notify/slack-dm.js';
 import type { Logger } from '../src/logger.js';
 import type { GrantService } from '../src/services/access/grants.js';
 import type { AccessService } from '../src/services/access/requests.js';
@@ -48,6 +49,8 @@ export interface AccessListenerDeps {
   grants: GrantService;
   inventory: InventoryService;
   directory: DirectoryService;
+  /** DMs through the notification outbox (notify/slack-dm.ts), so a Slack hiccup after the submit loses nothing. */
+  messenger: Pick<SlackMessenger, 'dmUser'>;
   logger: Logger;
 }
 
@@ -133,14 +136,13 @@ export function registerAccess(app: App, deps: AccessListenerDeps): void {
     await ack(hostOptions(hosts));
   });
 
-  app.view(Views.accessRequest, async ({ ack, view, client, context }) => {
+  app.view(Views.accessRequest, async ({ ack, view, context }) => {
     const { input } = inputOf(context);
     try {
       const values = parseRequestModal(view.state?.values);
       const details = await deps.access.request(input.userId, values);
       await ack();
-      const im = await client.conversations.open({ users: input.userId });
-      if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, ...fitMessage(requestAcceptedMessage(details)) });
+      await deps.messenger.dmUser(input.userId, requestAcceptedMessage(details));
     } catch (err) {
       const e = asAppError(err);
       if (!(err instanceof AppError)) deps.logger.error({ err }, 'access request failed');

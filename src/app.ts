@@ -14,6 +14,7 @@ import { inputGuard } from '../commands/input-guard.js';
 import { recordRoutes } from './adapters/slack/routes.js';
 import { defineDirectoryJobs } from '../jobs/directory.js';
 import { defineMailJobs, mailDrainKick } from '../jobs/mail.js';
+import { defineNotificationJobs, notificationsDrainKick } from '../jobs/notifications.js';
 import { accessHomeBlocks } from '../blocks/access.js';
 import { runsHomeBlocks } from '../blocks/runs.js';
 import { registerAccess } from '../commands/access.js';
@@ -28,6 +29,9 @@ import { accessModels } from './models/access.js';
 import type { Host } from './models/inventory.js';
 import { accessNotifier, sshdProblemsMessage } from '../notify/access-notifier.js';
 import { SlackMessenger } from '../notify/slack-dm.js';
+import { slackDelivery } from './adapters/slack/delivery.js';
+import { notificationModel } from './models/notification.js';
+import { NotificationOutbox } from './services/notifications/outbox.js';
 import { GrantService } from './services/access/grants.js';
 import { ProvisioningWorker } from './services/access/provisioning.js';
 import { AccessService } from './services/access/requests.js';
@@ -220,7 +224,12 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     return g;
   };
   const hostKeys = hostKeysPort(gatewayFor, toTarget);
-  const messenger = new SlackMessenger(client, logger);
+  // Every DM, post and update goes through the outbox in the store: a Slack outage loses none.
+  const outbox = new NotificationOutbox(
+    { model: notificationModel(conn), delivery: slackDelivery({ token: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL }), clock, logger, kick: notificationsDrainKick(agenda) },
+    { backoffBaseMs: config.NOTIFY_BACKOFF_BASE_MS, backoffMaxMs: config.NOTIFY_BACKOFF_MAX_MS, maxAgeMs: config.NOTIFY_MAX_AGE_MS },
+  );
+  const messenger = new SlackMessenger(outbox, logger);
   const notifier = accessNotifier({ slack: messenger, mail, logger, adminChannel: config.ADMIN_CHANNEL });
 
   const accessJobs = defineAccessJobs(agenda);
@@ -280,6 +289,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   schedulerUp = true;
   await directoryJobs.scheduleDaily();
   await defineMailJobs(agenda, { mail });
+  await defineNotificationJobs(agenda, { outbox }, { interval: config.NOTIFY_DRAIN_INTERVAL_MS });
   await accessJobs.scheduleRecurring(config.ACCESS_SWEEP_MS);
   await inventoryJobs.scheduleDaily();
   await ticketing.jobs.scheduleRecurring();
@@ -312,7 +322,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     ];
     registerOpsgateCommand(slack.app, { console: consoleService, logger });
     registerHome(slack.app, { directory, sections: homeSections, logger });
-    registerAccess(slack.app, { access, grants, inventory, directory, logger });
+    registerAccess(slack.app, { access, grants, inventory, directory, messenger, logger });
     const output = new JobOutputFile({ runs: modules.runs, logs: modules.logReader, files });
     const jobControl = new JobControl({ modules: modules.runs, tickets: ticketing.ticketJobs });
     registerRuns(slack.app, { runs: modules.runs, jobs: jobControl, form: modules.form, output, catalog: moduleCatalog, logger });

@@ -69,6 +69,13 @@ const schema = z.object({
   MAIL_MAX_ATTEMPTS: positiveInt(8, 1, 100),
   MAIL_BACKOFF_BASE_MS: positiveInt(60_000, 100, 86_400_000),
   MAIL_BACKOFF_MAX_MS: positiveInt(6 * 3_600_000, 1000, 7 * 86_400_000),
+  // The Slack notification outbox (src/services/notifications/outbox.ts): how often its drain
+  // runs on its own (also how soon a message backing off is tried again), the backoff, and how
+  // long a message may wait for Slack before it is given up.
+  NOTIFY_DRAIN_INTERVAL_MS: positiveInt(10_000, 200, 3_600_000),
+  NOTIFY_BACKOFF_BASE_MS: positiveInt(2_000, 100, 3_600_000),
+  NOTIFY_BACKOFF_MAX_MS: positiveInt(60_000, 1000, 86_400_000),
+  NOTIFY_MAX_AGE_MS: positiveInt(24 * 3_600_000, 60_000, 30 * 86_400_000),
   SSH_PRIVATE_KEY_PATH: optionalString,
   SSH_PRIVATE_KEY_PASSPHRASE: optionalString,
   SSH_USER: optionalString.transform((v) => v ?? 'root').refine((v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v), { message: 'must be a login name' }),

@@ -83,6 +83,11 @@ export class SlackApi {
   readonly users = new Map<string, WorkspaceUser>();
   /** Methods forced to fail with the given Slack error code, e.g. { 'chat.postMessage': 'channel_not_found' }. */
   readonly failures = new Map<string, string>();
+  /**
+   * Methods (or '*' for all) answered with an HTTP error instead, as Slack down (5xx) or rate
+   * limiting (429 with Retry-After) does; the call is still recorded, its reply `{ httpStatus }`.
+   */
+  readonly outages = new Map<string, { status: number; retryAfterSec?: number }>();
   /** Called with each call once it is recorded and answered (a bench indexes calls as they come). */
   readonly listeners = new Set<(c: RecordedCall) => void>();
   private server?: http.Server;
@@ -126,6 +131,15 @@ export class SlackApi {
         const call: RecordedCall = { method, args, at: Date.now(), token: auth.startsWith('Bearer ') ? auth.slice(7) : undefined };
         if (method === 'response_url') call.args = { ...args, response_id: path.slice('response/'.length) };
         this.calls.push(call);
+        const outage = this.outages.get(method) ?? this.outages.get('*');
+        if (outage) {
+          call.reply = { httpStatus: outage.status };
+          for (const l of this.listeners) l(call);
+          res.writeHead(outage.status, { 'content-type': 'text/plain', ...(outage.retryAfterSec !== undefined ? { 'retry-after': String(outage.retryAfterSec) } : {}) });
+          res.end(outage.status === 429 ? 'rate limited' : 'Slack is down');
+          for (const w of this.waiters.splice(0)) w();
+          return;
+        }
         const reply = this.authError(method, call.token) ?? this.answer(method, args);
         call.reply = reply;
         for (const l of this.listeners) l(call);
@@ -252,6 +266,7 @@ export class SlackApi {
   reset(): void {
     this.calls.length = 0;
     this.failures.clear();
+    this.outages.clear();
   }
 
   /** Resolves when a call matching `pred` has been recorded (or rejects after `timeoutMs`). */

@@ -13,7 +13,7 @@ import { ExecutionEngine, type ExecutionEngineOptions } from '../../src/adapters
 import { loadConfig } from '../../src/config.js';
 import type { SshConnectionPool } from '../../src/adapters/exec/ssh-pool.js';
 import type { HostResult, SshTarget } from '../../src/adapters/exec/types.js';
-import { DROP_MID_COMMAND, startFlakyServer, type FlakyServer } from '../helpers/ssh-fault-server.js';
+import { DROP_MID_COMMAND, DROP_MID_TRANSFER, HANG_MID_COMMAND, startFlakyServer, TRANSFER_BYTES, type FlakyServer } from '../helpers/ssh-fault-server.js';
 import { generateClientKey, startSshd, type ClientKey, type SshdInstance } from '../helpers/sshd.js';
 
 let dir: string;
@@ -303,5 +303,46 @@ describe('pool settings', () => {
     expect(loadConfig({ SSH_POOL_IDLE_TIMEOUT_MS: '0', ACCESS_PROVISIONING_HOST_PARALLELISM: '25' })).toMatchObject({ SSH_POOL_IDLE_TIMEOUT_MS: 0, ACCESS_PROVISIONING_HOST_PARALLELISM: 25 });
     expect(() => loadConfig({ SSH_POOL_MAX_CONNECTIONS: '0' })).toThrow('SSH_POOL_MAX_CONNECTIONS: must be a whole number from 1 to 100000 (got "0")');
     expect(() => loadConfig({ SSH_POOL_KEEPALIVE_INTERVAL_MS: 'soon' })).toThrow(/^SSH_POOL_KEEPALIVE_INTERVAL_MS: must be a whole number/);
+  });
+});
+
+describe('a host that fails mid-command (issue 10)', () => {
+  let flaky: FlakyServer;
+  beforeAll(async () => {
+    flaky = await startFlakyServer();
+  });
+  afterAll(() => flaky?.stop());
+
+  it('hangs while the command runs: the job ends at its timeout, and the frozen connection is never handed out again', async () => {
+    const { engine, pool } = newEngine({ killGraceMs: 300, sshPool: { keepaliveIntervalMs: 60_000 } });
+    const t = target(flaky, 'flaky');
+    await runOk(engine, [t], 'echo warm-up', 'ok');
+    const before = flaky.connections();
+    // The timeout is the only way out here: keepalives are a minute apart.
+    const r = await engine.start({ targets: [t], command: `echo ${HANG_MID_COMMAND}`, timeoutMs: 1500 }).done;
+    const h = only(r.host_failed, 'flaky');
+    expect(h.stdout).toBe('started\n');
+    expect(h.error?.kind).toBe('timeout');
+    // The next runs get a new connection, each once, and the frozen one is not reused.
+    await runOk(engine, [t], 'echo after-hang', 'ok');
+    await runOk(engine, [t], 'echo again', 'ok');
+    expect(flaky.connections()).toBe(before + 1);
+    expect(flaky.execs.filter((c) => c.includes('after-hang'))).toHaveLength(1);
+    expect(pool.connectsTotal).toBe(2);
+  });
+
+  it('drops halfway through a large output: host_failed as lost with the part that arrived, and a fresh connection next', async () => {
+    const { engine, pool } = newEngine();
+    const t = target(flaky, 'flaky');
+    await runOk(engine, [t], 'echo warm-up', 'ok');
+    const r = await engine.start({ targets: [t], command: `cat big-file # ${DROP_MID_TRANSFER}` }).done;
+    const h = only(r.host_failed, 'flaky');
+    expect(h.error?.kind).toBe('lost');
+    expect(h.stdout.length).toBeGreaterThan(0);
+    expect(h.stdout.length).toBeLessThan(TRANSFER_BYTES);
+    expect(flaky.execs.filter((c) => c.includes(DROP_MID_TRANSFER))).toHaveLength(1);
+    await runOk(engine, [t], 'echo next', 'ok');
+    await runOk(engine, [t], 'echo next-again', 'ok');
+    expect(pool.connectsTotal).toBe(2);
   });
 });

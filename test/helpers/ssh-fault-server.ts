@@ -11,7 +11,10 @@
  *   - `flaky`: answers every command with "ok" and exit 0, except that a command containing
  *     DROP_MID_COMMAND gets "started" and then its connection is cut (a host lost while the
  *     command ran), and that it can cut a connection at its next channel request (a pooled
- *     connection that died while idle). Commands and connections are counted.
+ *     connection that died while idle). Commands and connections are counted. A command
+ *     containing HANG_MID_COMMAND gets "started" and then the host goes silent (reads nothing
+ *     more, answers no keepalive: a host that froze while the command ran); one containing
+ *     DROP_MID_TRANSFER gets half of a 512 KiB output and then its connection is cut.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -81,6 +84,12 @@ export async function startLateMarkerServer(opts: { markerDelayMs: number; pgid:
 /** In a command, makes the `flaky` server cut the connection once the command has started. */
 export const DROP_MID_COMMAND = 'opsgate-test-drop-mid-command';
 
+/** In a command, makes the `flaky` server freeze once the command has started. */
+export const HANG_MID_COMMAND = 'opsgate-test-hang-mid-command';
+/** In a command, makes the `flaky` server cut the connection halfway through a 512 KiB output. */
+export const DROP_MID_TRANSFER = 'opsgate-test-drop-mid-transfer';
+export const TRANSFER_BYTES = 512 * 1024;
+
 export interface FlakyServer extends FaultServer {
   /** Every command the client asked to run, in order. */
   execs: string[];
@@ -101,6 +110,18 @@ export async function startFlakyServer(): Promise<FlakyServer> {
         execs.push(info.command);
         if (info.command.includes(DROP_MID_COMMAND)) {
           channel.write('started\n', () => client.end());
+          return;
+        }
+        if (info.command.includes(HANG_MID_COMMAND)) {
+          // Stop reading the socket: nothing the client sends (signals, keepalives) is answered.
+          // The wrapper's process-group marker first, as a real host's shell sends it.
+          channel.write('\x1eOPSGATE-PGID 4242\nstarted\n', () => (client as unknown as { _sock: NodeJS.ReadableStream })._sock.pause());
+          return;
+        }
+        if (info.command.includes(DROP_MID_TRANSFER)) {
+          const chunk = 'x'.repeat(1023) + '\n';
+          for (let i = 0; i < TRANSFER_BYTES / 2 / 1024; i++) channel.write(chunk);
+          channel.write('', () => client.end());
           return;
         }
         channel.write('ok\n');
@@ -153,7 +174,8 @@ async function startFakeSshServer(onSession: SessionHandler, hooks: FakeServerHo
     fingerprint,
     stop: () =>
       new Promise<void>((r) => {
-        for (const c of clients) c.end();
+        // Destroyed, not ended: a connection made to hang reads nothing, so it would never close.
+        for (const c of clients) (c as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
         server.close(() => {
           fs.rmSync(dir, { recursive: true, force: true });
           r();

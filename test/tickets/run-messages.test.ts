@@ -8,10 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
-import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ticketNotifier } from '../../notify/ticket-notifier.js';
-import { SlackMessenger } from '../../notify/slack-dm.js';
 import { createScheduler } from '../../src/adapters/scheduler.js';
 import { smtpTransport } from '../../src/adapters/mail-transport.js';
 import { createLogger } from '../../src/logger.js';
@@ -24,6 +22,7 @@ import type { TicketDetails, TicketNotifier } from '../../src/services/tickets/p
 import { wireTickets } from '../../src/wire-tickets.js';
 import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
 import { localPs, untilGone, untilSeen } from '../helpers/processes.js';
+import { testMessenger } from '../helpers/outbox.js';
 import { TestSmtpServer } from '../helpers/smtp.js';
 import { RecordingNotifier, startTicketsEnv, type TicketsEnv } from '../helpers/tickets-env.js';
 
@@ -76,7 +75,6 @@ let smtp: TestSmtpServer;
 let mail: MailService;
 let observed: Observed;
 let env: TicketsEnv;
-const slackClient = () => new WebClient('xoxb-test-token', { slackApiUrl: fake.url, retryConfig: { retries: 0 } });
 
 beforeAll(async () => {
   fake = await new FakeSlack().start();
@@ -86,7 +84,7 @@ beforeAll(async () => {
     executor: { progressEveryMs: EVERY_MS },
     notifier: ({ conn, audit, clock }) => {
       mail = new MailService({ model: mailModel(conn), transport: smtpTransport(smtp.url), audit, clock, logger, kick: async () => undefined });
-      return (observed = new Observed(ticketNotifier({ slack: new SlackMessenger(slackClient(), logger), mail, logger })));
+      return (observed = new Observed(ticketNotifier({ slack: testMessenger(conn, fake.url, logger, clock), mail, logger })));
     },
     tickets: () => [
       {
@@ -170,9 +168,10 @@ describe("the channel message's place is on the ticket", () => {
 
     // Another instance: its own notifier (nothing in memory), its own scheduler, a clock an
     // hour ahead so this instance's heartbeats look stale to it.
+    const later = { now: () => new Date(Date.now() + 3_600_000) };
     const other = wireTickets(
-      { ...env.core, agenda: createScheduler({ db: env.conn.db!, logger, processEveryMs: 100 }), clock: { now: () => new Date(Date.now() + 3_600_000) } },
-      { log: env.log, notifier: ticketNotifier({ slack: new SlackMessenger(slackClient(), logger), mail, logger }) },
+      { ...env.core, agenda: createScheduler({ db: env.conn.db!, logger, processEveryMs: 100 }), clock: later },
+      { log: env.log, notifier: ticketNotifier({ slack: testMessenger(env.conn, fake.url, logger, later), mail, logger }) },
     );
     const r = await other.executor.recover(async () => undefined);
     expect(r.interrupted).toBe(1);

@@ -160,7 +160,7 @@ class SshRun implements RunningCommand {
       // channel gets the connect timeout's budget (at least CHANNEL_WAIT_MIN_MS, as a loaded
       // host forks the session first), then the connection is dropped (a channel still being
       // opened then fails as never sent, and goes to a new connection).
-      const channelWaitMs = Math.max(this.transport.connectTimeoutMs, CHANNEL_WAIT_MIN_MS);
+      const channelWaitMs = this.channelWaitMs();
       const wedged = setTimeout(() => lease.drop(`no answer to a channel request within ${channelWaitMs} ms`), channelWaitMs);
       const outcome = await openExec(lease.client, wrapped, (stream) => this.run(lease, stream));
       clearTimeout(wedged);
@@ -257,10 +257,15 @@ class SshRun implements RunningCommand {
       setTimeout(() => {
         if (this.phase === 'done' || this.pgid !== undefined) return;
         this.stream?.signal('KILL');
-        this.lateGroupWait = setTimeout(() => this.finish(this.error), Math.max(this.transport.connectTimeoutMs, CHANNEL_WAIT_MIN_MS));
+        this.lateGroupWait = setTimeout(() => this.finish(this.error), this.channelWaitMs());
         this.timers.push(this.lateGroupWait);
       }, this.opts.killGraceMs),
     );
+  }
+
+  /** How long a channel request may go unanswered before the connection counts as dead. */
+  private channelWaitMs(): number {
+    return Math.max(this.transport.connectTimeoutMs, CHANNEL_WAIT_MIN_MS);
   }
 
   private closeWaitMs(): number {
@@ -300,10 +305,17 @@ class SshRun implements RunningCommand {
     // Signals go out until the channel closes, also after the top process exited: background
     // processes still holding its output are in the group (so the id cannot have been reused).
     if (this.phase === 'done' || this.pgid === undefined || !this.lease) return Promise.resolve();
-    // The pool keeps one channel per connection free for this (see ssh-pool.ts).
-    return openExec(this.lease.client, killGroupCommand(signal, this.pgid)).then(
+    // The pool keeps one channel per connection free for this (see ssh-pool.ts). A host that
+    // froze while the command ran answers no channel request: after the same wait as for a
+    // command's channel the connection is dropped, which ends the run (lease.onClose) instead
+    // of leaving it, and the signals queued behind this one, waiting for ever.
+    const lease = this.lease;
+    const channelWaitMs = this.channelWaitMs();
+    const wedged = setTimeout(() => lease.drop(`no answer to the channel for SIG${signal} within ${channelWaitMs} ms`), channelWaitMs);
+    return openExec(lease.client, killGroupCommand(signal, this.pgid)).then(
       (outcome) =>
         new Promise<void>((delivered) => {
+          clearTimeout(wedged);
           if ('stream' in outcome) {
             outcome.stream.resume();
             outcome.stream.stderr.resume();
@@ -335,6 +347,8 @@ class SshRun implements RunningCommand {
     // its connection takes no new commands and closes once the others on it ended, as a
     // channel that did not close after KILL may be stuck. A finished one goes back warm.
     if (this.stream && !this.channelClosed) {
+      // Output held back while the scanner looked for the wrapper's marker is output too.
+      this.stdout.push(this.scanner.flush());
       this.stream.close();
       this.lease?.release({ retire: true });
     } else this.lease?.release();
