@@ -5,9 +5,11 @@
  * alone, in the foreground. The first line on stdout is the mongodb:// URI it serves, with its
  * credentials (user `opsgate` and the password in DBPATH/store-password unless told otherwise);
  * logs go to stderr and never show the password. SIGINT or SIGTERM flushes the journal and exits.
+ * `npm run db -- export|import …` moves a database instead (src/store/transfer/cli.ts).
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { runTransfer, TRANSFER_USAGE } from '../transfer/cli.js';
 import { readOrCreatePassword } from './auth/password-file.js';
 import { createLogger } from '../../logger.js';
 import { EmbeddedMongoServer } from './server.js';
@@ -15,7 +17,10 @@ import { EmbeddedMongoServer } from './server.js';
 const usage =
   'usage: npm run db -- --port N --dbpath DIR [--host 127.0.0.1] [--ttl-secs 60] [--user opsgate --password-file FILE]\n' +
   '       [--tls-cert CERT.pem --tls-key KEY.pem] (required for a --host other than loopback) [--max-connections 1000] [--max-buffered-bytes 268435456]\n' +
-  '       [--max-unauthenticated-connections 64] [--auth-timeout-ms 30000] [--max-unauthenticated-message-bytes 65536]';
+  '       [--max-unauthenticated-connections 64] [--auth-timeout-ms 30000] [--max-unauthenticated-message-bytes 65536]\n' +
+  TRANSFER_USAGE;
+
+if (process.argv[2] === 'export' || process.argv[2] === 'import') process.exit(await runTransfer(process.argv.slice(2)));
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${usage}\n`);

@@ -221,6 +221,24 @@ const aggregate: Handler = (cmd, db, ctx) => {
   return cursorReply(batch.ns, batch.id, batch.docs, true);
 };
 
-export const readHandlers: Record<string, Handler> = { find, getMore, killCursors, count, distinct, aggregate };
+/**
+ * opsgate's own command: `{ opsgateSnapshotCursors: 1, collections: [names] }` opens a cursor
+ * over each whole collection (by _id), all in this one command, so together they read one
+ * point in time: the store runs one command at a time and never changes a stored document in
+ * place. `npm run db -- export` reads them with getMore where MongoDB offers snapshot sessions.
+ */
+const opsgateSnapshotCursors: Handler = (cmd, db, ctx) => {
+  const names = cmd.collections;
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || n === '')) throw new MongoError(ErrorCodes.TypeMismatch, "'collections' must be an array of collection names");
+  const cursors = (names as string[]).map((name) => {
+    const c = ctx.storage.get(db, name);
+    if (isView(c)) throw new MongoError(ErrorCodes.CommandNotSupportedOnView, `${name} is a view`);
+    const batch = ctx.cursors.first(`${db}.${name}`, selectForRead(ctx, c, { sort: { _id: 1 } }), 1);
+    return { name, id: batch.id, firstBatch: batch.docs };
+  });
+  return { cursors, ok: 1 };
+};
+
+export const readHandlers: Record<string, Handler> = { find, getMore, killCursors, count, distinct, aggregate, opsgateSnapshotCursors };
 
 export type { CommandContext };
