@@ -19,6 +19,7 @@ export const HELP: HelpEntry[] = [
   { usage: `${Commands.opsgate} sync`, summary: 'sync the people directory now', adminOnly: true },
   { usage: `${Commands.opsgate} reload`, summary: 'reload the catalog (hosts, projects, products)', adminOnly: true },
   { usage: `${Commands.opsgate} audit [actor:x] [action:x] [target:x] [limit:n]`, summary: 'the audit log, newest first', adminOnly: true },
+  { usage: `${Commands.opsgate} audit export [actor:x] [action:x] [target:x] [since:YYYY-MM-DD] [until:YYYY-MM-DD] [limit:n]`, summary: 'the matching audit entries as a CSV file in your DM (up to 50,000)', adminOnly: true },
   { usage: `${Commands.opsgate} grant <use|admin> <resource> <who>`, summary: 'give a role; resource: global, organization:x, inventory:<env>, project:x, template:x; who: @user, person:<id>, team:<name>', adminOnly: true },
   { usage: `${Commands.opsgate} revoke <use|admin> <resource> <who>`, summary: 'take a role back', adminOnly: true },
   { usage: `${Commands.opsgate} team create <name> [org:<organization>]`, summary: 'create a team', adminOnly: true },

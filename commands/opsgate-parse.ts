@@ -32,6 +32,7 @@ export type OpsgateRequest =
   | { sub: 'products' }
   | { sub: 'teams' }
   | { sub: 'audit'; actor?: string; action?: string; target?: string; limit?: number }
+  | { sub: 'audit-export'; actor?: string; action?: string; target?: string; since?: Date; until?: Date; limit?: number }
   | { sub: 'grant' | 'revoke'; role: RoleName; resource: Resource; who: Who }
   | { sub: 'team-create'; name: string; organization: string | null }
   | { sub: 'team-add' | 'team-remove'; team: string; who: Who }
@@ -109,7 +110,12 @@ export function decimal(key: string, text: string, min: number, max: number): nu
   return Number(text);
 }
 
+/** Most entries one `/opsgate audit export` writes, and its default. */
+export const AUDIT_EXPORT_MAX = 50_000;
+export const AUDIT_EXPORT_DEFAULT = 10_000;
+
 function parseAudit(args: string[]): OpsgateRequest {
+  if (args[0]?.toLowerCase() === 'export') return parseAuditExport(args.slice(1));
   const req: { sub: 'audit'; actor?: string; action?: string; target?: string; limit?: number } = { sub: 'audit' };
   for (const a of args) {
     const m = /^(actor|action|target|limit):(.*)$/s.exec(a);
@@ -120,6 +126,33 @@ function parseAudit(args: string[]): OpsgateRequest {
     else req[key] = filterValue(key, value);
   }
   return req;
+}
+
+/** `export [actor:x] [action:x] [target:x] [since:YYYY-MM-DD] [until:YYYY-MM-DD] [limit:n]`; until is inclusive. */
+function parseAuditExport(args: string[]): OpsgateRequest {
+  const req: { sub: 'audit-export'; actor?: string; action?: string; target?: string; since?: Date; until?: Date; limit?: number } = { sub: 'audit-export' };
+  const seen = new Set<string>();
+  for (const a of args) {
+    const m = /^(actor|action|target|since|until|limit):(.*)$/s.exec(a);
+    if (!m) throw badParameter(`audit export filters are actor:x, action:x, target:x, since:YYYY-MM-DD, until:YYYY-MM-DD and limit:n (got "${echo(a)}")`);
+    const [, key, raw] = m as unknown as [string, 'actor' | 'action' | 'target' | 'since' | 'until' | 'limit', string];
+    if (seen.has(key)) throw badParameter(`${key}: is given twice`);
+    seen.add(key);
+    const value = filterValue(key, raw);
+    if (key === 'limit') req.limit = decimal('limit', value, 1, AUDIT_EXPORT_MAX);
+    else if (key === 'since') req.since = day(key, value);
+    else if (key === 'until') req.until = new Date(day(key, value).getTime() + 86_400_000);
+    else req[key] = value;
+  }
+  if (req.since && req.until && req.since >= req.until) throw badParameter('since: must be on or before until:', { field: 'since' });
+  return req;
+}
+
+/** A calendar day in UTC, written YYYY-MM-DD and real (no 2026-02-30). */
+function day(key: string, text: string): Date {
+  const d = /^\d{4}-\d{2}-\d{2}$/.test(text) ? new Date(`${text}T00:00:00Z`) : null;
+  if (!d || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== text) throw badParameter(`${key} must be a day written YYYY-MM-DD (got "${echo(text, 20)}")`, { field: key });
+  return d;
 }
 
 function parseHosts(args: string[]): OpsgateRequest {

@@ -190,7 +190,9 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const agenda = createScheduler({ db: conn.db!, logger, processEveryMs: opts.processEveryMs });
   const poster = responseUrlPoster(config.SLACK_API_URL);
   const directoryJobs = defineDirectoryJobs(agenda, { directory, poster, logger });
-  const consoleService = new ConsoleService({ directory, rbac, inventory, audit, enqueueSync: directoryJobs.enqueue });
+  // Files into a person's DM (full logs, host output, audit exports): Slack only.
+  const files = slackFileUploader(client, config.SLACK_API_URL);
+  const consoleService = new ConsoleService({ directory, rbac, inventory, audit, enqueueSync: directoryJobs.enqueue, files: slackEnabled ? files : undefined });
   const mailTransport = createMailTransport({ smtpUrl: config.SMTP_URL, dataDir: config.DATA_DIR });
   const mail = new MailService(
     { model: mailModel(conn), transport: mailTransport, audit, clock, logger, kick: mailDrainKick(agenda) },
@@ -302,7 +304,6 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     // Recorded before any listener registers, so the guard refuses what none of them answers.
     const routes = recordRoutes(slack.app);
     slack.app.use(inputGuard({ poster, logger, routes }));
-    const files = slackFileUploader(client, config.SLACK_API_URL);
     const ticketsHome = wireTicketsSlack(slack.app, {
       tickets: ticketing.tickets,
       model: ticketing.model,

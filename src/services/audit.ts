@@ -21,6 +21,8 @@ export interface AuditQuery {
   /** Matches targets starting with this text, e.g. `host:` or `host:web-01`. */
   target?: string;
   since?: Date;
+  /** Entries before this instant. */
+  until?: Date;
   limit?: number;
 }
 
@@ -38,7 +40,8 @@ export class AuditLog {
     await this.deps.model.insertMany(recs.map((r) => ({ at, from: null, to: null, ...r })));
   }
 
-  async query(q: AuditQuery = {}): Promise<AuditEntry[]> {
+  /** The newest matching entries, at most `limit` (20 unless given) and never more than `maxRows`. */
+  async query(q: AuditQuery = {}, maxRows = 200): Promise<AuditEntry[]> {
     const filter: Record<string, unknown> = {};
     // Only plain, bounded strings reach the filter (an object here would be a query operator).
     for (const key of ['actor', 'action', 'target'] as const) {
@@ -48,11 +51,11 @@ export class AuditLog {
     if (q.actor) filter.actor = q.actor;
     if (q.action) filter.action = q.action;
     if (q.target) filter.target = { $regex: '^' + q.target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') };
-    if (q.since) filter.at = { $gte: q.since };
+    if (q.since || q.until) filter.at = { ...(q.since ? { $gte: q.since } : {}), ...(q.until ? { $lt: q.until } : {}) };
     return this.deps.model
       .find(filter)
       .sort({ at: -1, _id: -1 })
-      .limit(Math.max(1, Math.min(Number.isInteger(q.limit) ? q.limit! : 20, 200)))
+      .limit(Math.max(1, Math.min(Number.isInteger(q.limit) ? q.limit! : 20, maxRows)))
       .lean<AuditEntry[]>();
   }
 }

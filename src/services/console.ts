@@ -7,7 +7,10 @@ import type { Host, Product, Project } from '../models/inventory.js';
 import type { Person } from '../models/person.js';
 import type { RoleGrant, RoleName, Team } from '../models/rbac.js';
 import { AppError, badParameter, ErrorCode } from '../errors.js';
+import { Readable } from 'node:stream';
 import type { AuditLog, AuditQuery } from './audit.js';
+import { auditCsv } from './audit-csv.js';
+import type { FileToUser } from './tickets/full-log.js';
 import type { DirectoryService } from './directory/directory.js';
 import type { InventoryService, ReloadResult } from './inventory.js';
 import type { RbacService, Resource, Subject } from './rbac.js';
@@ -29,6 +32,15 @@ export interface ConsoleDeps {
   audit: AuditLog;
   /** Queues a directory sync; its result is posted to `responseUrl` when given. */
   enqueueSync: (req: { actor: string; responseUrl?: string }) => Promise<void>;
+  /** Files into a person's DM (audit export); none without Slack. */
+  files?: FileToUser;
+}
+
+export interface AuditExportResult {
+  filename: string;
+  rows: number;
+  /** The limit was reached: older matching entries were left out. */
+  capped: boolean;
 }
 
 export const HOST_LIST_LIMIT = 100;
@@ -102,6 +114,27 @@ export class ConsoleService {
   async audit(slackUserId: string, q: AuditQuery): Promise<AuditEntry[]> {
     await this.admin(slackUserId);
     return this.deps.audit.query(q);
+  }
+
+  /** The matching entries, oldest first, as a CSV file in the admin's DM; the export is audited too. */
+  async exportAudit(slackUserId: string, q: AuditQuery & { limit: number }): Promise<AuditExportResult> {
+    const person = await this.admin(slackUserId);
+    if (!this.deps.files) throw new AppError(ErrorCode.Internal, 'files cannot be sent here (no Slack file uploads configured)');
+    const entries = (await this.deps.audit.query(q, q.limit)).reverse();
+    const csv = Buffer.from(auditCsv(entries), 'utf8');
+    const filename = `opsgate-audit-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}Z.csv`;
+    const filters = (['actor', 'action', 'target'] as const).filter((k) => q[k]).map((k) => `${k}:${q[k]}`);
+    if (q.since) filters.push(`since:${q.since.toISOString()}`);
+    if (q.until) filters.push(`until:${q.until.toISOString()}`);
+    await this.deps.files.sendToUser(slackUserId, {
+      filename,
+      title: 'opsgate audit export',
+      bytes: csv.length,
+      body: Readable.from([csv]),
+      comment: `${entries.length} audit entries${filters.length ? ` (${filters.join(' ')})` : ''}, oldest first.`,
+    });
+    await this.deps.audit.record({ actor: person.personId, action: 'audit.export', target: 'audit:export', to: { rows: entries.length }, note: filters.join(' ') || 'all entries' });
+    return { filename, rows: entries.length, capped: entries.length === q.limit };
   }
 
   private async subject(who: Who): Promise<Subject> {
