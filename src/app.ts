@@ -25,19 +25,20 @@ import { hostKeysPort } from './adapters/access/host-keys-port.js';
 import { loadOrCreateBotKey } from './adapters/exec/bot-key.js';
 import { ExecutionEngine } from './adapters/exec/engine.js';
 import type { SshTarget } from './adapters/exec/types.js';
-import { accessModels } from './models/access.js';
+import { accessModels, GrantStatus, OPEN_APPLICATION_STATUSES, TaskStatus } from './models/access.js';
 import type { Host } from './models/inventory.js';
 import { accessNotifier, sshdProblemsMessage } from '../notify/access-notifier.js';
 import { SlackMessenger } from '../notify/slack-dm.js';
 import { slackDelivery } from './adapters/slack/delivery.js';
-import { notificationModel } from './models/notification.js';
+import { NotificationStatus, notificationModel } from './models/notification.js';
 import { NotificationOutbox } from './services/notifications/outbox.js';
 import { GrantService } from './services/access/grants.js';
 import { ProvisioningWorker } from './services/access/provisioning.js';
 import { AccessService } from './services/access/requests.js';
 import { HostCheckService } from './services/host-check.js';
 import { createMailTransport } from './adapters/mail-transport.js';
-import { mailModel } from './models/mail.js';
+import { MailStatus, mailModel } from './models/mail.js';
+import { Metrics, type MetricsSources } from './adapters/metrics.js';
 import { MailService } from './services/mail.js';
 import { createScheduler } from './adapters/scheduler.js';
 import { createSlackApp, startHealthServer, type Health, type RunningHttp } from './adapters/slack/bolt-app.js';
@@ -139,6 +140,24 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     const storeUp = await store.ping();
     return { ok: storeUp && schedulerUp, store: storeUp ? 'up' : 'down', scheduler: schedulerUp ? 'up' : 'down', slack: slackEnabled ? 'configured' : 'not configured' };
   };
+  // Read at scrape time; `engine` is built further down.
+  let sshPool: () => ReturnType<MetricsSources['sshPool']> = () => undefined;
+  const accessM = accessModels(conn);
+  const metrics = new Metrics({
+    openRequests: () => accessM.Application.countDocuments({ status: { $in: OPEN_APPLICATION_STATUSES } }),
+    activeGrants: () => accessM.Grant.countDocuments({ status: GrantStatus.valid }),
+    queueDepths: async () => ({
+      mail: await mailModel(conn).countDocuments({ status: MailStatus.Pending }),
+      notifications: await notificationModel(conn).countDocuments({ status: NotificationStatus.Pending }),
+      tasks: await accessM.Task.countDocuments({ status: TaskStatus.notRun }),
+    }),
+    sshPool: () => sshPool(),
+  });
+  const monitoredClient = conn.getClient();
+  const observeStore = (e: { commandName: string; duration: number }) => metrics.storeOperation(e.commandName, e.duration / 1000);
+  monitoredClient.on('commandSucceeded', observeStore);
+  monitoredClient.on('commandFailed', observeStore);
+  const metricsEndpoint = { text: () => metrics.text(), acked: (status: number, seconds: number) => metrics.acked(status, seconds), token: config.METRICS_TOKEN };
   const slack = slackEnabled
     ? createSlackApp({
         botToken: config.SLACK_BOT_TOKEN!,
@@ -150,11 +169,12 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
         logger,
         health,
         retries: opts.slackRetries,
+        metrics: metricsEndpoint,
       })
     : undefined;
   const client = slack?.app.client ?? new WebClient(undefined, config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {});
 
-  const audit = new AuditLog({ model: auditModel(conn), clock });
+  const audit = new AuditLog({ model: auditModel(conn), clock, recorded: (action) => metrics.audited(action) });
   // Access ends for people who leave the directory; the grant service is built further down.
   let endAccessFor: (ids: string[]) => Promise<unknown> = async () => undefined;
   let endGrantsOfUnlistedKeys: (changes: Array<{ personId: string; sshKeys: string[] }>) => Promise<unknown> = async () => undefined;
@@ -216,6 +236,10 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     logger,
     clock,
   });
+  sshPool = () => {
+    const p = engine.sshPool;
+    return p ? { opened: p.connectsTotal, reused: p.stats.reused, failed: p.stats.failed } : undefined;
+  };
   const toTarget = (h: Host): SshTarget => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: config.SSH_USER, hostKey: h.hostKey });
   const gateways = new Map<string, HostKeysGateway>();
   const keysFileFor = (h: Host): string => h.authorizedKeysFile ?? config.AUTHORIZED_KEYS_FILE;
@@ -304,6 +328,17 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     // Recorded before any listener registers, so the guard refuses what none of them answers.
     const routes = recordRoutes(slack.app);
     slack.app.use(inputGuard({ poster, logger, routes }));
+    slack.app.use(async ({ body, next }) => {
+      const command = (body as { command?: unknown }).command;
+      if (typeof command !== 'string') return next();
+      try {
+        await next();
+        metrics.command(command, 'ok');
+      } catch (err) {
+        metrics.command(command, 'error');
+        throw err;
+      }
+    });
     const ticketsHome = wireTicketsSlack(slack.app, {
       tickets: ticketing.tickets,
       model: ticketing.model,
@@ -330,7 +365,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   }
   let http: RunningHttp;
   try {
-    http = slack ? await slack.start() : await startHealthServer(config.PORT, health);
+    http = slack ? await slack.start() : await startHealthServer(config.PORT, health, metricsEndpoint);
     await workspace?.serve(http.port, health);
   } catch (err) {
     await workspace?.stop();

@@ -65,6 +65,8 @@ const schema = z.object({
     .transform((v) => v ?? './catalog/directory.yaml')
     .refine((v) => /^https?:\/\//i.test(v) || /\.(ya?ml|json)$/.test(v), { message: 'must be a .yaml/.yml/.json file or an http(s) URL' })
     .transform((v) => (/^https?:\/\//i.test(v) ? v : path.resolve(v))),
+  // GET /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>` when set.
+  METRICS_TOKEN: optionalString.refine((v) => v === undefined || /^[\x21-\x7e]{16,256}$/.test(v), { message: 'must be 16 to 256 visible ASCII characters' }),
   ADMIN_CHANNEL: optionalString.refine((v) => v === undefined || /^[CGD][A-Z0-9]{2,}$/.test(v), { message: 'must be a Slack channel id such as C012ABCDEF' }),
   MAIL_MAX_ATTEMPTS: positiveInt(8, 1, 100),
   MAIL_BACKOFF_BASE_MS: positiveInt(60_000, 100, 86_400_000),

@@ -27,10 +27,12 @@ export interface AuditQuery {
 }
 
 export class AuditLog {
-  constructor(private readonly deps: { model: AuditModel; clock: Clock }) {}
+  /** `recorded`: told each action once its entry is written (the metrics count them). */
+  constructor(private readonly deps: { model: AuditModel; clock: Clock; recorded?: (action: string) => void }) {}
 
   async record(rec: AuditRecord): Promise<void> {
     await this.deps.model.create({ at: this.deps.clock.now(), from: null, to: null, ...rec });
+    this.deps.recorded?.(rec.action);
   }
 
   /** Several entries in one write (one round trip however many hosts a request names). */
@@ -38,6 +40,7 @@ export class AuditLog {
     if (recs.length === 0) return;
     const at = this.deps.clock.now();
     await this.deps.model.insertMany(recs.map((r) => ({ at, from: null, to: null, ...r })));
+    for (const r of recs) this.deps.recorded?.(r.action);
   }
 
   /** The newest matching entries, at most `limit` (20 unless given) and never more than `maxRows`. */

@@ -46,7 +46,8 @@ export async function openStore(cfg: StoreConfig, logger: Logger): Promise<Store
     });
     uri = embedded.uri;
   }
-  const connection = mongoose.createConnection(uri, { dbName: dbNameOf(uri), serverSelectionTimeoutMS: 10_000 });
+  // monitorCommands: each command's latency reaches /metrics (src/adapters/metrics.ts).
+  const connection = mongoose.createConnection(uri, { dbName: dbNameOf(uri), serverSelectionTimeoutMS: 10_000, monitorCommands: true });
   try {
     await connection.asPromise();
   } catch (err) {

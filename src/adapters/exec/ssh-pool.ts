@@ -134,6 +134,8 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
   private closing = false;
   /** Connections opened since the pool started (tests and benches read it). */
   connectsTotal = 0;
+  /** Leases on a connection that had served before, and acquires that failed, by kind (for /metrics). */
+  readonly stats = { reused: 0, failed: { connect: 0, auth: 0, hostkey: 0 } as Record<string, number> };
 
   constructor(private readonly opts: SshPoolOptions) {
     super();
@@ -168,12 +170,15 @@ export class SshConnectionPool extends EventEmitter<PoolEvents> {
     const error = await conn.ready;
     if (error) {
       conn.leases--;
+      this.stats.failed[error.kind] = (this.stats.failed[error.kind] ?? 0) + 1;
       return { error };
     }
     if (conn.state === 'closed') {
       conn.leases--;
+      this.stats.failed.connect!++;
       return { error: { kind: 'connect', message: `the connection closed before the command started: ${conn.lastError ?? 'closed by the host'}` } };
     }
+    if (reused) this.stats.reused++;
     return this.leaseOn(conn, reused);
   }
 

@@ -7,6 +7,7 @@
  * timestamp window, replay, body shape), Socket Mode messages socket-guard.ts (shape), and
  * whatever fails while Bolt handles them is logged once and answered by failures.ts.
  */
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
@@ -41,6 +42,15 @@ export interface SlackAppOptions {
   retries?: number;
   /** Signatures remembered against replays (HTTP mode). */
   replayCacheSize?: number;
+  /** `GET /metrics` and the ack timing (src/adapters/metrics.ts); none: no /metrics. */
+  metrics?: MetricsEndpoint;
+}
+
+export interface MetricsEndpoint {
+  text(): Promise<{ contentType: string; body: string }>;
+  acked(status: number, seconds: number): void;
+  /** When set, a scrape must send `Authorization: Bearer <token>`. */
+  token?: string;
 }
 
 export interface RunningHttp {
@@ -60,14 +70,43 @@ function writeHealth(res: http.ServerResponse, h: Health): void {
   res.end(JSON.stringify(h));
 }
 
-/** A bare HTTP server with only /healthz, for Socket Mode and for running without Slack. */
-export async function startHealthServer(port: number, health: () => Promise<Health>): Promise<RunningHttp> {
+/** Prometheus' scrape: the token (when one is set) compared in constant time. */
+function answerMetrics(req: http.IncomingMessage, res: http.ServerResponse, metrics: MetricsEndpoint): void {
+  if (metrics.token) {
+    const given = Buffer.from(String(req.headers.authorization ?? ''));
+    const wanted = Buffer.from(`Bearer ${metrics.token}`);
+    if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('metrics need the METRICS_TOKEN bearer token\n');
+      return;
+    }
+  }
+  void metrics
+    .text()
+    .then((m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body))
+    .catch((err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err instanceof Error ? err.message.slice(0, 200) : 'unknown'}\n`));
+}
+
+/** A bare HTTP server with only /healthz (and /metrics), for Socket Mode and for running without Slack. */
+export async function startHealthServer(port: number, health: () => Promise<Health>, metrics?: MetricsEndpoint): Promise<RunningHttp> {
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/healthz') answerHealth(res, health);
+    else if (req.method === 'GET' && req.url === '/metrics' && metrics) answerMetrics(req, res, metrics);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(port, resolve));
   return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** Times each Slack request from arrival to the end of the answer (what Slack waits for). */
+function timedAcks(listener: http.RequestListener, metrics: MetricsEndpoint | undefined): http.RequestListener {
+  if (!metrics) return listener;
+  return (req, res) => {
+    if (req.method === 'POST' && (req.url ?? '').split('?')[0] === ENDPOINT) {
+      const start = process.hrtime.bigint();
+      res.once('finish', () => metrics.acked(res.statusCode, Number(process.hrtime.bigint() - start) / 1e9));
+    }
+    return listener(req, res);
+  };
 }
 
 export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Promise<RunningHttp> } {
@@ -93,7 +132,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
       app,
       async start() {
         await app.start();
-        const h = await startHealthServer(opts.port, opts.health);
+        const h = await startHealthServer(opts.port, opts.health, opts.metrics);
         return {
           port: h.port,
           close: async () => {
@@ -109,16 +148,22 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
     signingSecret: opts.signingSecret,
     endpoints: [ENDPOINT],
     logger,
-    customRoutes: [{ path: '/healthz', method: ['GET'], handler: (_req, res) => answerHealth(res, opts.health) }],
+    customRoutes: [
+      { path: '/healthz', method: ['GET'], handler: (_req, res) => answerHealth(res, opts.health) },
+      ...(opts.metrics ? [{ path: '/metrics', method: ['GET'], handler: (req: http.IncomingMessage, res: http.ServerResponse) => answerMetrics(req, res, opts.metrics!) }] : []),
+    ],
     customPropertiesExtractor: requestIdProps,
     ...httpReceiverHandlers(opts.logger),
   });
-  receiver.requestListener = guardSlackRequests(receiver.requestListener, {
-    signingSecret: opts.signingSecret,
-    endpoints: [ENDPOINT],
-    logger: opts.logger,
-    replays: new ReplayCache(opts.replayCacheSize ?? DEFAULT_REPLAY_CACHE_SIZE),
-  });
+  receiver.requestListener = timedAcks(
+    guardSlackRequests(receiver.requestListener, {
+      signingSecret: opts.signingSecret,
+      endpoints: [ENDPOINT],
+      logger: opts.logger,
+      replays: new ReplayCache(opts.replayCacheSize ?? DEFAULT_REPLAY_CACHE_SIZE),
+    }),
+    opts.metrics,
+  );
   const app = new App({ token: opts.botToken, receiver, logger, clientOptions });
   installAppErrorHandler(app, opts.logger);
   return {

@@ -1,0 +1,93 @@
+/**
+ * `GET /metrics` in Prometheus' text format (prom-client). Label values are bounded: command
+ * names from a fixed list, audit actions and store commands by their (code-given) names with
+ * a cap on how many distinct ones are kept; never a host name, a person or a Slack id.
+ * Counts that live in the store (open requests, active grants, queue depths) are read at
+ * scrape time, so every instance reports the same shared figures.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface MetricsSources {
+  openRequests(): Promise<number>;
+  activeGrants(): Promise<number>;
+  /** Waiting work by queue: mail, notifications (the Slack outbox), provisioning tasks. */
+  queueDepths(): Promise<Record<'mail' | 'notifications' | 'tasks', number>>;
+  /** The warm SSH pool's counters, when there is one. */
+  sshPool(): { opened: number; reused: number; failed: Record<string, number> } | undefined;
+}
+
+const COMMANDS = new Set(['/access', '/ticket', '/run', '/jobs', '/opsgate']);
+/** Distinct values one label keeps before the rest count as `other`. */
+const LABEL_CAP = 200;
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly commands: Counter<'command' | 'outcome'>;
+  private readonly ack: Histogram<'status'>;
+  private readonly audit: Counter<'action'>;
+  private readonly store: Histogram<'command'>;
+  private readonly seen = new Map<string, Set<string>>();
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'opsgate_' });
+    this.commands = new Counter({ name: 'opsgate_slack_commands_total', help: 'Slash commands handled, by command and outcome (ok: the listener finished; error: it threw).', labelNames: ['command', 'outcome'], registers });
+    this.ack = new Histogram({ name: 'opsgate_slack_ack_seconds', help: "Time from a Slack request's arrival to the bot's HTTP answer (the ack), by status class.", labelNames: ['status'], buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5], registers });
+    this.audit = new Counter({ name: 'opsgate_audit_events_total', help: 'Audited events by action: approvals (access.approve, access.reject, …), grants, revocations, runs, provisioning failures.', labelNames: ['action'], registers });
+    this.store = new Histogram({ name: 'opsgate_store_operation_seconds', help: 'Store (MongoDB) command latency as the driver saw it, by command.', labelNames: ['command'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    new Gauge({ name: 'opsgate_access_open_requests', help: 'Access applications waiting for approval or being provisioned.', registers, collect: async function () { this.set(await sources.openRequests()); } });
+    new Gauge({ name: 'opsgate_access_active_grants', help: 'Grants in force (a key line on a host).', registers, collect: async function () { this.set(await sources.activeGrants()); } });
+    new Gauge({
+      name: 'opsgate_queue_depth',
+      help: 'Waiting work by queue: mail, notifications (Slack outbox), tasks (provisioning).',
+      labelNames: ['queue'],
+      registers,
+      collect: async function () {
+        for (const [queue, n] of Object.entries(await sources.queueDepths())) this.set({ queue }, n);
+      },
+    });
+    new Gauge({
+      name: 'opsgate_ssh_connections',
+      help: 'SSH connections of this instance since start: opened, reused (a lease on a warm one), failed by reason.',
+      labelNames: ['event', 'reason'],
+      registers,
+      collect: function () {
+        const p = sources.sshPool();
+        if (!p) return;
+        this.set({ event: 'opened', reason: '' }, p.opened);
+        this.set({ event: 'reused', reason: '' }, p.reused);
+        for (const [reason, n] of Object.entries(p.failed)) this.set({ event: 'failed', reason }, n);
+      },
+    });
+  }
+
+  command(name: string | undefined, outcome: 'ok' | 'error'): void {
+    this.commands.inc({ command: name && COMMANDS.has(name) ? name : 'other', outcome });
+  }
+
+  acked(status: number, seconds: number): void {
+    this.ack.observe({ status: `${Math.floor(status / 100)}xx` }, seconds);
+  }
+
+  audited(action: string): void {
+    this.audit.inc({ action: this.bounded('action', action) });
+  }
+
+  storeOperation(command: string, seconds: number): void {
+    this.store.observe({ command: this.bounded('command', command) }, seconds);
+  }
+
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private bounded(label: string, value: string): string {
+    if (!/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/.test(value)) return 'other';
+    let set = this.seen.get(label);
+    if (!set) this.seen.set(label, (set = new Set()));
+    if (set.has(value)) return value;
+    if (set.size >= LABEL_CAP) return 'other';
+    set.add(value);
+    return value;
+  }
+}
