@@ -7,8 +7,10 @@
  *      application written to the store;
  *   2. `/ticket submit bench-wait …` (a template of the bench's with an approval level and no
  *      lock: each is a new ticket that waits, nothing runs).
- * Printed per phase: acknowledged, failed, median, p99 and max ack latency, and the
- * applications / tickets found in the store afterwards. Target: p99 <= 20 ms, 0 errors.
+ * Printed per phase: acknowledged, failed, median, p99 and max ack latency, the CPU each
+ * process used per command (while sending, and in all once the work after the ack is done),
+ * and the applications / tickets found in the store afterwards. Target: p99 <= 20 ms, 0 errors.
+ * BENCH_RATE and BENCH_SECONDS change the rate and the length.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
