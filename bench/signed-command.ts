@@ -20,7 +20,13 @@ export interface SignedCommand {
   responseUrl?: string;
 }
 
-export function sendSignedCommand(agent: http.Agent, port: number, c: SignedCommand): Promise<{ ms: number; ok: boolean; status: number }> {
+/** A command's body and headers, signed ahead of time so the timed loop only writes bytes. */
+export interface PreparedCommand {
+  body: string;
+  headers: http.OutgoingHttpHeaders;
+}
+
+export function prepareSignedCommand(c: SignedCommand): PreparedCommand {
   const ts = Math.floor(Date.now() / 1000);
   const body = new URLSearchParams({
     command: c.command,
@@ -32,30 +38,31 @@ export function sendSignedCommand(agent: http.Agent, port: number, c: SignedComm
     response_url: c.responseUrl ?? 'http://127.0.0.1:9/response/none',
     trigger_id: `bench.${++sent}.${process.pid}`,
   }).toString();
+  return {
+    body,
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'content-length': Buffer.byteLength(body),
+      'x-slack-request-timestamp': String(ts),
+      'x-slack-signature': signature(SIGNING_SECRET, ts, body),
+    },
+  };
+}
+
+export function sendPreparedCommand(agent: http.Agent, port: number, p: PreparedCommand): Promise<{ ms: number; ok: boolean; status: number }> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/slack/events',
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'content-length': Buffer.byteLength(body),
-          'x-slack-request-timestamp': String(ts),
-          'x-slack-signature': signature(SIGNING_SECRET, ts, body),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ ms: performance.now() - started, ok: res.statusCode === 200, status: res.statusCode ?? 0 }));
-      },
-    );
+    const req = http.request({ host: '127.0.0.1', port, path: '/slack/events', method: 'POST', agent, headers: p.headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ ms: performance.now() - started, ok: res.statusCode === 200, status: res.statusCode ?? 0 }));
+    });
     req.on('error', () => resolve({ ms: performance.now() - started, ok: false, status: 0 }));
-    req.end(body);
+    req.end(p.body);
   });
+}
+
+export function sendSignedCommand(agent: http.Agent, port: number, c: SignedCommand): Promise<{ ms: number; ok: boolean; status: number }> {
+  return sendPreparedCommand(agent, port, prepareSignedCommand(c));
 }
 
 /** Sends `total` commands at `rate` per second, open loop (a slow answer does not slow the sender). */

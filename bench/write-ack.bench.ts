@@ -7,8 +7,10 @@
  *      application written to the store;
  *   2. `/ticket submit bench-wait …` (a template of the bench's with an approval level and no
  *      lock: each is a new ticket that waits, nothing runs).
- * Printed per phase: acknowledged, failed, median, p99 and max ack latency, and the
- * applications / tickets found in the store afterwards. Target: p99 <= 20 ms, 0 errors.
+ * Printed per phase: acknowledged, failed, median, p99 and max ack latency, the CPU each
+ * process used per command (while sending, and in all once the work after the ack is done),
+ * and the applications / tickets found in the store afterwards. Target: p99 <= 20 ms, 0 errors.
+ * BENCH_RATE and BENCH_SECONDS change the rate and the length.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -22,7 +24,7 @@ import { FakeSlack } from '../test/helpers/fake-slack.js';
 import { startInstances } from '../test/helpers/instances.js';
 import { exampleCatalog, manifestScopes, USERS } from '../test/helpers/opsgate.js';
 import { tempDir } from '../test/helpers/store.js';
-import { openLoop, sendSignedCommand, type SignedCommand } from './signed-command.js';
+import { openLoop, prepareSignedCommand, sendPreparedCommand, type SignedCommand } from './signed-command.js';
 import { fmt, line, summarize } from './stats.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 500);
@@ -54,9 +56,40 @@ function benchCatalog(): string {
   return dir;
 }
 
-async function phase(name: string, ports: number[], command: (i: number) => SignedCommand): Promise<void> {
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; NaN elsewhere). */
+function cpuMs(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+interface Pids {
+  bots: number[];
+  store: number;
+}
+
+/** CPU used by the bots, the store and this process from `before` to now, per command. */
+function cpuLine(pids: Pids, before: number[], commands: number, when: string): void {
+  const now = cpuNow(pids);
+  const d = now.map((v, i) => (v - before[i]!) / commands);
+  const bots = d.slice(0, pids.bots.length).reduce((a, b) => a + b, 0);
+  line(`CPU ms per command ${when}: bots / store / bench`, `${fmt(bots, 2)} / ${fmt(d[pids.bots.length]!, 2)} / ${fmt(d[pids.bots.length + 1]!, 2)}  (budget about 4 in all on 2 cores at 500/s)`);
+}
+
+function cpuNow(pids: Pids): number[] {
+  return [...pids.bots.map(cpuMs), cpuMs(pids.store), process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000];
+}
+
+async function phase(name: string, ports: number[], pids: Pids, command: (i: number) => SignedCommand): Promise<void> {
   const agents = ports.map(() => new http.Agent({ keepAlive: true, maxSockets: 128 }));
-  const { results, seconds } = await openLoop(RATE, RATE * SECONDS, (i) => sendSignedCommand(agents[i % ports.length]!, ports[i % ports.length]!, command(i)));
+  // Bodies and signatures are made before the clock starts (well inside the 5-minute window):
+  // the loop's own work per command is one request on a kept-alive socket.
+  const prepared = Array.from({ length: RATE * SECONDS }, (_, i) => prepareSignedCommand(command(i)));
+  const before = cpuNow(pids);
+  const { results, seconds } = await openLoop(RATE, prepared.length, (i) => sendPreparedCommand(agents[i % ports.length]!, ports[i % ports.length]!, prepared[i]!));
   const ok = results.filter((r) => r.ok);
   const s = summarize(ok.map((r) => r.ms));
   process.stdout.write(`\n-- ${name} --\n`);
@@ -65,7 +98,19 @@ async function phase(name: string, ports: number[], command: (i: number) => Sign
   line('ack latency median ms', fmt(s.median, 2));
   line('ack latency p99 ms', `${fmt(s.p99, 2)}  (target <= 20)`);
   line('ack latency max ms', fmt(s.max, 2));
+  cpuLine(pids, before, results.length, 'while sending');
   for (const a of agents) a.destroy();
+  // The listeners' work after the ack (writes, the approvers' DMs and mails, the jobs) goes on:
+  // waited for until the bots are near idle (under 10% of a core for 2 s in a row, at most
+  // 3 minutes), so the next figure is everything a command costs.
+  for (let quiet = 0, until = Date.now() + 180_000, last = cpuNow(pids); quiet < 2 && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = cpuNow(pids);
+    const bots = pids.bots.reduce((sum, _, i) => sum + now[i]! - last[i]!, 0);
+    quiet = bots < 100 ? quiet + 1 : 0;
+    last = now;
+  }
+  cpuLine(pids, before, results.length, 'in all (until the bots idle)');
 }
 
 export async function benchWriteAck(): Promise<void> {
@@ -79,13 +124,14 @@ export async function benchWriteAck(): Promise<void> {
   const db = await mongoose.createConnection(bots.dbUri).asPromise();
   for (const deadline = Date.now() + 60_000; (await db.collection('people').countDocuments({})) < PEOPLE && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
   const ports = bots.all.map((b) => b.port);
+  const pids: Pids = { bots: bots.all.map((b) => b.child.pid!), store: bots.store.child.pid! };
   try {
-    await phase('inline /access request (a new application each)', ports, (i) => {
+    await phase('inline /access request (a new application each)', ports, pids, (i) => {
       const person = i % PEOPLE;
       const host = Math.floor(i / PEOPLE) % HOSTS;
       return { command: '/access', text: `request bench-${String(host).padStart(2, '0')} readonly 1d load test ${i}`, userId: `UP${person}`, userName: `p${person}`, responseUrl: fake.responseUrl() };
     });
-    await phase('/ticket submit bench-wait (waits for its approval)', ports, (i) => ({ command: '/ticket', text: `submit bench-wait env:STAGE Tag=v${i}`, userId: USERS.erin.id, userName: 'erin', responseUrl: fake.responseUrl() }));
+    await phase('/ticket submit bench-wait (waits for its approval)', ports, pids, (i) => ({ command: '/ticket', text: `submit bench-wait env:STAGE Tag=v${i}`, userId: USERS.erin.id, userName: 'erin', responseUrl: fake.responseUrl() }));
     // What the acks promised is what the store holds, once the listeners' work after the ack is done.
     // (Waited for until the counts hold still for 5 s, at most 3 minutes.)
     let last = -1;

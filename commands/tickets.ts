@@ -125,9 +125,12 @@ async function answer(req: Exclude<TicketRequest, { sub: 'help' }>, user: string
   switch (req.sub) {
     case 'submit': {
       const s = req.inline!;
-      const tz = await zoneOf(client, user, deps.logger);
-      const input: SubmitInput = { template: s.template, env: s.env, values: s.values, runAt: runAtOf(s.at, tz), autoRun: s.autoRun, background: s.background };
-      return submittedMessage(await deps.tickets.submit(user, input), tz, showInZone);
+      // The zone is asked of Slack only when a time is read or shown (most submits have none).
+      let tz = s.at ? await zoneOf(client, user, deps.logger) : undefined;
+      const input: SubmitInput = { template: s.template, env: s.env, values: s.values, runAt: tz ? runAtOf(s.at, tz) : null, autoRun: s.autoRun, background: s.background };
+      const d = await deps.tickets.submit(user, input);
+      tz ??= d.ticket.runAt ? await zoneOf(client, user, deps.logger) : 'UTC';
+      return submittedMessage(d, tz, showInZone);
     }
     case 'mine':
       return ticketListMessage('My tickets', await deps.lists.mine(user));

@@ -140,7 +140,7 @@ export class AccessService {
     });
 
     const requestId = newRequestId();
-    await models.Request.create({
+    const created = await models.Request.create({
       requestId,
       requester: person.personId,
       hosts: input.hosts,
@@ -154,10 +154,12 @@ export class AccessService {
       },
       messages: [],
     });
+    let applications: HostApplication[];
     try {
-      await models.Application.insertMany(
+      const docs = await models.Application.insertMany(
         input.hosts.map((host) => ({ requestId, requester: person.personId, host, role: input.role, days: input.days, status: ApplicationStatus.pending, grantId: null, error: null })),
       );
+      applications = docs.map((d) => d.toObject() as HostApplication).sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       // An identical request got its applications in first (the unique open-application
@@ -167,15 +169,17 @@ export class AccessService {
       await this.refuseIfAlreadyAsked(person.personId, input);
       throw badParameter(`you already asked for ${input.role} on one of ${input.hosts.join(', ')}`, { field: 'hosts' });
     }
-    await this.deps.audit.record({
-      actor: person.personId,
-      action: 'access.request',
-      target: `access:${requestId}`,
-      to: { hosts: input.hosts, role: input.role, days: input.days, reason: input.reason, at: clock.now() },
-    });
-    await this.deps.audit.recordMany(input.hosts.map((host) => ({ actor: person.personId, action: 'access.request', target: `host:${host}`, to: { requestId, role: input.role, days: input.days } })));
+    // One audit write for the request and its hosts (one round trip, one journal sync).
+    const at = clock.now();
+    await this.deps.audit.recordMany([
+      { actor: person.personId, action: 'access.request', target: `access:${requestId}`, to: { hosts: input.hosts, role: input.role, days: input.days, reason: input.reason, at } },
+      ...input.hosts.map((host) => ({ actor: person.personId, action: 'access.request', target: `host:${host}`, to: { requestId, role: input.role, days: input.days } })),
+    ]);
     await this.deps.enqueueAsk(requestId);
-    return this.details(requestId);
+    // What was just written, as details() would read it back: no second look-up of the same documents.
+    const people: Record<string, Person> = { [person.personId]: person };
+    for (const l of levels) for (const p of l.approvers) people[p.personId] = p;
+    return { request: created.toObject() as AccessRequest, requester: person, people, applications };
   }
 
   /**

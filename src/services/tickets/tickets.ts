@@ -218,21 +218,23 @@ export class TicketService {
       history: [{ state: 'pre' as const, status: TicketStatus.submitted, background, at: now, by: person.personId, note: null }],
       heartbeatAt: now,
     };
-    const ticketId = await this.insertLocked(doc, t);
+    const created = await this.insertLocked(doc, t);
+    const ticketId = created.ticketId;
     await this.deps.audit.record({ actor: person.personId, action: 'ticket.submit', target: `ticket:${ticketId}`, from: null, to: { template: t.name, env: t.env, values, runAt, state: 'pre', status: TicketStatus.submitted } });
-    const created = await records.get(ticketId);
     // Tracked: a bot that stops while the pre-task runs waits for the ticket to be ended.
     await this.deps.executor.track((async () => this.afterPre(created, await this.runPre(created, person.personId), person.personId))());
     return records.details(ticketId);
   }
 
-  /** Inserts the ticket; the unique lock index refuses a second open one, named in the refusal. */
-  private async insertLocked(doc: Record<string, unknown>, t: TicketTemplate): Promise<string> {
+  /**
+   * Inserts the ticket and returns it as stored (no read back); the unique lock index refuses a
+   * second open one, named in the refusal.
+   */
+  private async insertLocked(doc: Record<string, unknown>, t: TicketTemplate): Promise<Ticket> {
     for (let attempt = 0; ; attempt++) {
       const ticketId = newTicketId();
       try {
-        await this.deps.model.create({ ...doc, ticketId });
-        return ticketId;
+        return (await this.deps.model.create({ ...doc, ticketId })).toObject() as Ticket;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         const key = (err as { keyPattern?: Record<string, unknown> }).keyPattern;
