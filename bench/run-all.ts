@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark, one after the other, printing figures. */
 import { benchExpiryStorm } from './expiry-storm.bench.js';
 import { benchFleet } from './fleet.bench.js';
+import { benchOutbox } from './outbox.bench.js';
 import { benchSshFanout } from './ssh-fanout.bench.js';
 import { benchStore } from './store.bench.js';
 import { benchTicketLog } from './ticket-log.bench.js';
@@ -14,3 +15,4 @@ await benchExpiryStorm();
 await benchTicketLog();
 await benchTickets();
 await benchWriteAck();
+await benchOutbox();
