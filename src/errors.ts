@@ -63,7 +63,10 @@ export const notImplemented = (what: string): AppError => new AppError(ErrorCode
  */
 const STORE_DOWN_NAMES = /^(Mongo|Mongoose)\w*(Network|NetworkTimeout|ServerSelection|NotConnected|TopologyClosed|PoolCleared|ExpiredSession)Error$/;
 const STORE_DOWN_LABELS = ['ResetPool', 'RetryableWriteError', 'TransientTransactionError', 'NoWritesPerformed'];
-const STORE_DOWN_MESSAGES = /buffering timed out|Client must be connected|connection .* (closed|timed out)|ECONNREFUSED|ECONNRESET|EPIPE|socket (hang up|closed)|Topology is closed|pool (was )?cleared|server selection/i;
+const STORE_DOWN_MESSAGES = /buffering timed out|Client must be connected|connection .* (closed|timed out)|ECONNREFUSED|ECONNRESET|EPIPE|socket (hang up|closed)|socket has been ended|Topology is closed|pool (was )?cleared|server selection/i;
+const SOCKET_CODES = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT']);
+/** Thrown from the driver's own code: Node's socket errors (a plain Error, code EPIPE) keep the caller's frames. */
+const DRIVER_FRAMES = /[\\/]node_modules[\\/](mongodb|mongoose)[\\/]/;
 
 /** Whether `err`, or an error it wraps (`cause`), is the store being out of reach. */
 export function storeUnavailable(err: unknown, depth = 0): boolean {
@@ -71,8 +74,12 @@ export function storeUnavailable(err: unknown, depth = 0): boolean {
   const labels = (err as { errorLabels?: unknown }).errorLabels;
   const labelled = (Array.isArray(labels) ? labels : labels instanceof Set ? [...labels] : []).some((l) => STORE_DOWN_LABELS.includes(String(l)));
   // Messages are read only on the driver's own errors: an ECONNREFUSED from a directory source,
-  // SMTP or a host is not the store.
-  const driverSaysDown = /^Mongo/.test(err.name) && STORE_DOWN_MESSAGES.test(err.message);
+  // SMTP or a host is not the store. A socket error the driver met before it noticed the
+  // server was gone is a plain Error (EPIPE, "This socket has been ended by the other
+  // party"): it is the store's when the driver's frames threw it.
+  const fromDriver = /^Mongo/.test(err.name) || DRIVER_FRAMES.test(err.stack ?? '');
+  const code = (err as { code?: unknown }).code;
+  const driverSaysDown = fromDriver && (STORE_DOWN_MESSAGES.test(err.message) || (typeof code === 'string' && SOCKET_CODES.has(code)));
   return STORE_DOWN_NAMES.test(err.name) || labelled || driverSaysDown || storeUnavailable(err.cause, depth + 1);
 }
 

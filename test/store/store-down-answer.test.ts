@@ -17,6 +17,12 @@ describe('the answer to a failure while the store is down', () => {
     expect(storeUnavailable(new TypeError('cannot read x of undefined'))).toBe(false);
     // The same words from elsewhere (a directory source, SMTP, a host) are not the store.
     expect(storeUnavailable(new Error('connect ECONNREFUSED 127.0.0.1:8080'))).toBe(false);
+    // A socket error the driver met before it noticed the server was gone (seen once under load):
+    // the store's when the driver's frames threw it, not when ssh2's or nodemailer's did.
+    const epipe = (frames: string) => Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE', stack: `Error: This socket has been ended by the other party\n    at writeAfterFIN (node:net:1:1)\n${frames}` });
+    expect(storeUnavailable(epipe('    at Connection.write (/app/node_modules/mongodb/lib/cmap/connection.js:1:1)'))).toBe(true);
+    expect(storeUnavailable(epipe('    at Client.exec (/app/node_modules/ssh2/lib/client.js:1:1)'))).toBe(false);
+    expect(storeUnavailable(epipe('    at SMTPConnection._send (/app/node_modules/nodemailer/lib/smtp-connection/index.js:1:1)'))).toBe(false);
     expect(storeUnavailable(named('MongooseError', 'Operation `people.findOne()` buffering timed out after 10000ms'))).toBe(true);
   });
 
