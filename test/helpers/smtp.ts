@@ -11,6 +11,8 @@ export interface ReceivedMail {
   envelope: { from: string; to: string[] };
   raw: Buffer;
   parsed: ParsedMail;
+  /** When it was accepted (ms since the epoch). */
+  at: number;
 }
 
 export interface TestSmtpOptions {
@@ -109,6 +111,7 @@ export class TestSmtpServer {
                 },
                 raw,
                 parsed,
+                at: Date.now(),
               });
               for (const a of [...this.arrivals]) a();
               cb();
