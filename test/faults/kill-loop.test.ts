@@ -19,7 +19,7 @@ import { mailModel } from '../../src/models/mail.js';
 import { ticketModel } from '../../src/models/tickets.js';
 import { buildAccessWorld, eventually, GINA, roleAccounts, USERS, type AccessWorld } from '../helpers/access-env.js';
 import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
-import { startInstances, type Instance, type Instances } from '../helpers/instances.js';
+import { say as sayTo, startInstances, type Instance, type Instances } from '../helpers/instances.js';
 import { manifestScopes } from '../helpers/opsgate.js';
 
 const ITERATIONS = Number(process.env.FAULT_ITERATIONS ?? 50);
@@ -109,13 +109,7 @@ describe.skipIf(!roleAccounts.ready)(`kill -9 of a bot instance, ${ITERATIONS} t
   const text = (c: RecordedCall) => JSON.stringify(c.args);
   const models = () => accessModels(db);
 
-  /** A slash command: what the person sees (the ack's body or the response_url post). */
-  async function say(via: Instance, command: string, words: string, user: { id: string }): Promise<string> {
-    const mark = fake.calls.length;
-    const res = await via.slack.command(command, words, user);
-    expect(res.status).toBe(200);
-    return res.text.trim() ? res.text : text(await fake.waitFor('response_url', (c) => fake.calls.indexOf(c) >= mark, 20_000));
-  }
+  const say = (via: Instance, command: string, words: string, user: { id: string }) => sayTo(fake, via, command, words, user, 20_000);
 
   /** grantId -> accounts whose key file holds its line, over both bastions. */
   function hostLines(): Map<string, string[]> {

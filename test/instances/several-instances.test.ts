@@ -17,7 +17,7 @@ import { ticketLogModels } from '../../src/models/ticket-log.js';
 import { ticketModel } from '../../src/models/tickets.js';
 import { buildAccessWorld, eventually, GINA, roleAccounts, USERS, type AccessWorld } from '../helpers/access-env.js';
 import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
-import { startInstances, type Instance, type Instances } from '../helpers/instances.js';
+import { say as sayTo, startInstances, type Instance, type Instances } from '../helpers/instances.js';
 import { manifestScopes } from '../helpers/opsgate.js';
 import { localPs, untilGone } from '../helpers/processes.js';
 
@@ -55,13 +55,7 @@ describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAcco
   const text = (c: RecordedCall) => JSON.stringify(c.args);
   const models = () => accessModels(db);
 
-  /** A slash command sent to one instance: what the person sees (the ack's body or the response_url post). */
-  async function say(via: Instance, command: string, words: string, user: { id: string }): Promise<string> {
-    const mark = fake.calls.length;
-    const res = await via.slack.command(command, words, user);
-    expect(res.status).toBe(200);
-    return res.text.trim() ? res.text : text(await fake.waitFor('response_url', (c) => fake.calls.indexOf(c) >= mark));
-  }
+  const say = (via: Instance, command: string, words: string, user: { id: string }) => sayTo(fake, via, command, words, user);
 
   async function request(via: Instance, user: { id: string }, words: string): Promise<string> {
     const body = await say(via, '/access', `request ${words}`, user);
