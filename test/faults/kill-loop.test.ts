@@ -254,15 +254,18 @@ describe.skipIf(!roleAccounts.ready)(`kill -9 of a bot instance, ${ITERATIONS} t
     const bare = (id: string | undefined) => (id ?? '').replace(/^<|>$/g, '');
     const received = world.smtp.received.map((m) => bare(m.parsed.messageId));
     const twice = [...new Set(received.filter((id, n) => received.indexOf(id) !== n))];
-    // Generous: the server records the first copy once it has parsed it (before its 250 reply),
-    // which may end just after the kill; or the kill may come up to a store write (slow on two
-    // loaded cores) after it.
-    const KILL_WINDOW_MS = 1500;
+    // Such a mail's record shows it: a second attempt though no attempt failed (the first one's
+    // claim lapsed with its killed sender; a live send is cut off long before its claim ends).
+    // And its first copy came around a kill: the server records it once parsed (before its 250
+    // reply), which may end after the kill, or the kill may come a store write later; generous,
+    // as both are slow on two loaded cores (1.6 s seen).
+    const KILL_WINDOW_MS = 5000;
     const nearestKill = (at: number) => Math.min(...killedAt.map((k) => Math.abs(k - at)));
+    const records = new Map((await mailModel(db).find().lean()).map((m) => [bare(m.messageId), m]));
     const notAtAKill = twice
-      .map((id) => ({ id, first: world.smtp.received.find((m) => bare(m.parsed.messageId) === id)!.at }))
-      .filter(({ first }) => nearestKill(first) > KILL_WINDOW_MS)
-      .map(({ id, first }) => `${id}: first copy ${new Date(first).toISOString()}, nearest kill ${nearestKill(first)} ms away`);
+      .map((id) => ({ id, first: world.smtp.received.find((m) => bare(m.parsed.messageId) === id)!.at, record: records.get(id) }))
+      .filter(({ first, record }) => nearestKill(first) > KILL_WINDOW_MS || !record || record.attempts < 2 || record.lastError)
+      .map(({ id, first, record }) => `${id}: first copy ${new Date(first).toISOString()}, nearest kill ${nearestKill(first)} ms away, attempts ${record?.attempts}, last error ${record?.lastError ?? 'none'}`);
     expect(notAtAKill, `FAULT_SEED=${SEED}: mails received twice with no kill at the first copy`).toEqual([]);
     expect(received.filter((id) => twice.includes(id)).length, `FAULT_SEED=${SEED}: a mail received more than twice`).toBe(twice.length * 2);
     const queued = await mailModel(db).find().lean();
