@@ -24,7 +24,14 @@ export interface AccessJobDeps {
 }
 
 /** Defines the jobs; returns the functions services use to queue them. */
-export function defineAccessJobs(agenda: Agenda) {
+/**
+ * `lockLifetimeMs`: how long a pass's Agenda lock holds when its bot dies mid-pass. The tasks'
+ * own claims keep a pass that outlives it safe, so it is the tasks' claim lease (5 minutes):
+ * with the old 10 minutes, a bot killed during the minute sweep stopped the sweep on every
+ * instance for 10 minutes, twice as long as the tasks it held stayed claimed.
+ */
+export function defineAccessJobs(agenda: Agenda, opts: { lockLifetimeMs?: number } = {}) {
+  const lockLifetime = opts.lockLifetimeMs ?? 5 * 60_000;
   let deps: AccessJobDeps | undefined;
   const need = (): AccessJobDeps => {
     if (!deps) throw new Error('access jobs ran before their services were attached');
@@ -45,7 +52,7 @@ export function defineAccessJobs(agenda: Agenda) {
       if (Object.values(summary).some((n) => n > 0)) need().logger.info({ job: ACCESS_PROVISION, ...summary }, 'provisioning pass');
     },
     // One pass at a time per instance; tasks carry their own claims across instances.
-    { concurrency: 1, lockLifetime: 10 * 60_000, removeOnComplete: true },
+    { concurrency: 1, lockLifetime, removeOnComplete: true },
   );
   agenda.define(
     ACCESS_RECONCILE,

@@ -18,7 +18,9 @@ export function defineModuleJobs(agenda: Agenda, deps: { runs: ModuleRuns; logge
       const settled = await deps.runs.approvals.settleStranded();
       if (settled.length > 0) deps.logger.info({ job: JOBS_SWEEP_LOST, settled }, 'approved or rejected module runs settled');
     },
-    { concurrency: 1, removeOnComplete: true },
+    // A sweep is a few store queries: with Agenda's default lock (10 minutes) a bot killed
+    // mid-sweep stopped every instance's sweep for that long.
+    { concurrency: 1, lockLifetime: 60_000, removeOnComplete: true },
   );
   return {
     scheduleRecurring: async (sweepMs = 60_000): Promise<void> => {

@@ -216,7 +216,14 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const mailTransport = createMailTransport({ smtpUrl: config.SMTP_URL, dataDir: config.DATA_DIR });
   const mail = new MailService(
     { model: mailModel(conn), transport: mailTransport, audit, clock, logger, kick: mailDrainKick(agenda) },
-    { from: config.MAIL_FROM, maxAttempts: config.MAIL_MAX_ATTEMPTS, backoffBaseMs: config.MAIL_BACKOFF_BASE_MS, backoffMaxMs: config.MAIL_BACKOFF_MAX_MS },
+    {
+      from: config.MAIL_FROM,
+      maxAttempts: config.MAIL_MAX_ATTEMPTS,
+      backoffBaseMs: config.MAIL_BACKOFF_BASE_MS,
+      backoffMaxMs: config.MAIL_BACKOFF_MAX_MS,
+      sendTimeoutMs: config.MAIL_SEND_TIMEOUT_MS,
+      claimLeaseMs: config.MAIL_CLAIM_LEASE_MS,
+    },
   );
 
   // Remote work: the engine (SSH with the bot key, or local), the hosts' key files, host checks.
@@ -258,12 +265,12 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const messenger = new SlackMessenger(outbox, logger);
   const notifier = accessNotifier({ slack: messenger, mail, logger, adminChannel: config.ADMIN_CHANNEL });
 
-  const accessJobs = defineAccessJobs(agenda);
+  const accessJobs = defineAccessJobs(agenda, { lockLifetimeMs: config.ACCESS_CLAIM_LEASE_MS });
   const access = new AccessService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, kickProvisioning: accessJobs.kickProvisioning, enqueueAsk: accessJobs.enqueueAsk, dayMs: config.ACCESS_DAY_MS });
   const grants = new GrantService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, hostKeys, kickProvisioning: accessJobs.kickProvisioning });
   const provisioning = new ProvisioningWorker(
     { models: accessModels(conn), access, inventory, directory, audit, clock, notifier, hostKeys, scheduleWake: accessJobs.scheduleWake },
-    { dayMs: config.ACCESS_DAY_MS, batchSize: config.ACCESS_PROVISIONING_BATCH_SIZE, hostParallelism: config.ACCESS_PROVISIONING_HOST_PARALLELISM },
+    { dayMs: config.ACCESS_DAY_MS, claimLeaseMs: config.ACCESS_CLAIM_LEASE_MS, batchSize: config.ACCESS_PROVISIONING_BATCH_SIZE, hostParallelism: config.ACCESS_PROVISIONING_HOST_PARALLELISM },
   );
   accessJobs.attach({ access, worker: provisioning, grants, logger });
   endAccessFor = (ids) => grants.endAllFor(ids);
@@ -314,11 +321,12 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   await agenda.start();
   schedulerUp = true;
   await directoryJobs.scheduleDaily();
-  await defineMailJobs(agenda, { mail });
+  // The drain's Agenda lock lapses with half a mail claim, as a dead drain's claims do (jobs/mail.ts).
+  await defineMailJobs(agenda, { mail }, { interval: config.MAIL_DRAIN_EVERY_MS, lockLifetimeMs: Math.floor(config.MAIL_CLAIM_LEASE_MS / 2) });
   await defineNotificationJobs(agenda, { outbox }, { interval: config.NOTIFY_DRAIN_INTERVAL_MS });
   await accessJobs.scheduleRecurring(config.ACCESS_SWEEP_MS);
   await inventoryJobs.scheduleDaily();
-  await ticketing.jobs.scheduleRecurring();
+  await ticketing.jobs.scheduleRecurring(config.JOB_LEASE_MS);
   await modules.jobs.scheduleRecurring(config.JOB_LEASE_MS);
   if (!botKey) logger.warn('no bot SSH key: provisioning, revocation and host checks will fail until SSH_PRIVATE_KEY_PATH is set');
   await directoryJobs.enqueue({ actor: 'system:start' });

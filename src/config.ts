@@ -78,6 +78,10 @@ const schema = z.object({
   NOTIFY_BACKOFF_BASE_MS: positiveInt(2_000, 100, 3_600_000),
   NOTIFY_BACKOFF_MAX_MS: positiveInt(60_000, 1000, 86_400_000),
   NOTIFY_MAX_AGE_MS: positiveInt(24 * 3_600_000, 60_000, 30 * 86_400_000),
+  // How long a bot that died mid-send holds its mail: the claim outlives the send's cutoff by 30 s (src/services/mail.ts).
+  MAIL_SEND_TIMEOUT_MS: positiveInt(2 * 60_000, 1000, 3_600_000),
+  MAIL_CLAIM_LEASE_MS: positiveInt(10 * 60_000, 31_000, 86_400_000),
+  MAIL_DRAIN_EVERY_MS: positiveInt(60_000, 500, 3_600_000),
   SSH_PRIVATE_KEY_PATH: optionalString,
   SSH_PRIVATE_KEY_PASSPHRASE: optionalString,
   SSH_USER: optionalString.transform((v) => v ?? 'root').refine((v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v), { message: 'must be a login name' }),
@@ -101,6 +105,8 @@ const schema = z.object({
   MODULE_OUTPUT_MAX_BYTES: positiveInt(1024 * 1024, 1024, 64 * 1024 * 1024),
   ACCESS_DAY_MS: positiveInt(86_400_000, 1000, 86_400_000),
   ACCESS_SWEEP_MS: positiveInt(60_000, 500, 3_600_000),
+  // How long a provisioning task claimed by a bot that died stays claimed before another bot runs it.
+  ACCESS_CLAIM_LEASE_MS: positiveInt(5 * 60_000, 1000, 3_600_000),
   ACCESS_PROVISIONING_BATCH_SIZE: positiveInt(1000, 1, 100_000),
   ACCESS_PROVISIONING_HOST_PARALLELISM: positiveInt(10, 1, 1000),
   // `npm run demo` only (src/demo/): the sshd binary its demo hosts run.

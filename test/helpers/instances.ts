@@ -110,3 +110,14 @@ export async function startInstances(opts: InstancesOptions): Promise<Instances>
     },
   };
 }
+
+/**
+ * A slash command sent to one instance: what the person sees (the ack's body, or else the
+ * response_url post that follows it). Throws on any answer but 200.
+ */
+export async function say(fake: FakeSlack, via: Instance, command: string, words: string, user: { id: string }, timeoutMs?: number): Promise<string> {
+  const mark = fake.calls.length;
+  const res = await via.slack.command(command, words, user);
+  if (res.status !== 200) throw new Error(`${command} ${words}: HTTP ${res.status} ${res.text}`);
+  return res.text.trim() ? res.text : JSON.stringify((await fake.waitFor('response_url', (c) => fake.calls.indexOf(c) >= mark, timeoutMs)).args);
+}

@@ -12,11 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessModels, ApplicationStatus, GrantStatus } from '../../src/models/access.js';
 import { auditModel } from '../../src/models/audit.js';
 import { jobModel, type Job } from '../../src/models/jobs.js';
+import { personModel } from '../../src/models/person.js';
 import { ticketLogModels } from '../../src/models/ticket-log.js';
 import { ticketModel } from '../../src/models/tickets.js';
 import { buildAccessWorld, eventually, GINA, roleAccounts, USERS, type AccessWorld } from '../helpers/access-env.js';
 import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
-import { startInstances, type Instance, type Instances } from '../helpers/instances.js';
+import { say as sayTo, startInstances, type Instance, type Instances } from '../helpers/instances.js';
 import { manifestScopes } from '../helpers/opsgate.js';
 import { localPs, untilGone } from '../helpers/processes.js';
 
@@ -54,13 +55,7 @@ describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAcco
   const text = (c: RecordedCall) => JSON.stringify(c.args);
   const models = () => accessModels(db);
 
-  /** A slash command sent to one instance: what the person sees (the ack's body or the response_url post). */
-  async function say(via: Instance, command: string, words: string, user: { id: string }): Promise<string> {
-    const mark = fake.calls.length;
-    const res = await via.slack.command(command, words, user);
-    expect(res.status).toBe(200);
-    return res.text.trim() ? res.text : text(await fake.waitFor('response_url', (c) => fake.calls.indexOf(c) >= mark));
-  }
+  const say = (via: Instance, command: string, words: string, user: { id: string }) => sayTo(fake, via, command, words, user);
 
   async function request(via: Instance, user: { id: string }, words: string): Promise<string> {
     const body = await say(via, '/access', `request ${words}`, user);
@@ -133,6 +128,75 @@ describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAcco
       return j && j.state !== 'running' ? j : undefined;
     });
     expect(job.hosts.map((h) => h.signal)).toEqual(['SIGKILL']);
+  });
+
+  /** A day passing for a daily job: its one recurring job made due now (every instance polls for it). */
+  async function makeDue(name: string): Promise<Date> {
+    const at = new Date();
+    const r = await db.collection('agendaJobs').updateOne({ name, type: 'single' }, { $set: { nextRunAt: at } });
+    expect(r.matchedCount, `the recurring ${name} job`).toBe(1);
+    return at;
+  }
+  /** Each instance looks for due jobs every 5 s (processEvery): two rounds each, so a second run would have started. */
+  const everyInstancePolledTwice = () => new Promise((r) => setTimeout(r, 12_000));
+  const logged = (msg: string, match: (l: Record<string, unknown>) => boolean = () => true) => bots.all.flatMap((b) => b.lines.filter((l) => l.msg === msg && match(l)));
+
+  it('expiry reminders: one reminder DM per grant, whichever instance sweeps', { timeout: 150_000 }, async () => {
+    // 7 days: the 24-hour reminder's window is its last "day" (DAY_MS, 8 s), which the sweep
+    // (every ACCESS_SWEEP_MS, on whichever instance takes it) cannot miss. (The 1-hour one's
+    // window, DAY_MS / 24, is shorter than the sweep here: not counted.)
+    const id = await request(bots.all[2]!, USERS.dave, 'bastion-a evans 7d reminder across instances');
+    const value = await approveValue(USERS.alice, id);
+    expect((await bots.all[1]!.slack.blockAction(USERS.alice, { action_id: 'access_approve', value }, { channel: `D${USERS.alice.id}` })).status).toBe(200);
+    await eventually('granted', async () => (await models().Application.findOne({ requestId: id }).lean())?.status === ApplicationStatus.granted, 40_000);
+    const grant = (await models().Grant.findOne({ requestId: id }).lean())!;
+    const reminders = () => fake.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === `D${USERS.dave.id}` && text(c).includes('ends in about 24 hours') && text(c).includes('bastion-a'));
+    await eventually('the reminder DM', async () => reminders().length > 0, 90_000);
+    await eventually('grant ended', async () => (await models().Grant.findOne({ grantId: grant.grantId }).lean())?.status !== GrantStatus.valid, 40_000);
+    // Once the grant has ended no sweep can remind it again: the count is final.
+    expect(reminders()).toHaveLength(1);
+    expect((await models().Grant.findOne({ grantId: grant.grantId }).lean())!.reminded.filter((h) => h === 24)).toEqual([24]);
+  });
+
+  it('the daily directory sync runs once across the instances: one sync, one change', { timeout: 90_000 }, async () => {
+    const file = path.join(world.catalogDir, 'directory.yaml');
+    const directory = YAML.parse(fs.readFileSync(file, 'utf8')) as { people: Array<Record<string, unknown>> };
+    directory.people.push({ id: 'hank', name: 'Hank New', email: 'hank@example.com', level: 'P3', department: 'operations', manager: 'alice', groups: ['dev'] });
+    fs.writeFileSync(file, YAML.stringify(directory));
+    const since = await makeDue('directory:sync');
+    const daily = () => logged('directory synced', (l) => l.actor === 'system:daily-sync');
+    await eventually('the daily sync', async () => daily().length > 0, 30_000);
+    await everyInstancePolledTwice();
+    expect(daily()).toHaveLength(1);
+    expect(daily()[0]!.added).toBe(1);
+    const syncs = await auditModel(db).find({ action: 'directory.sync', actor: 'system:daily-sync', at: { $gte: since } }).lean();
+    expect(syncs).toHaveLength(1);
+    expect(await personModel(db).countDocuments({ personId: 'hank' })).toBe(1);
+  });
+
+  it('the daily host check runs once across the instances: one admin-channel post per change', { timeout: 120_000 }, async () => {
+    const posts = () => fake.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === 'C0ADMIN' && text(c).includes('Host check') && text(c).includes('bastion-a'));
+    const checks = () => logged('host check');
+    const bastion = world.bastions[0]!;
+    // bastion-a stops answering (its sshd stopped with SIGSTOP): the check marks it inactive.
+    bastion.sshd.pause();
+    try {
+      await makeDue('inventory:check-hosts');
+      await eventually('the inactive post', async () => posts().length > 0, 60_000);
+      await everyInstancePolledTwice();
+      expect(checks()).toHaveLength(1);
+      expect(posts()).toHaveLength(1);
+      expect(text(posts()[0]!)).toContain('is now inactive');
+    } finally {
+      bastion.sshd.resume();
+    }
+    // It answers again: the next day's check says so, once.
+    await makeDue('inventory:check-hosts');
+    await eventually('the back post', async () => posts().length > 1, 60_000);
+    await everyInstancePolledTwice();
+    expect(checks()).toHaveLength(2);
+    expect(posts()).toHaveLength(2);
+    expect(text(posts()[1]!)).toContain('answers again');
   });
 
   it('a grant whose instance is killed (kill -9) after granting is revoked at expiry by another', { timeout: 120_000 }, async () => {

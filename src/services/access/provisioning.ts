@@ -228,18 +228,20 @@ export class ProvisioningWorker {
     return new Date(this.deps.clock.now().getTime() + wait);
   }
 
-  private async finish(task: ClaimedTask, ok: boolean, error: string | null): Promise<void> {
-    await this.finishAll([task], ok, error);
+  /** Finishes a claimed task; false when its claim had lapsed and another worker holds it now. */
+  private async finish(task: ClaimedTask, ok: boolean, error: string | null): Promise<boolean> {
+    return (await this.finishAll([task], ok, error)) > 0;
   }
 
-  /** Finishes many claimed tasks the same way in one update. */
-  private async finishAll(tasks: ClaimedTask[], ok: boolean, error: string | null): Promise<void> {
-    if (tasks.length === 0) return;
+  /** Finishes many claimed tasks the same way in one update; returns how many were still ours. */
+  private async finishAll(tasks: ClaimedTask[], ok: boolean, error: string | null): Promise<number> {
+    if (tasks.length === 0) return 0;
     const retry = ok ? {} : { execTime: this.retryAt(Math.max(...tasks.map((t) => t.attempts))) };
-    await this.deps.models.Task.updateMany(
+    const r = await this.deps.models.Task.updateMany(
       { _id: { $in: tasks.map((t) => t._id) }, claimToken: tasks[0]!.claimToken },
       { $set: { status: ok ? TaskStatus.done : TaskStatus.failed, lastError: error, claimToken: null, claimUntil: null, ...retry } },
     );
+    return r.modifiedCount;
   }
 
   private async runBatch(tasks: ClaimedTask[]): Promise<Array<{ task: ClaimedTask; outcome: Outcome }>> {
@@ -284,24 +286,31 @@ export class ProvisioningWorker {
       await this.finish(task, true, null);
       return 'revoked';
     }
-    const grantedAt = clock.now();
-    const expiresAt = new Date(grantedAt.getTime() + grant.days * this.dayMs);
+    // The clock starts at the grant, not at the request; a task run again after its bot died
+    // mid-way keeps the times the first run wrote, so the line and the record agree.
+    const grantedAt = grant.grantedAt ?? clock.now();
+    const expiresAt = grant.expiresAt ?? new Date(grantedAt.getTime() + grant.days * this.dayMs);
     const result: HostOpResult = host
       ? await this.deps.hostKeys.add(host, accountsForRole(grant.role), { grantId: grant.grantId, publicKey: grant.publicKey, expiresAt })
       : { ok: false, unreachable: false, message: `host ${task.host} is no longer in the inventory` };
     if (result.ok) {
-      await this.finish(task, true, null);
-      // The clock starts at the grant, not at the request. Only a grant still in force is
-      // marked written: one revoked while its line went on must have the line taken off again.
+      // The task is finished last: a bot killed before that leaves it claimed, and the next
+      // worker runs it again once the claim lapses (writing the line is idempotent). Finished
+      // first, as before, a kill right after left a line on the host with no expiry queued
+      // and the request provisioning for good. Only a grant still in force is marked written:
+      // one revoked while its line went on must have the line taken off again.
       const marked = await models.Grant.updateOne({ grantId: grant.grantId, status: GrantStatus.valid }, { $set: { grantedAt, expiresAt } });
-      if (marked.modifiedCount === 0) {
+      if (marked.matchedCount === 0) {
         await queueDelete(models, grant, clock.now(), { rerun: true });
         await this.deps.scheduleWake(clock.now());
+        await this.finish(task, true, null);
         return 'revoked';
       }
       await models.Application.updateOne({ grantId: grant.grantId }, { $set: { status: ApplicationStatus.granted, error: null } });
       await queueDelete(models, grant, expiresAt);
       await this.wakeAt(expiresAt);
+      // A claim that lapsed under a slow run is another worker's now: it audits and tells.
+      if (!(await this.finish(task, true, null))) return 'granted';
       await this.deps.audit.record({ actor: 'system:provisioning', action: 'access.granted', target: `host:${grant.host}`, from: null, to: { grantId: grant.grantId, personId: grant.personId, role: grant.role, expiresAt } });
       const holder = await this.deps.directory.byPersonId(grant.personId);
       if (holder) this.notify(`grant:${grant.grantId}`, () => this.deps.notifier.granted({ ...grant, grantedAt, expiresAt }, holder));
@@ -347,11 +356,6 @@ export class ProvisioningWorker {
     const outcomes: Array<{ task: ClaimedTask; outcome: Outcome }> = [...failedBy.values()].flat().map((task) => ({ task, outcome: 'retrying' as const }));
     if (done.length === 0) return outcomes;
 
-    await this.finishAll(
-      done.map((d) => d.task),
-      true,
-      null,
-    );
     // An early revoke already named who ended the grant and why; expiry is the default.
     const byEnd = new Map<string, { endedBy: string; endReason: string; grantIds: string[] }>();
     for (const { grant } of done) {
@@ -365,6 +369,16 @@ export class ProvisioningWorker {
     for (const { endedBy, endReason, grantIds } of byEnd.values()) {
       await models.Grant.updateMany({ grantId: { $in: grantIds }, status: GrantStatus.valid }, { $set: { status: GrantStatus.expired, endedAt, endedBy, endReason } });
     }
+    // The grants end before their tasks are finished: a bot killed in between leaves the tasks
+    // claimed, run again once the claim lapses (removing a line that is gone is a no-op).
+    // Finished first, as before, a kill right after left the grant valid with its line gone.
+    // A claim that lapsed under a slow run is another worker's now: it audits and tells.
+    const stillOurs = await this.finishAll(
+      done.map((d) => d.task),
+      true,
+      null,
+    );
+    if (stillOurs === 0) return [...outcomes, ...done.map(({ task }) => ({ task, outcome: 'revoked' as const }))];
     const finals = new Map((await models.Grant.find({ grantId: { $in: done.map((d) => d.grant.grantId) } }).lean<Grant[]>()).map((g) => [g.grantId, g]));
     const sessionsOf = (grantId: string): SessionsEnded | undefined => {
       const r = results.get(grantId);
