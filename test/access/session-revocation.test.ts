@@ -123,14 +123,18 @@ describeIf(roleAccounts.ready ? 'live sessions at revocation' : `live sessions a
     // argument is this run's own, so processes other runs left behind are not counted.
     const lingering = `sleep 6000.${process.pid}${Date.now() % 100_000}`;
     const m = await master(grantee, 'evans', ctl, `setsid nohup ${lingering} >/dev/null 2>&1 < /dev/null & echo master-up; exec sleep 600`);
-    const detached = (): number[] =>
+    const processes = (): Array<{ pid: number; args: string }> =>
       execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
         .split('\n')
-        .filter((l) => l.trim().endsWith(` ${lingering}`))
-        .map((l) => Number(l.trim().split(' ')[0]));
+        .map((l) => /^\s*(\d+)\s+(.*)$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null && m[2]!.endsWith(lingering))
+        .map((m) => ({ pid: Number(m[1]), args: m[2]! }));
+    // The sleep itself, once setsid and nohup have exec'ed it (`setsid nohup sleep …` and
+    // `nohup sleep …` are the same process on its way there, or setsid's parent leaving).
+    const detached = (): number[] => processes().filter((p) => p.args === lingering).map((p) => p.pid);
     // The master is up once its shell forked the background job, maybe before setsid and nohup
-    // have exec'ed sleep: wait for the process to appear.
-    for (const pid of await eventually('the detached process', async () => detached().length > 0 && detached())) detachedProcs.push({ pid, args: lingering });
+    // have exec'ed sleep: wait until only the sleep is left.
+    for (const pid of await eventually('the detached process', async () => processes().length > 0 && processes().every((p) => p.args === lingering) && detached())) detachedProcs.push({ pid, args: lingering });
     expect(detached()).toHaveLength(1);
     const s = await echoSession(other, 'evans');
     // The master hands out new sessions without the key being asked again.
