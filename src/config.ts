@@ -129,6 +129,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const key of Object.keys(schema.shape)) picked[key] = env[key];
   const result = schema.safeParse(picked);
   if (result.success) {
+    const related = relatedProblems(result.data);
+    if (related.length > 0) throw new ConfigError(related.join('\n'));
     const secretEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => /^OPSGATE_[A-Z0-9_]+$/.test(e[0]) && typeof e[1] === 'string' && e[1] !== ''));
     return { ...result.data, secretEnv };
   }
@@ -138,6 +140,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return `${name}: ${issue.message}${got === undefined ? '' : ` (got ${JSON.stringify(redactValue(name, got))})`}`;
   });
   throw new ConfigError(lines.join('\n'));
+}
+
+/** Settings that are each fine alone but not together, named as the person set them. */
+function relatedProblems(c: z.infer<typeof schema>): string[] {
+  const out: string[] = [];
+  // A claim must outlive its send's cutoff, or a slow send could meet a second sender (src/services/mail.ts).
+  if (c.MAIL_CLAIM_LEASE_MS < c.MAIL_SEND_TIMEOUT_MS + 30_000) out.push(`MAIL_CLAIM_LEASE_MS: must be at least MAIL_SEND_TIMEOUT_MS + 30000 (got ${c.MAIL_CLAIM_LEASE_MS} with MAIL_SEND_TIMEOUT_MS ${c.MAIL_SEND_TIMEOUT_MS})`);
+  if (c.MAIL_BACKOFF_MAX_MS < c.MAIL_BACKOFF_BASE_MS) out.push(`MAIL_BACKOFF_MAX_MS: must be at least MAIL_BACKOFF_BASE_MS (got ${c.MAIL_BACKOFF_MAX_MS} with ${c.MAIL_BACKOFF_BASE_MS})`);
+  if (c.NOTIFY_BACKOFF_MAX_MS < c.NOTIFY_BACKOFF_BASE_MS) out.push(`NOTIFY_BACKOFF_MAX_MS: must be at least NOTIFY_BACKOFF_BASE_MS (got ${c.NOTIFY_BACKOFF_MAX_MS} with ${c.NOTIFY_BACKOFF_BASE_MS})`);
+  return out;
 }
 
 /** Secrets are never echoed back, not even in a configuration error. */

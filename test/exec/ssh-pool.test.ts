@@ -302,6 +302,9 @@ describe('pool settings', () => {
     });
     expect(loadConfig({ SSH_POOL_IDLE_TIMEOUT_MS: '0', ACCESS_PROVISIONING_HOST_PARALLELISM: '25' })).toMatchObject({ SSH_POOL_IDLE_TIMEOUT_MS: 0, ACCESS_PROVISIONING_HOST_PARALLELISM: 25 });
     expect(() => loadConfig({ SSH_POOL_MAX_CONNECTIONS: '0' })).toThrow('SSH_POOL_MAX_CONNECTIONS: must be a whole number from 1 to 100000 (got "0")');
+    // Settings that only clash together are named as set, not as the service's option.
+    expect(() => loadConfig({ MAIL_SEND_TIMEOUT_MS: '60000', MAIL_CLAIM_LEASE_MS: '60000' })).toThrow('MAIL_CLAIM_LEASE_MS: must be at least MAIL_SEND_TIMEOUT_MS + 30000 (got 60000 with MAIL_SEND_TIMEOUT_MS 60000)');
+    expect(() => loadConfig({ NOTIFY_BACKOFF_BASE_MS: '5000', NOTIFY_BACKOFF_MAX_MS: '1000' })).toThrow(/^NOTIFY_BACKOFF_MAX_MS: must be at least NOTIFY_BACKOFF_BASE_MS/);
     expect(() => loadConfig({ SSH_POOL_KEEPALIVE_INTERVAL_MS: 'soon' })).toThrow(/^SSH_POOL_KEEPALIVE_INTERVAL_MS: must be a whole number/);
   });
 });
