@@ -5,6 +5,7 @@
  * the same catalog. Each of Slack's deliveries goes to the instance the test sends it to.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,8 @@ export interface Instances {
   /** The store's URI with the database opsgate uses. */
   dbUri: string;
   all: Instance[];
+  /** A live instance picked at random: where Slack's load balancer would send the next request. */
+  any(): Instance;
   /** Starts one more instance (or again the one at `index` after it died). */
   start(index?: number): Promise<Instance>;
   stop(): Promise<void>;
@@ -98,6 +101,11 @@ export async function startInstances(opts: InstancesOptions): Promise<Instances>
     store,
     dbUri,
     all,
+    any() {
+      const live = all.filter((i) => i.alive());
+      if (live.length === 0) throw new Error('no instance is running');
+      return live[randomInt(live.length)]!;
+    },
     start,
     async stop() {
       for (const i of all) {
