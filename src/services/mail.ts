@@ -27,6 +27,7 @@ import type { MailTransport, OutgoingMail } from '../adapters/mail-transport.js'
 import { redactCredentials } from '../adapters/mail-transport.js';
 import { MailStatus, type MailDoc, type MailModel } from '../models/mail.js';
 import type { AuditLog } from './audit.js';
+import { exponentialBackoffMs } from './backoff.js';
 
 export const DEFAULT_MAIL_FROM = 'opsgate <opsgate@localhost>';
 /** The audit actor for everything the queue does on its own. */
@@ -185,7 +186,7 @@ export class MailService {
 
   /** The wait before the attempt after `attempts` failed ones. */
   backoffMs(attempts: number): number {
-    return Math.min(this.backoffBaseMs * 2 ** Math.max(0, attempts - 1), this.backoffMaxMs);
+    return exponentialBackoffMs(attempts, this.backoffBaseMs, this.backoffMaxMs);
   }
 
   private async claimNext(dueBy: Date): Promise<{ doc: MailDoc; token: string } | null> {

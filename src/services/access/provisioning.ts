@@ -25,6 +25,7 @@ import { accountsForRole } from './authorized-keys.js';
 import type { AccessNotifier, HostKeysPort, HostOpResult, SessionsEnded } from './ports.js';
 import type { AccessService } from './requests.js';
 import { queueDelete } from './tasks.js';
+import { exponentialBackoffMs } from '../backoff.js';
 
 export interface ProvisioningDeps {
   models: AccessModels;
@@ -224,8 +225,7 @@ export class ProvisioningWorker {
    * minutes, so a host that stays down costs one connect timeout per back-off, not per pass.
    */
   private retryAt(attempts: number): Date {
-    const wait = Math.min(5_000 * 2 ** Math.max(0, attempts - 1), 5 * 60_000);
-    return new Date(this.deps.clock.now().getTime() + wait);
+    return new Date(this.deps.clock.now().getTime() + exponentialBackoffMs(attempts, 5_000, 5 * 60_000));
   }
 
   /** Finishes a claimed task; false when its claim had lapsed and another worker holds it now. */

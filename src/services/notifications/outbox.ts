@@ -27,6 +27,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
+import { exponentialBackoffMs } from '../backoff.js';
 import { NotificationKind, NotificationStatus, type NotificationDoc, type NotificationKindValue, type NotificationModel } from '../../models/notification.js';
 import { DeliveryError, type OutgoingMessage, type Posted, type SlackDelivery } from './ports.js';
 
@@ -148,7 +149,7 @@ export class NotificationOutbox {
   }
 
   backoffMs(attempts: number): number {
-    return Math.min(this.backoffBaseMs * 2 ** Math.max(0, attempts - 1), this.backoffMaxMs);
+    return exponentialBackoffMs(attempts, this.backoffBaseMs, this.backoffMaxMs);
   }
 
   private async send(entry: NewEntry): Promise<Posted | null> {
