@@ -25,6 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import type { UpdateQuery } from 'mongoose';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
 import { exponentialBackoffMs } from '../backoff.js';
@@ -271,21 +272,19 @@ export class NotificationOutbox {
     );
   }
 
+  /** Changes the entry only while this sender still holds its claim; whether it did. */
+  private async whileClaimed(doc: NotificationDoc, token: string, update: UpdateQuery<NotificationDoc>): Promise<boolean> {
+    return (await this.deps.model.updateOne({ _id: doc._id, claimToken: token, status: NotificationStatus.Pending }, update)).matchedCount > 0;
+  }
+
   /** Gives back a claim whose attempt was not made: due at once, and not counted. */
   private async release(doc: NotificationDoc, token: string): Promise<Outcome> {
-    await this.deps.model.updateOne(
-      { _id: doc._id, claimToken: token, status: NotificationStatus.Pending },
-      { $set: { claimToken: null, nextAttemptAt: this.deps.clock.now() }, $inc: { attempts: -1 } },
-    );
+    await this.whileClaimed(doc, token, { $set: { claimToken: null, nextAttemptAt: this.deps.clock.now() }, $inc: { attempts: -1 } });
     return 'waiting';
   }
 
   private async markSent(doc: NotificationDoc, token: string, posted: Posted | null): Promise<Outcome> {
-    const res = await this.deps.model.updateOne(
-      { _id: doc._id, claimToken: token, status: NotificationStatus.Pending },
-      { $set: { status: NotificationStatus.Sent, sentAt: this.deps.clock.now(), claimToken: null, posted } },
-    );
-    if (res.matchedCount === 0) {
+    if (!(await this.whileClaimed(doc, token, { $set: { status: NotificationStatus.Sent, sentAt: this.deps.clock.now(), claimToken: null, posted } }))) {
       this.log.error({ id: String(doc._id) }, 'notification was sent but its claim had expired; another sender may send it again');
       return 'lost';
     }
@@ -297,21 +296,13 @@ export class NotificationOutbox {
     const waitMs = Math.max(err.retryAfterMs ?? 0, this.backoffMs(doc.attempts));
     // Slack's Retry-After holds for every call of this kind, not just this one: pause them all.
     this.pausedUntil = Math.max(this.pausedUntil, now + (err.retryAfterMs ?? this.backoffBaseMs));
-    const res = await this.deps.model.updateOne(
-      { _id: doc._id, claimToken: token, status: NotificationStatus.Pending },
-      { $set: { claimToken: null, nextAttemptAt: new Date(now + waitMs), lastError: err.message } },
-    );
-    if (res.matchedCount === 0) return 'lost';
+    if (!(await this.whileClaimed(doc, token, { $set: { claimToken: null, nextAttemptAt: new Date(now + waitMs), lastError: err.message } }))) return 'lost';
     this.log.warn({ id: String(doc._id), kind: doc.kind, attempts: doc.attempts, retryInMs: waitMs, err: err.message }, 'notification not delivered; will retry');
     return 'retrying';
   }
 
   private async giveUp(doc: NotificationDoc, token: string, why: string): Promise<Outcome> {
-    const res = await this.deps.model.updateOne(
-      { _id: doc._id, claimToken: token, status: NotificationStatus.Pending },
-      { $set: { status: NotificationStatus.Failed, failedAt: this.deps.clock.now(), claimToken: null, lastError: why } },
-    );
-    if (res.matchedCount === 0) return 'lost';
+    if (!(await this.whileClaimed(doc, token, { $set: { status: NotificationStatus.Failed, failedAt: this.deps.clock.now(), claimToken: null, lastError: why } }))) return 'lost';
     this.log.error({ id: String(doc._id), kind: doc.kind, to: doc.to, err: why }, 'notification not delivered; giving up');
     return 'failed';
   }
