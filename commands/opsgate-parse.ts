@@ -32,7 +32,7 @@ export type OpsgateRequest =
   | { sub: 'products' }
   | { sub: 'teams' }
   | { sub: 'audit'; actor?: string; action?: string; target?: string; limit?: number }
-  | { sub: 'audit-export'; actor?: string; action?: string; target?: string; since?: Date; until?: Date; limit?: number }
+  | { sub: 'audit-export'; actor?: string; action?: string; target?: string; since?: Date; until?: Date; limit: number }
   | { sub: 'grant' | 'revoke'; role: RoleName; resource: Resource; who: Who }
   | { sub: 'team-create'; name: string; organization: string | null }
   | { sub: 'team-add' | 'team-remove'; team: string; who: Who }
@@ -114,38 +114,48 @@ export function decimal(key: string, text: string, min: number, max: number): nu
 export const AUDIT_EXPORT_MAX = 50_000;
 export const AUDIT_EXPORT_DEFAULT = 10_000;
 
+/**
+ * `key:value` words, each key one of `parsers` and given at most once, its value checked as a
+ * filter value (not empty, bounded) and then by its parser; any other word is refused with
+ * `usage`.
+ */
+function keyedWords<T extends Record<string, unknown>>(args: string[], parsers: { [K in keyof T]: (value: string) => T[K] }, usage: string): Partial<T> {
+  const out: Partial<T> = {};
+  for (const a of args) {
+    const colon = a.indexOf(':');
+    const key = a.slice(0, colon);
+    if (colon < 0 || !Object.hasOwn(parsers, key)) throw badParameter(`${usage} (got "${echo(a)}")`);
+    const k = key as keyof T & string;
+    if (out[k] !== undefined) throw badParameter(`${key}: is given twice`);
+    out[k] = parsers[k](filterValue(key, a.slice(colon + 1)));
+  }
+  return out;
+}
+
+const text = (v: string): string => v;
+
 function parseAudit(args: string[]): OpsgateRequest {
   if (args[0]?.toLowerCase() === 'export') return parseAuditExport(args.slice(1));
-  const req: { sub: 'audit'; actor?: string; action?: string; target?: string; limit?: number } = { sub: 'audit' };
-  for (const a of args) {
-    const m = /^(actor|action|target|limit):(.*)$/s.exec(a);
-    if (!m) throw badParameter(`audit filters are actor:x, action:x, target:x and limit:n (got "${echo(a)}")`);
-    const [, key, value] = m as unknown as [string, 'actor' | 'action' | 'target' | 'limit', string];
-    if (req[key] !== undefined) throw badParameter(`${key}: is given twice`);
-    if (key === 'limit') req.limit = decimal('limit', filterValue(key, value), 1, 200);
-    else req[key] = filterValue(key, value);
-  }
-  return req;
+  const words = keyedWords(args, { actor: text, action: text, target: text, limit: (v) => decimal('limit', v, 1, 200) }, 'audit filters are actor:x, action:x, target:x and limit:n');
+  return { sub: 'audit', ...words };
 }
 
 /** `export [actor:x] [action:x] [target:x] [since:YYYY-MM-DD] [until:YYYY-MM-DD] [limit:n]`; until is inclusive. */
 function parseAuditExport(args: string[]): OpsgateRequest {
-  const req: { sub: 'audit-export'; actor?: string; action?: string; target?: string; since?: Date; until?: Date; limit?: number } = { sub: 'audit-export' };
-  const seen = new Set<string>();
-  for (const a of args) {
-    const m = /^(actor|action|target|since|until|limit):(.*)$/s.exec(a);
-    if (!m) throw badParameter(`audit export filters are actor:x, action:x, target:x, since:YYYY-MM-DD, until:YYYY-MM-DD and limit:n (got "${echo(a)}")`);
-    const [, key, raw] = m as unknown as [string, 'actor' | 'action' | 'target' | 'since' | 'until' | 'limit', string];
-    if (seen.has(key)) throw badParameter(`${key}: is given twice`);
-    seen.add(key);
-    const value = filterValue(key, raw);
-    if (key === 'limit') req.limit = decimal('limit', value, 1, AUDIT_EXPORT_MAX);
-    else if (key === 'since') req.since = day(key, value);
-    else if (key === 'until') req.until = new Date(day(key, value).getTime() + 86_400_000);
-    else req[key] = value;
-  }
-  if (req.since && req.until && req.since >= req.until) throw badParameter('since: must be on or before until:', { field: 'since' });
-  return req;
+  const words = keyedWords(
+    args,
+    {
+      actor: text,
+      action: text,
+      target: text,
+      since: (v) => day('since', v),
+      until: (v) => new Date(day('until', v).getTime() + 86_400_000),
+      limit: (v) => decimal('limit', v, 1, AUDIT_EXPORT_MAX),
+    },
+    'audit export filters are actor:x, action:x, target:x, since:YYYY-MM-DD, until:YYYY-MM-DD and limit:n',
+  );
+  if (words.since && words.until && words.since >= words.until) throw badParameter('since: must be on or before until:', { field: 'since' });
+  return { sub: 'audit-export', ...words, limit: words.limit ?? AUDIT_EXPORT_DEFAULT };
 }
 
 /** A calendar day in UTC, written YYYY-MM-DD and real (no 2026-02-30). */

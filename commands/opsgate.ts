@@ -11,7 +11,7 @@ import type { Logger } from '../src/logger.js';
 import { HOST_LIST_LIMIT, type ConsoleService } from '../src/services/console.js';
 import { Commands } from './ids.js';
 import { inputOf } from './input-guard.js';
-import { AUDIT_EXPORT_DEFAULT, parseOpsgate, type OpsgateRequest } from './opsgate-parse.js';
+import { parseOpsgate, type OpsgateRequest } from './opsgate-parse.js';
 import { ephemeralAck, safely } from './respond.js';
 
 export interface OpsgateDeps {
@@ -41,10 +41,8 @@ async function answer(req: OpsgateRequest, user: string, responseUrl: string | u
       return reloadMessage(await c.reload(user));
     case 'audit':
       return auditMessage(await c.audit(user, req));
-    case 'audit-export': {
-      const { sub: _sub, limit, ...q } = req;
-      return auditExportMessage(await c.exportAudit(user, { ...q, limit: limit ?? AUDIT_EXPORT_DEFAULT }));
-    }
+    case 'audit-export':
+      return auditExportMessage(await c.exportAudit(user, req));
     case 'grant': {
       const r = await c.grant(user, req.role, req.resource, req.who);
       return infoMessage(r === 'granted' ? ':white_check_mark: Role granted.' : 'That role was already granted; nothing changed.');
