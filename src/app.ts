@@ -142,22 +142,21 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   };
   // Read at scrape time; `engine` is built further down.
   let sshPool: () => ReturnType<MetricsSources['sshPool']> = () => undefined;
-  const accessM = accessModels(conn);
+  const accessCollections = accessModels(conn);
   const metrics = new Metrics({
-    openRequests: () => accessM.Application.countDocuments({ status: { $in: OPEN_APPLICATION_STATUSES } }),
-    activeGrants: () => accessM.Grant.countDocuments({ status: GrantStatus.valid }),
+    openRequests: () => accessCollections.Application.countDocuments({ status: { $in: OPEN_APPLICATION_STATUSES } }),
+    activeGrants: () => accessCollections.Grant.countDocuments({ status: GrantStatus.valid }),
     queueDepths: async () => ({
       mail: await mailModel(conn).countDocuments({ status: MailStatus.Pending }),
       notifications: await notificationModel(conn).countDocuments({ status: NotificationStatus.Pending }),
-      tasks: await accessM.Task.countDocuments({ status: TaskStatus.notRun }),
+      tasks: await accessCollections.Task.countDocuments({ status: TaskStatus.notRun }),
     }),
     sshPool: () => sshPool(),
-  });
+  }, { token: config.METRICS_TOKEN });
   const monitoredClient = conn.getClient();
   const observeStore = (e: { commandName: string; duration: number }) => metrics.storeOperation(e.commandName, e.duration / 1000);
   monitoredClient.on('commandSucceeded', observeStore);
   monitoredClient.on('commandFailed', observeStore);
-  const metricsEndpoint = { text: () => metrics.text(), acked: (status: number, seconds: number) => metrics.acked(status, seconds), token: config.METRICS_TOKEN };
   const slack = slackEnabled
     ? createSlackApp({
         botToken: config.SLACK_BOT_TOKEN!,
@@ -169,7 +168,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
         logger,
         health,
         retries: opts.slackRetries,
-        metrics: metricsEndpoint,
+        metrics,
       })
     : undefined;
   const client = slack?.app.client ?? new WebClient(undefined, config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {});
@@ -266,10 +265,10 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const notifier = accessNotifier({ slack: messenger, mail, logger, adminChannel: config.ADMIN_CHANNEL });
 
   const accessJobs = defineAccessJobs(agenda, { lockLifetimeMs: config.ACCESS_CLAIM_LEASE_MS });
-  const access = new AccessService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, kickProvisioning: accessJobs.kickProvisioning, enqueueAsk: accessJobs.enqueueAsk, dayMs: config.ACCESS_DAY_MS });
-  const grants = new GrantService({ models: accessModels(conn), directory, inventory, rbac, audit, clock, notifier, hostKeys, kickProvisioning: accessJobs.kickProvisioning });
+  const access = new AccessService({ models: accessCollections, directory, inventory, rbac, audit, clock, notifier, kickProvisioning: accessJobs.kickProvisioning, enqueueAsk: accessJobs.enqueueAsk, dayMs: config.ACCESS_DAY_MS });
+  const grants = new GrantService({ models: accessCollections, directory, inventory, rbac, audit, clock, notifier, hostKeys, kickProvisioning: accessJobs.kickProvisioning });
   const provisioning = new ProvisioningWorker(
-    { models: accessModels(conn), access, inventory, directory, audit, clock, notifier, hostKeys, scheduleWake: accessJobs.scheduleWake },
+    { models: accessCollections, access, inventory, directory, audit, clock, notifier, hostKeys, scheduleWake: accessJobs.scheduleWake },
     { dayMs: config.ACCESS_DAY_MS, claimLeaseMs: config.ACCESS_CLAIM_LEASE_MS, batchSize: config.ACCESS_PROVISIONING_BATCH_SIZE, hostParallelism: config.ACCESS_PROVISIONING_HOST_PARALLELISM },
   );
   accessJobs.attach({ access, worker: provisioning, grants, logger });
@@ -373,7 +372,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   }
   let http: RunningHttp;
   try {
-    http = slack ? await slack.start() : await startHealthServer(config.PORT, health, metricsEndpoint);
+    http = slack ? await slack.start() : await startHealthServer(config.PORT, health, metrics);
     await workspace?.serve(http.port, health);
   } catch (err) {
     await workspace?.stop();

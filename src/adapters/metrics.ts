@@ -28,7 +28,11 @@ export class Metrics {
   private readonly store: Histogram<'command'>;
   private readonly seen = new Map<string, Set<string>>();
 
-  constructor(sources: MetricsSources) {
+  /** When set, a scrape must send `Authorization: Bearer <token>` (METRICS_TOKEN). */
+  readonly token?: string;
+
+  constructor(sources: MetricsSources, opts: { token?: string } = {}) {
+    this.token = opts.token;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'opsgate_' });
     this.commands = new Counter({ name: 'opsgate_slack_commands_total', help: 'Slash commands handled, by command and outcome (ok: the listener finished; error: it threw).', labelNames: ['command', 'outcome'], registers });
