@@ -23,10 +23,10 @@ export interface AccessJobDeps {
   logger: Logger;
 }
 
-/** Defines the jobs; returns the functions services use to queue them. */
 /**
- * `lockLifetimeMs`: how long a pass's Agenda lock holds when its bot dies mid-pass. The tasks'
- * own claims keep a pass that outlives it safe, so it is the tasks' claim lease (5 minutes):
+ * Defines the jobs; returns the functions services use to queue them. `lockLifetimeMs`: how
+ * long a pass's Agenda lock holds when its bot dies mid-pass. The tasks' own claims keep a
+ * pass that outlives it safe, so it is the tasks' claim lease (5 minutes):
  * with the old 10 minutes, a bot killed during the minute sweep stopped the sweep on every
  * instance for 10 minutes, twice as long as the tasks it held stayed claimed.
  */

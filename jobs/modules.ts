@@ -3,6 +3,7 @@
  * out) as `lost`, and starts (or ends) runs whose approval was decided but not acted on. Agenda's lock runs each sweep on one instance; any instance may do it.
  */
 import type { Agenda } from 'agenda';
+import { SWEEP_LOCK_LIFETIME_MS } from '../src/adapters/scheduler.js';
 import type { Logger } from '../src/logger.js';
 import type { ModuleRuns } from '../src/services/modules/runs.js';
 
@@ -18,9 +19,7 @@ export function defineModuleJobs(agenda: Agenda, deps: { runs: ModuleRuns; logge
       const settled = await deps.runs.approvals.settleStranded();
       if (settled.length > 0) deps.logger.info({ job: JOBS_SWEEP_LOST, settled }, 'approved or rejected module runs settled');
     },
-    // A sweep is a few store queries: with Agenda's default lock (10 minutes) a bot killed
-    // mid-sweep stopped every instance's sweep for that long.
-    { concurrency: 1, lockLifetime: 60_000, removeOnComplete: true },
+    { concurrency: 1, lockLifetime: SWEEP_LOCK_LIFETIME_MS, removeOnComplete: true },
   );
   return {
     scheduleRecurring: async (sweepMs = 60_000): Promise<void> => {

@@ -5,6 +5,7 @@
  * claim (approved -> running) makes a second job for the same ticket do nothing.
  */
 import type { Agenda, Job } from 'agenda';
+import { SWEEP_LOCK_LIFETIME_MS } from '../src/adapters/scheduler.js';
 import { z } from 'zod';
 import type { Logger } from '../src/logger.js';
 import type { TicketExecutor } from '../src/services/tickets/executor.js';
@@ -18,9 +19,6 @@ export const TICKET_SWEEP = 'tickets:sweep';
 
 /** An approval queues its run within milliseconds; a minute without it means the bot died in between. */
 const STRANDED_GRACE_MS = 60_000;
-
-/** How long a sweep's lock outlives a bot that died mid-sweep. */
-const SWEEP_LOCK_MS = 60_000;
 
 const payload = z.object({ ticketId: z.string().regex(/^TK-[A-Z0-9]{6}$/) });
 
@@ -71,10 +69,7 @@ export function defineTicketJobs(agenda: Agenda, opts: { lockLifetimeMs?: number
       const stranded = await d.tickets.queueStranded(STRANDED_GRACE_MS);
       if (r.interrupted > 0 || r.requeued > 0 || stranded > 0) d.logger.info({ job: TICKET_SWEEP, ...r, stranded }, 'ticket sweep');
     },
-    // A sweep is a few store queries. Agenda's default lock (10 minutes) meant a bot killed
-    // mid-sweep stopped every instance's sweep, and so the recovery of the tickets it had been
-    // running, for 10 minutes.
-    { concurrency: 1, lockLifetime: SWEEP_LOCK_MS, removeOnComplete: true },
+    { concurrency: 1, lockLifetime: SWEEP_LOCK_LIFETIME_MS, removeOnComplete: true },
   );
   return {
     attach(d: TicketJobDeps): void {

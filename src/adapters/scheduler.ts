@@ -35,6 +35,13 @@ export function createScheduler(opts: SchedulerOptions): Agenda {
   return agenda;
 }
 
+/**
+ * The lock of a sweep that is a few store queries (lost jobs, stranded tickets). Agenda's
+ * default lock is 10 minutes: a bot killed mid-sweep stopped that sweep on every instance, and
+ * the recovery it does, for that long.
+ */
+export const SWEEP_LOCK_LIFETIME_MS = 60_000;
+
 /** Marks the one-off runs `coalescedKick` schedules, apart from the job's repeating run. */
 const KICK_DATA = { kick: true } as const;
 /** A kick waiting to run: not taken by a worker yet (unlocked) and still scheduled. */
