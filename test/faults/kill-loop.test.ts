@@ -11,16 +11,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import mongoose from 'mongoose';
-import YAML from 'yaml';
+import type { Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessModels, ApplicationStatus, GrantStatus, TaskStatus, type Grant, type ProvisionTask } from '../../src/models/access.js';
 import { mailModel } from '../../src/models/mail.js';
 import { ticketModel } from '../../src/models/tickets.js';
 import { buildAccessWorld, eventually, GINA, roleAccounts, USERS, type AccessWorld } from '../helpers/access-env.js';
-import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
-import { say as sayTo, startInstances, type Instance, type Instances } from '../helpers/instances.js';
-import { manifestScopes } from '../helpers/opsgate.js';
+import type { FakeSlack, RecordedCall } from '../helpers/fake-slack.js';
+import { editCatalogFile } from '../helpers/catalog-copy.js';
+import { say as sayTo, startFleet, type Instance, type InstanceFleet, type Instances } from '../helpers/instances.js';
 
 const ITERATIONS = Number(process.env.FAULT_ITERATIONS ?? 50);
 const SEED = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -51,9 +50,10 @@ if (!roleAccounts.ready) process.stderr.write(`NOTICE: kill loop skipped: ${role
 
 describe.skipIf(!roleAccounts.ready)(`kill -9 of a bot instance, ${ITERATIONS} times${roleAccounts.ready ? '' : ` [skipped: ${roleAccounts.reason}]`}`, () => {
   let world: AccessWorld;
+  let fleet: InstanceFleet;
   let fake: FakeSlack;
   let bots: Instances;
-  let db: mongoose.Connection;
+  let db: Connection;
   let appendFile: string;
 
   beforeAll(async () => {
@@ -72,37 +72,31 @@ describe.skipIf(!roleAccounts.ready)(`kill -9 of a bot instance, ${ITERATIONS} t
     // A ticket whose run appends its ref to a file: the file's lines count the runs.
     appendFile = path.join(world.dir, 'ticket-runs.txt');
     fs.writeFileSync(appendFile, '');
-    const ticketsFile = path.join(world.catalogDir, 'tickets.yaml');
-    const tickets = YAML.parse(fs.readFileSync(ticketsFile, 'utf8')) as { tickets: Array<Record<string, unknown>> };
-    tickets.tickets.push({
-      name: 'fault-append',
-      description: 'Appends its ref to a file, once per run',
-      env: 'STAGE',
-      category: 'Faults',
-      submitGroups: ['dev', 'ops'],
-      configCenter: 'local',
-      vars: { Out: appendFile },
-      options: [{ name: 'Ref', label: 'Ref', text: { pattern: '^[A-Za-z0-9._-]+$', maxLength: 40 } }],
-      // A short sleep either side of the write: a kill may land before, during or after it.
-      main: 'sleep 0.2; echo {Ref} >> {Out}; sleep 0.2',
-      lock: false,
-      timeoutMinutes: 1,
-      channel: '#deploys',
-    });
-    fs.writeFileSync(ticketsFile, YAML.stringify(tickets));
-    fake = await new FakeSlack(manifestScopes()).start();
-    for (const u of [...Object.values(USERS), GINA]) fake.addUser(u);
+    editCatalogFile(world.catalogDir, 'tickets.yaml', (doc) =>
+      doc.tickets!.push({
+        name: 'fault-append',
+        description: 'Appends its ref to a file, once per run',
+        env: 'STAGE',
+        category: 'Faults',
+        submitGroups: ['dev', 'ops'],
+        configCenter: 'local',
+        vars: { Out: appendFile },
+        options: [{ name: 'Ref', label: 'Ref', text: { pattern: '^[A-Za-z0-9._-]+$', maxLength: 40 } }],
+        // A short sleep either side of the write: a kill may land before, during or after it.
+        main: 'sleep 0.2; echo {Ref} >> {Out}; sleep 0.2',
+        lock: false,
+        timeoutMinutes: 1,
+        channel: '#deploys',
+      }),
+    );
     // Four: two are up to take the work while the two last killed start again.
-    bots = await startInstances({ count: 4, fake, catalogDir: world.catalogDir, env: world.env });
-    await bots.all[0]!.line((l) => l.msg === 'directory synced');
-    db = await mongoose.createConnection(bots.dbUri).asPromise();
+    fleet = await startFleet(world, { count: 4, users: [GINA] });
+    ({ fake, bots, db } = fleet);
     process.stderr.write(`kill loop: FAULT_SEED=${SEED} (${ITERATIONS} iterations)\n`);
   }, 120_000);
 
   afterAll(async () => {
-    await db?.close();
-    await bots?.stop();
-    await fake?.stop();
+    await fleet?.stop();
     await world?.stop();
   });
 

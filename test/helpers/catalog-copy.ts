@@ -12,9 +12,12 @@ export type CatalogEdit = (file: string, change: (doc: Record<string, unknown[]>
 /** Copies the example catalog to `catalogDir`; returns the editor of its files. */
 export function copyExampleCatalog(catalogDir: string): CatalogEdit {
   fs.cpSync(exampleCatalog, catalogDir, { recursive: true });
-  return (file, change) => {
-    const doc = YAML.parse(fs.readFileSync(path.join(catalogDir, file), 'utf8')) as Record<string, unknown[]>;
-    change(doc);
-    fs.writeFileSync(path.join(catalogDir, file), YAML.stringify(doc));
-  };
+  return (file, change) => editCatalogFile(catalogDir, file, change);
+}
+
+/** Rewrites one YAML file of a catalog folder through `change`. */
+export function editCatalogFile(catalogDir: string, file: string, change: (doc: Record<string, unknown[]>) => void): void {
+  const doc = YAML.parse(fs.readFileSync(path.join(catalogDir, file), 'utf8')) as Record<string, unknown[]>;
+  change(doc);
+  fs.writeFileSync(path.join(catalogDir, file), YAML.stringify(doc));
 }

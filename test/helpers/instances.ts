@@ -9,10 +9,13 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mongoose from 'mongoose';
 import { withDatabase } from '../../src/store/connect.js';
-import type { FakeSlack } from './fake-slack.js';
+// Type only: access-env sets up role accounts when it is loaded.
+import type { AccessWorld } from './access-env.js';
+import { FakeSlack, type FakeUser } from './fake-slack.js';
 import { followJsonLog, type LogLine } from './json-log.js';
-import { SIGNING_SECRET } from './opsgate.js';
+import { manifestScopes, SIGNING_SECRET, USERS } from './opsgate.js';
 import { SlackRequester } from './slack-requests.js';
 import { spawnStore, type StoreProcess } from './store-process.js';
 import { tempDir } from './store.js';
@@ -128,4 +131,36 @@ export async function say(fake: FakeSlack, via: Instance, command: string, words
   const res = await via.slack.command(command, words, user);
   if (res.status !== 200) throw new Error(`${command} ${words}: HTTP ${res.status} ${res.text}`);
   return res.text.trim() ? res.text : JSON.stringify((await fake.waitFor('response_url', (c) => fake.calls.indexOf(c) >= mark, timeoutMs)).args);
+}
+
+export interface InstanceFleet {
+  fake: FakeSlack;
+  bots: Instances;
+  /** The test's own connection to the instances' database. */
+  db: mongoose.Connection;
+  /** Stops the instances, the store and the fake Slack (the world is the test's to stop). */
+  stop(): Promise<void>;
+}
+
+/**
+ * `count` instances in an access world: a fake Slack that knows the example directory's people
+ * (and `users`), the world's catalog and settings (plus `env`); resolves once the first
+ * instance has synced the directory.
+ */
+export async function startFleet(world: AccessWorld, opts: { count: number; users?: FakeUser[]; env?: Record<string, string> }): Promise<InstanceFleet> {
+  const fake = await new FakeSlack(manifestScopes()).start();
+  for (const u of [...Object.values(USERS), ...(opts.users ?? [])]) fake.addUser(u);
+  const bots = await startInstances({ count: opts.count, fake, catalogDir: world.catalogDir, env: { ...world.env, ...opts.env } });
+  await bots.all[0]!.line((l) => l.msg === 'directory synced');
+  const db = await mongoose.createConnection(bots.dbUri).asPromise();
+  return {
+    fake,
+    bots,
+    db,
+    async stop() {
+      await db.close();
+      await bots.stop();
+      await fake.stop();
+    },
+  };
 }

@@ -4,10 +4,7 @@
  * Real sshd bastions, real SMTP, the fake Slack Web API; the instances are `src/main.ts` as
  * `npm start` runs it, the store `npm run db`'s entry point.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import mongoose from 'mongoose';
-import YAML from 'yaml';
+import type { Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessModels, ApplicationStatus, GrantStatus } from '../../src/models/access.js';
 import { auditModel } from '../../src/models/audit.js';
@@ -16,9 +13,9 @@ import { personModel } from '../../src/models/person.js';
 import { ticketLogModels } from '../../src/models/ticket-log.js';
 import { ticketModel } from '../../src/models/tickets.js';
 import { buildAccessWorld, eventually, GINA, roleAccounts, USERS, type AccessWorld } from '../helpers/access-env.js';
-import { FakeSlack, type RecordedCall } from '../helpers/fake-slack.js';
-import { say as sayTo, startInstances, type Instance, type Instances } from '../helpers/instances.js';
-import { manifestScopes } from '../helpers/opsgate.js';
+import type { FakeSlack, RecordedCall } from '../helpers/fake-slack.js';
+import { editCatalogFile } from '../helpers/catalog-copy.js';
+import { say as sayTo, startFleet, type Instance, type InstanceFleet, type Instances } from '../helpers/instances.js';
 import { localPs, untilGone } from '../helpers/processes.js';
 
 const DAY_MS = 8000;
@@ -26,29 +23,24 @@ if (!roleAccounts.ready) process.stderr.write(`NOTICE: several-instances tests s
 
 describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAccounts.ready ? '' : ` [skipped: ${roleAccounts.reason}]`}`, () => {
   let world: AccessWorld;
+  let fleet: InstanceFleet;
   let fake: FakeSlack;
   let bots: Instances;
-  let db: mongoose.Connection;
+  let db: Connection;
 
   beforeAll(async () => {
     world = await buildAccessWorld({ dayMs: DAY_MS, env: { ACCESS_SWEEP_MS: '1000' } });
     // deploy-static (no approval) may be given a run time here: the scheduled-run test.
-    const ticketsFile = path.join(world.catalogDir, 'tickets.yaml');
-    const tickets = YAML.parse(fs.readFileSync(ticketsFile, 'utf8')) as { tickets: Array<Record<string, unknown>> };
-    tickets.tickets.find((t) => t.name === 'deploy-static')!.schedule = true;
-    fs.writeFileSync(ticketsFile, YAML.stringify(tickets));
-    fake = await new FakeSlack(manifestScopes()).start();
-    for (const u of [...Object.values(USERS), GINA]) fake.addUser(u);
+    editCatalogFile(world.catalogDir, 'tickets.yaml', (doc) => {
+      (doc.tickets as Array<Record<string, unknown>>).find((t) => t.name === 'deploy-static')!.schedule = true;
+    });
     // A signal asked on another instance is sent at the running instance's next heartbeat.
-    bots = await startInstances({ count: 3, fake, catalogDir: world.catalogDir, env: { ...world.env, JOB_HEARTBEAT_MS: '2000' } });
-    await bots.all[0]!.line((l) => l.msg === 'directory synced');
-    db = await mongoose.createConnection(bots.dbUri).asPromise();
+    fleet = await startFleet(world, { count: 3, users: [GINA], env: { JOB_HEARTBEAT_MS: '2000' } });
+    ({ fake, bots, db } = fleet);
   }, 120_000);
 
   afterAll(async () => {
-    await db?.close();
-    await bots?.stop();
-    await fake?.stop();
+    await fleet?.stop();
     await world?.stop();
   });
 
@@ -160,10 +152,9 @@ describe.skipIf(!roleAccounts.ready)(`three bot processes on one store${roleAcco
   });
 
   it('the daily directory sync runs once across the instances: one sync, one change', { timeout: 90_000 }, async () => {
-    const file = path.join(world.catalogDir, 'directory.yaml');
-    const directory = YAML.parse(fs.readFileSync(file, 'utf8')) as { people: Array<Record<string, unknown>> };
-    directory.people.push({ id: 'hank', name: 'Hank New', email: 'hank@example.com', level: 'P3', department: 'operations', manager: 'alice', groups: ['dev'] });
-    fs.writeFileSync(file, YAML.stringify(directory));
+    editCatalogFile(world.catalogDir, 'directory.yaml', (doc) => {
+      doc.people!.push({ id: 'hank', name: 'Hank New', email: 'hank@example.com', level: 'P3', department: 'operations', manager: 'alice', groups: ['dev'] });
+    });
     const since = await makeDue('directory:sync');
     const daily = () => logged('directory synced', (l) => l.actor === 'system:daily-sync');
     await eventually('the daily sync', async () => daily().length > 0, 30_000);
