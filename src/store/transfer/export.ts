@@ -33,10 +33,7 @@ export async function exportDatabase(client: MongoClient, dbName: string, outDir
     entries.push({ name: info.name, type, options: (info.options ?? {}) as Record<string, unknown>, file: type === 'view' ? null : fileFor(info.name), count: 0, indexes });
   }
   const writers = new Map(entries.filter((e) => e.file).map((e) => [e.name, new LineFile(path.join(outDir, e.file!))]));
-  const write = (collection: string, doc: Document): void => {
-    writers.get(collection)!.line(EJSON.stringify(doc, { relaxed: false }));
-    entries.find((e) => e.name === collection)!.count++;
-  };
+  const write = (collection: string, doc: Document): void => writers.get(collection)!.line(EJSON.stringify(doc, { relaxed: false }));
   const names = [...writers.keys()];
   if (consistency === Consistency.SnapshotSession) {
     const session = client.startSession({ snapshot: true });
@@ -50,7 +47,12 @@ export async function exportDatabase(client: MongoClient, dbName: string, outDir
   } else {
     for (const name of names) for await (const doc of db.collection(name).find({}, { ...EXACT, sort: { _id: 1 } })) write(name, doc);
   }
-  for (const w of writers.values()) w.close();
+  for (const e of entries) {
+    const w = writers.get(e.name);
+    if (!w) continue;
+    w.close();
+    e.count = w.lines;
+  }
   const manifest: Manifest = { format: EXPORT_FORMAT, version: EXPORT_VERSION, database: dbName, exportedAt: new Date().toISOString(), consistency, collections: entries };
   fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
   return { manifest, folder: outDir };
@@ -91,12 +93,15 @@ class LineFile {
   private readonly fd: number;
   private buf: string[] = [];
   private size = 0;
+  /** Lines written so far: the collection's document count. */
+  lines = 0;
   constructor(file: string) {
     this.fd = fs.openSync(file, 'wx', 0o600);
   }
   line(text: string): void {
     this.buf.push(text, '\n');
     this.size += text.length + 1;
+    this.lines++;
     if (this.size > 1 << 20) this.flush();
   }
   close(): void {
