@@ -132,19 +132,16 @@ export class SlackApi {
         if (method === 'response_url') call.args = { ...args, response_id: path.slice('response/'.length) };
         this.calls.push(call);
         const outage = this.outages.get(method) ?? this.outages.get('*');
-        if (outage) {
-          call.reply = { httpStatus: outage.status };
-          for (const l of this.listeners) l(call);
-          res.writeHead(outage.status, { 'content-type': 'text/plain', ...(outage.retryAfterSec !== undefined ? { 'retry-after': String(outage.retryAfterSec) } : {}) });
-          res.end(outage.status === 429 ? 'rate limited' : 'Slack is down');
-          for (const w of this.waiters.splice(0)) w();
-          return;
-        }
-        const reply = this.authError(method, call.token) ?? this.answer(method, args);
+        const reply = outage ? { httpStatus: outage.status } : (this.authError(method, call.token) ?? this.answer(method, args));
         call.reply = reply;
         for (const l of this.listeners) l(call);
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(reply));
+        if (outage) {
+          res.writeHead(outage.status, { 'content-type': 'text/plain', ...(outage.retryAfterSec !== undefined ? { 'retry-after': String(outage.retryAfterSec) } : {}) });
+          res.end(outage.status === 429 ? 'rate limited' : 'Slack is down');
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(reply));
+        }
         for (const w of this.waiters.splice(0)) w();
       });
     });
