@@ -34,7 +34,9 @@ export function whoamiMessage(w: WhoAmI): Message {
     `Groups: ${p.groups.length ? p.groups.map(code).join(' ') : '—'}`,
     `Teams: ${w.teams.length ? w.teams.map((t) => code(t.name)).join(' ') : '— (not in any team)'}`,
     `Roles: ${[w.globalAdmin ? 'global admin' : '', ...w.grants.map(describeGrant)].filter(Boolean).join('; ') || '—'}`,
-    `SSH keys: ${p.sshKeys.length}`,
+    p.sshKeys.length === 0 && (p.importedSshKeys?.length ?? 0) > 0
+      ? `SSH keys: ${p.importedSshKeys!.length} (imported from the old bastion; the directory lists none)`
+      : `SSH keys: ${p.sshKeys.length}`,
   ];
   return { text: `You are ${echo(p.name)}`, blocks: [header('Who am I'), section(lines.join('\n'))] };
 }

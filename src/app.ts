@@ -22,9 +22,8 @@ import { defineAccessJobs } from '../jobs/access.js';
 import { defineInventoryJobs } from '../jobs/inventory.js';
 import { HostKeysGateway } from './adapters/access/host-keys.js';
 import { hostKeysPort } from './adapters/access/host-keys-port.js';
-import { loadOrCreateBotKey } from './adapters/exec/bot-key.js';
-import { ExecutionEngine } from './adapters/exec/engine.js';
-import type { SshTarget } from './adapters/exec/types.js';
+import { engineFromConfig } from './adapters/exec/engine-from-config.js';
+import type { ExecutionEngine } from './adapters/exec/engine.js';
 import { accessModels, GrantStatus, OPEN_APPLICATION_STATUSES, TaskStatus } from './models/access.js';
 import type { Host } from './models/inventory.js';
 import { accessNotifier, sshdProblemsMessage } from '../notify/access-notifier.js';
@@ -226,27 +225,11 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   );
 
   // Remote work: the engine (SSH with the bot key, or local), the hosts' key files, host checks.
-  const botKey = loadOrCreateBotKey(config.SSH_PRIVATE_KEY_PATH, config.DATA_DIR, logger);
-  const engine = new ExecutionEngine({
-    sshPrivateKey: botKey?.privateKey,
-    sshPassphrase: config.SSH_PRIVATE_KEY_PASSPHRASE,
-    parallelism: config.EXEC_PARALLELISM,
-    connectTimeoutMs: config.EXEC_CONNECT_TIMEOUT_MS,
-    defaultTimeoutMs: config.EXEC_COMMAND_TIMEOUT_MS,
-    sshPool: {
-      idleTimeoutMs: config.SSH_POOL_IDLE_TIMEOUT_MS,
-      maxConnections: config.SSH_POOL_MAX_CONNECTIONS,
-      keepaliveIntervalMs: config.SSH_POOL_KEEPALIVE_INTERVAL_MS,
-      channelsPerConnection: config.SSH_POOL_CHANNELS_PER_CONNECTION,
-    },
-    logger,
-    clock,
-  });
+  const { engine, botKey, toTarget } = engineFromConfig(config, logger, clock);
   sshPool = () => {
     const p = engine.sshPool;
     return p ? { opened: p.connectsTotal, reused: p.stats.reused, failed: p.stats.failed } : undefined;
   };
-  const toTarget = (h: Host): SshTarget => ({ transport: 'ssh', name: h.name, address: h.address, port: h.port, user: config.SSH_USER, hostKey: h.hostKey });
   const gateways = new Map<string, HostKeysGateway>();
   const keysFileFor = (h: Host): string => h.authorizedKeysFile ?? config.AUTHORIZED_KEYS_FILE;
   const gatewayFor = (h: Host): HostKeysGateway => {

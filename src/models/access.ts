@@ -29,6 +29,7 @@ export interface AccessRequest {
   reason: string;
   approval: ApprovalFlow;
   messages: MessageRef[];
+  importedFrom?: { table: string; id: number } | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -43,6 +44,7 @@ export const accessRequestSchema = new Schema<AccessRequest>(
     reason: { type: String, required: true },
     approval: { type: approvalFlowSchema, required: true },
     messages: { type: [messageRefSchema], default: [] },
+    importedFrom: { type: Schema.Types.Mixed, default: null },
   },
   { collection: 'access_requests', versionKey: false, timestamps: true },
 );
@@ -57,6 +59,7 @@ export interface HostApplication {
   status: ApplicationStatusValue;
   grantId: string | null;
   error: string | null;
+  importedFrom?: { table: string; id: number } | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -71,6 +74,7 @@ export const hostApplicationSchema = new Schema<HostApplication>(
     status: { type: Number, enum: Object.values(ApplicationStatus), required: true },
     grantId: { type: String, default: null },
     error: { type: String, default: null },
+    importedFrom: { type: Schema.Types.Mixed, default: null },
   },
   { collection: 'access_applications', versionKey: false, timestamps: true },
 );
@@ -142,6 +146,8 @@ export interface Grant {
   endReason: string | null;
   /** Hours-before-expiry reminders already sent (24, 1). */
   reminded: number[];
+  /** Set on grants carried over from the old bastion (`npm run import`): the old table and id. */
+  importedFrom?: { table: string; id: number } | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -162,6 +168,7 @@ export const grantSchema = new Schema<Grant>(
     endedBy: { type: String, default: null },
     endReason: { type: String, default: null },
     reminded: { type: [Number], default: [] },
+    importedFrom: { type: Schema.Types.Mixed, default: null },
   },
   { collection: 'access_grants', versionKey: false, timestamps: true },
 );

@@ -16,6 +16,11 @@ export const personSchema = new Schema(
     manager: { type: String, default: null },
     groups: { type: [String], default: [] },
     sshKeys: { type: [String], default: [] },
+    /**
+     * Keys carried over from the old bastion (`npm run import`) for a person whose directory
+     * record lists none; used only while the directory lists none (see keysOf).
+     */
+    importedSshKeys: { type: [String], default: [] },
     /** False once the person is no longer in the directory source (never deleted). */
     active: { type: Boolean, default: true },
     syncedAt: { type: Date },

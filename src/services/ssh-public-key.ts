@@ -3,6 +3,8 @@
  * a known type, base64 that decodes, and a blob whose embedded type matches the line's.
  * A key that passes here can be written to authorized_keys without surprising sshd.
  */
+import { createHash } from 'node:crypto';
+
 const KEY_TYPES = new Set([
   'ssh-ed25519',
   'ssh-rsa',
@@ -37,4 +39,26 @@ export function parsePublicKey(line: string): ParsedPublicKey | { error: string 
 
 export function isPublicKeyError(k: ParsedPublicKey | { error: string }): k is { error: string } {
   return 'error' in k;
+}
+
+/**
+ * The key of an authorized_keys line, options (`from="…" command="a b"`) skipped: the first
+ * word that is a key type and, with what follows, a usable key. Null for a comment, a blank
+ * line or anything else.
+ */
+export function keyInAuthorizedKeysLine(line: string): ParsedPublicKey | null {
+  const trimmed = line.trim();
+  if (trimmed === '' || trimmed.startsWith('#')) return null;
+  const words = trimmed.split(/\s+/);
+  for (let i = 0; i < words.length; i++) {
+    if (!KEY_TYPES.has(words[i]!)) continue;
+    const k = parsePublicKey(words.slice(i).join(' '));
+    if (!isPublicKeyError(k)) return k;
+  }
+  return null;
+}
+
+/** OpenSSH's fingerprint of a key: `SHA256:` and the unpadded base64 of the blob's SHA-256. */
+export function keyFingerprint(k: ParsedPublicKey): string {
+  return 'SHA256:' + createHash('sha256').update(Buffer.from(k.blob, 'base64')).digest('base64').replace(/=+$/, '');
 }

@@ -2,6 +2,7 @@
  * Who may ask for what, and who approves it (seed 003, catalog/access.yaml). Pure functions
  * over the policy and directory data; every refusal is an AppError with its code.
  */
+import { keysOf } from '../directory/keys.js';
 import { AppError, badParameter, ErrorCode } from '../../errors.js';
 import type { AccessRole } from '../../models/access.js';
 import type { Person } from '../../models/person.js';
@@ -27,7 +28,7 @@ export function checkEntitlement(policy: AccessPolicy, person: Person, input: Re
   if (input.days > policy.maxDaysWithoutGroup && !person.groups.includes(policy.longGroup)) {
     throw new AppError(ErrorCode.NeedPermission, `only members of ${policy.longGroup} may ask for more than ${policy.maxDaysWithoutGroup} days`, { field: 'days' });
   }
-  if (person.sshKeys.length === 0) {
+  if (keysOf(person).length === 0) {
     throw badParameter('your directory record has no SSH public key; ask for it to be added to the directory, then request again');
   }
   if (input.reason.trim().length < 3) throw badParameter('give a reason (at least 3 characters)', { field: 'reason' });

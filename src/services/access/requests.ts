@@ -13,6 +13,7 @@ import type { Host } from '../../models/inventory.js';
 import type { Person } from '../../models/person.js';
 import { isDuplicateKey } from '../../store/duplicate-key.js';
 import { ApprovalEngine } from '../approvals/engine.js';
+import { keysOf } from '../directory/keys.js';
 import type { AuditLog } from '../audit.js';
 import type { DirectoryService } from '../directory/directory.js';
 import type { InventoryService } from '../inventory.js';
@@ -270,7 +271,7 @@ export class AccessService {
     const { models, clock } = this.deps;
     const requester = await this.deps.directory.byPersonId(req.requester);
     // Someone who left the directory since asking is not given access.
-    const publicKey = requester?.active ? requester.sshKeys[0] : undefined;
+    const publicKey = requester?.active ? keysOf(requester)[0] : undefined;
     const apps = await models.Application.find({ requestId: req.requestId, status: ApplicationStatus.pending }).lean<Array<HostApplication & { _id: unknown }>>();
     let made = 0;
     for (const app of apps) {

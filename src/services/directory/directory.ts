@@ -6,6 +6,7 @@ import type { Clock } from '../../clock.js';
 import { AppError, ErrorCode } from '../../errors.js';
 import type { Person, PersonModel } from '../../models/person.js';
 import type { AuditLog } from '../audit.js';
+import { keysOf } from './keys.js';
 import { loadDirectory, type DirectoryRecord } from './source.js';
 
 /** What opsgate asks Slack about people; implemented over the Web API. */
@@ -79,7 +80,10 @@ export class DirectoryService {
         ...(r.slackId ? { slackId: r.slackId } : {}),
       };
       await model.updateOne({ personId: r.id }, { $set: fields }, { upsert: true });
-      if (old && JSON.stringify(old.sshKeys) !== JSON.stringify(r.sshKeys)) keysChanged.push({ personId: r.id, sshKeys: r.sshKeys });
+      // Compared as the keys that stand for the person: a directory listing its first key for
+      // someone whose imported key stands now is a change, and so ends that key's grants.
+      const standing = keysOf({ sshKeys: r.sshKeys, importedSshKeys: old?.importedSshKeys });
+      if (old && JSON.stringify(keysOf(old)) !== JSON.stringify(standing)) keysChanged.push({ personId: r.id, sshKeys: standing });
       if (old) result.updated++;
       else result.added++;
     }
