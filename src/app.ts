@@ -251,7 +251,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   const access = new AccessService({ models: accessCollections, directory, inventory, rbac, audit, clock, notifier, kickProvisioning: accessJobs.kickProvisioning, enqueueAsk: accessJobs.enqueueAsk, dayMs: config.ACCESS_DAY_MS });
   const grants = new GrantService({ models: accessCollections, directory, inventory, rbac, audit, clock, notifier, hostKeys, kickProvisioning: accessJobs.kickProvisioning });
   const provisioning = new ProvisioningWorker(
-    { models: accessCollections, access, inventory, directory, audit, clock, notifier, hostKeys, scheduleWake: accessJobs.scheduleWake },
+    { models: accessCollections, access, inventory, directory, audit, clock, notifier, hostKeys, scheduleWake: accessJobs.scheduleWake, observer: metrics },
     { dayMs: config.ACCESS_DAY_MS, claimLeaseMs: config.ACCESS_CLAIM_LEASE_MS, batchSize: config.ACCESS_PROVISIONING_BATCH_SIZE, hostParallelism: config.ACCESS_PROVISIONING_HOST_PARALLELISM },
   );
   accessJobs.attach({ access, worker: provisioning, grants, logger });
@@ -279,6 +279,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     notifier: ticketSlackNotifier({ slack: messenger, mail, logger }),
     // Ticket runs are jobs too: the same heartbeat (how soon another instance's /jobs signal lands) and lease.
     executor: { progressEveryMs: config.TICKET_PROGRESS_EVERY_MS, heartbeatMs: config.JOB_HEARTBEAT_MS, staleMs: config.JOB_LEASE_MS },
+    observer: metrics,
   });
   const modules = wireModules(
     { conn, agenda, directory, inventory, rbac, audit, clock, logger, engine, toTarget, catalog: moduleCatalog },
@@ -290,6 +291,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       maxOutputBytes: config.MODULE_OUTPUT_MAX_BYTES,
       instanceId: ticketing.instanceId,
       notifier: runNotifier({ slack: messenger, directory, logger }),
+      observer: metrics,
     },
   );
   const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets, moduleRuns: modules.runs };

@@ -3,6 +3,7 @@
  * execution engine (output into the chunked log store beside the tickets' logs, under
  * `<jobId>/<host>`), and the lost-job sweep. createOpsgate calls it once per instance.
  */
+import type { RunObserver } from './services/run-observer.js';
 import { defineModuleJobs } from '../jobs/modules.js';
 import { defaultInstanceId } from './instance-id.js';
 import { jobModel } from './models/jobs.js';
@@ -24,13 +25,15 @@ export interface ModulesOptions extends ModuleRunOptions {
   log?: TicketLogSink;
   /** The Slack side (notify/run-notifier.ts); none: runs are told to nobody. */
   notifier?: RunNotifier;
+  /** Told of each run's end (the metrics). */
+  observer?: RunObserver;
 }
 
 export function wireModules(core: ModulesCore, opts: ModulesOptions = {}) {
   const model = jobModel(core.conn);
   const log = opts.log ?? new TicketLogStore({ ...ticketLogModels(core.conn), clock: core.clock, logger: core.logger });
   const instanceId = opts.instanceId ?? defaultInstanceId();
-  const runs = new ModuleRuns({ ...core, model, log, instanceId, notifier: opts.notifier }, opts);
+  const runs = new ModuleRuns({ ...core, model, log, instanceId, notifier: opts.notifier, observer: opts.observer }, opts);
   const jobs = defineModuleJobs(core.agenda, { runs, logger: core.logger });
   const form = new RunFormService(core);
   // What /jobs output reads from: the chunked store, not a test's other sink.

@@ -4,6 +4,7 @@
  * and the jobs. createOpsgate calls it once; the Slack side (commands, blocks, the Slack/mail
  * notifier) plugs in through `opts`, and tests may hand in another log sink.
  */
+import type { RunObserver } from './services/run-observer.js';
 import type { Agenda } from 'agenda';
 import type { Connection } from 'mongoose';
 import { defineTicketJobs } from '../jobs/tickets.js';
@@ -51,6 +52,8 @@ export interface TicketsOptions {
   log?: TicketLogSink;
   notifier?: TicketNotifier;
   executor?: ExecutorOptions;
+  /** Told of each run's end (the metrics). */
+  observer?: RunObserver;
 }
 
 /** Until the Slack notifier exists: events go to the log (ids and states only, no text). */
@@ -66,7 +69,7 @@ export function wireTickets(core: TicketsCore, opts: TicketsOptions = {}) {
   const log = opts.log ?? new TicketLogStore({ ...ticketLogModels(core.conn), clock: core.clock, logger: core.logger });
   const notifier = opts.notifier ?? logOnlyNotifier(core.logger);
   const instanceId = opts.instanceId ?? defaultInstanceId();
-  const executor = new TicketExecutor({ model, records, catalog: core.catalog, runner, log, notifier, clock: core.clock, logger: core.logger, instanceId }, opts.executor);
+  const executor = new TicketExecutor({ model, records, catalog: core.catalog, runner, log, notifier, clock: core.clock, logger: core.logger, instanceId, observer: opts.observer }, opts.executor);
   const jobs = defineTicketJobs(core.agenda);
   const switches = new TemplateSwitches({ model: ticketTemplateSwitchModel(core.conn), catalog: core.catalog, directory: core.directory, rbac: core.rbac, audit: core.audit, clock: core.clock });
   const tickets = new TicketService({

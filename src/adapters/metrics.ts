@@ -6,6 +6,7 @@
  * scrape time, so every instance reports the same shared figures.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ProvisioningObserver, RunKind, RunObserver, RunOutcome } from '../services/run-observer.js';
 
 export interface MetricsSources {
   openRequests(): Promise<number>;
@@ -20,12 +21,15 @@ const COMMANDS = new Set(['/access', '/ticket', '/run', '/jobs', '/opsgate']);
 /** Distinct values one label keeps before the rest count as `other`. */
 const LABEL_CAP = 200;
 
-export class Metrics {
+export class Metrics implements RunObserver, ProvisioningObserver {
   readonly registry = new Registry();
   private readonly commands: Counter<'command' | 'outcome'>;
   private readonly ack: Histogram<'status'>;
   private readonly audit: Counter<'action'>;
   private readonly store: Histogram<'command'>;
+  private readonly runs: Histogram<'kind' | 'outcome'>;
+  private readonly expiryLateness: Histogram;
+  private readonly taskFailures: Counter<'type'>;
   private readonly seen = new Map<string, Set<string>>();
 
   /** When set, a scrape must send `Authorization: Bearer <token>` (METRICS_TOKEN). */
@@ -39,6 +43,12 @@ export class Metrics {
     this.ack = new Histogram({ name: 'opsgate_slack_ack_seconds', help: "Time from a Slack request's arrival to the bot's HTTP answer (the ack), by status class.", labelNames: ['status'], buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5], registers });
     this.audit = new Counter({ name: 'opsgate_audit_events_total', help: 'Audited events by action: approvals (access.approve, access.reject, …), grants, revocations, runs, provisioning failures.', labelNames: ['action'], registers });
     this.store = new Histogram({ name: 'opsgate_store_operation_seconds', help: 'Store (MongoDB) command latency as the driver saw it, by command.', labelNames: ['command'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    this.runs = new Histogram({ name: 'opsgate_runs_duration_seconds', help: 'Ticket and module runs that ended, by kind and outcome, and how long they ran (_count is runs by outcome).', labelNames: ['kind', 'outcome'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600], registers });
+    this.expiryLateness = new Histogram({ name: 'opsgate_access_expiry_lateness_seconds', help: "How long after a grant's expiry its line was removed from the host (sshd itself refuses the key from the expiry on).", buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600], registers });
+    this.taskFailures = new Counter({ name: 'opsgate_access_task_failures_total', help: 'Provisioning task attempts that failed, by type (add: writing a grant line, delete: removing one).', labelNames: ['type'], registers });
+    // Every series exists from the start (at 0), so dashboards and alerts see it before the first run.
+    for (const kind of ['ticket', 'module'] as const) for (const outcome of ['succeeded', 'failed', 'revoked', 'interrupted'] as const) this.runs.zero({ kind, outcome });
+    for (const type of ['add', 'delete'] as const) this.taskFailures.inc({ type }, 0);
     new Gauge({ name: 'opsgate_access_open_requests', help: 'Access applications waiting for approval or being provisioned.', registers, collect: async function () { this.set(await sources.openRequests()); } });
     new Gauge({ name: 'opsgate_access_active_grants', help: 'Grants in force (a key line on a host).', registers, collect: async function () { this.set(await sources.activeGrants()); } });
     new Gauge({
@@ -79,6 +89,18 @@ export class Metrics {
 
   storeOperation(command: string, seconds: number): void {
     this.store.observe({ command: this.bounded('command', command) }, seconds);
+  }
+
+  runEnded(kind: RunKind, outcome: RunOutcome, seconds: number): void {
+    this.runs.observe({ kind, outcome }, Math.max(0, seconds));
+  }
+
+  expiryRemoved(latenessSeconds: number): void {
+    this.expiryLateness.observe(Math.max(0, latenessSeconds));
+  }
+
+  taskFailed(type: 'add' | 'delete'): void {
+    this.taskFailures.inc({ type });
   }
 
   async text(): Promise<{ contentType: string; body: string }> {

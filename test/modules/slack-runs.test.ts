@@ -13,6 +13,7 @@ import { jobModel, type Job } from '../../src/models/jobs.js';
 import { rbacModels, ResourceType, Role } from '../../src/models/rbac.js';
 import { Actions, Commands, RunBlocks, Views } from '../../commands/ids.js';
 import { exampleCatalog, runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
+import { metricValue } from '../helpers/metrics.js';
 import { remotePs, type RemotePs } from '../helpers/remote-ps.js';
 import { startSshdFleet, type SshdFleet } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/store.js';
@@ -85,6 +86,8 @@ describe('/run inline', () => {
     const dm = await t.fake.waitFor('chat.postMessage', (c) => after(mark)(c) && c.args.channel === `D${USERS.carol.id}` && text(c).includes(jobId));
     expect(dm.args.text).toBe(`Your run ${jobId} (probe) ended: 1 ok, 1 failed, 1 unreachable`);
     expect(await jobOf(jobId)).toMatchObject({ state: 'done', startedBy: 'carol', counts: { ok: 1, failed: 1, unreachable: 1 }, target: { filter: 'app:nginx env:prod' } });
+    // /metrics counts the run by its outcome: a host failed, so the run failed.
+    expect(await metricValue(t.app.port, 'opsgate_runs_duration_seconds_count', { kind: 'module', outcome: 'failed' })).toBeGreaterThanOrEqual(1);
 
     // A host's whole output as a file in the asker's DM; a host the job did not run on is refused.
     const asked = t.fake.calls.length;

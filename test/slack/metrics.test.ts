@@ -9,23 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { samples } from '../helpers/metrics.js';
 import { runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TOKEN = 'metrics-token-0123456789abcdef';
-
-/** Each sample line `name{labels} value` as [name, labels, value]. */
-function samples(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
-  return text
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(l);
-      if (!m) throw new Error(`not a Prometheus sample line: ${l}`);
-      const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
-      return { name: m[1]!, labels, value: Number(m[3]) };
-    });
-}
 
 describe('GET /metrics', () => {
   let t: TestOpsgate;
@@ -67,6 +55,10 @@ describe('GET /metrics', () => {
     for (const queue of ['mail', 'notifications', 'tasks']) expect(one('opsgate_queue_depth', { queue })).toBeDefined();
     expect(one('opsgate_ssh_connections', { event: 'opened' })).toBeDefined();
     expect(one('opsgate_process_resident_memory_bytes')?.value).toBeGreaterThan(0);
+    // Series that exist before their first event (at 0), so a dashboard sees them from the start.
+    for (const kind of ['ticket', 'module']) for (const outcome of ['succeeded', 'failed', 'revoked', 'interrupted']) expect(one('opsgate_runs_duration_seconds_count', { kind, outcome })?.value, `${kind} ${outcome}`).toBe(0);
+    for (const type of ['add', 'delete']) expect(one('opsgate_access_task_failures_total', { type })?.value).toBe(0);
+    expect(one('opsgate_access_expiry_lateness_seconds_count')?.value).toBe(0);
     // Bounded labels: no host, person or Slack id in any label value.
     const values = all.flatMap((s) => Object.values(s.labels));
     for (const leak of ['web-01', 'bob', 'UBOB', 'alice', 'UALICE', 'AR-']) expect(values.some((v) => v.includes(leak)), leak).toBe(false);

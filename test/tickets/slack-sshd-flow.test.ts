@@ -12,6 +12,7 @@
  * for in every recorded Slack call, every HTTP answer, every mail, every document of the store
  * and the bot's own log: it is nowhere. Waits are on recorded calls and mails, never on time.
  */
+import { metricValue } from '../helpers/metrics.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -298,6 +299,7 @@ describe('a ticket on a real sshd config center, through Slack and SMTP', () => 
 
     const stored = await t.app.services.tickets.show(erin.id, ticketId);
     expect(stored.ticket.state).toBe('succeeded');
+    expect(await metricValue(t.app.port, 'opsgate_runs_duration_seconds_count', { kind: 'ticket', outcome: 'succeeded' })).toBe(1);
     expect(stored.ticket.phases.map((p) => [p.phase, p.ok])).toEqual([
       ['pre', true],
       ['main', true],

@@ -26,6 +26,7 @@ import type { AccessNotifier, HostKeysPort, HostOpResult, SessionsEnded } from '
 import type { AccessService } from './requests.js';
 import { queueDelete } from './tasks.js';
 import { exponentialBackoffMs } from '../backoff.js';
+import type { ProvisioningObserver } from '../run-observer.js';
 
 export interface ProvisioningDeps {
   models: AccessModels;
@@ -38,6 +39,8 @@ export interface ProvisioningDeps {
   hostKeys: HostKeysPort;
   /** Asks for the worker to run at `at` (just after the expiry of a grant just written; see wakeTimeFor). */
   scheduleWake: (at: Date) => Promise<void>;
+  /** Told of removals at expiry and failed attempts (the metrics); none in service tests. */
+  observer?: ProvisioningObserver;
 }
 
 export interface ProvisioningOptions {
@@ -241,6 +244,7 @@ export class ProvisioningWorker {
       { _id: { $in: tasks.map((t) => t._id) }, claimToken: tasks[0]!.claimToken },
       { $set: { status: ok ? TaskStatus.done : TaskStatus.failed, lastError: error, claimToken: null, claimUntil: null, ...retry } },
     );
+    if (!ok) for (const t of tasks) this.deps.observer?.taskFailed(t.type);
     return r.modifiedCount;
   }
 
@@ -408,6 +412,8 @@ export class ProvisioningWorker {
         to: { ended: sessions.ended, endedUnattributed: sessions.endedUnattributed, kept: sessions.kept, strays: sessions.strays, endedByGrant: sessions.endedByGrant, grantIds },
       });
     }
+    // Lateness counts removals at expiry only: an early revoke has no lateness to speak of.
+    for (const { grant } of done) if (!grant.endedBy && grant.expiresAt) this.deps.observer?.expiryRemoved((endedAt.getTime() - grant.expiresAt.getTime()) / 1000);
     const holders = new Map((await this.deps.directory.byPersonIds([...new Set(done.map((d) => d.grant.personId))])).map((p) => [p.personId, p]));
     for (const { grant } of done) {
       const holder = holders.get(grant.personId);

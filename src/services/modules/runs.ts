@@ -12,6 +12,7 @@
  * hosts signalled. The heartbeat is the job's lease: a job whose heartbeat is older than the
  * lease belongs to an instance that died, and the sweep marks it `lost` (never left running).
  */
+import type { RunObserver } from '../run-observer.js';
 import { randomBytes } from 'node:crypto';
 import type { ExecutionEngine } from '../../adapters/exec/engine.js';
 import { normalizeSignal, STOP_SIGNALS } from '../../adapters/exec/signals.js';
@@ -49,6 +50,8 @@ export interface ModuleRunDeps extends PlanDeps {
   instanceId: string;
   /** Told of start, progress and end (Slack); none in service tests. */
   notifier?: RunNotifier;
+  /** Told of each run's end (the metrics). */
+  observer?: RunObserver;
 }
 
 export interface ModuleRunOptions {
@@ -342,6 +345,11 @@ export class ModuleRuns {
         const end = await model.findOneAndUpdate({ jobId, state: 'running' }, { $set: { state: 'done', endedAt: this.deps.clock.now(), note } }, { returnDocument: 'after' }).lean<Job>();
         if (!end) this.deps.logger.warn({ jobId }, 'job was marked lost while this instance still ran it (heartbeats late)');
         const final = end ?? (await this.get(jobId));
+        if (end) {
+          const c = end.counts;
+          const outcome = stopped ? 'interrupted' : c.failed + c.unreachable + (c.cancelled ?? 0) > 0 ? 'failed' : 'succeeded';
+          this.deps.observer?.runEnded('module', outcome, ((end.endedAt?.getTime() ?? 0) - end.startedAt.getTime()) / 1000);
+        }
         await startNoticed;
         await this.tell('finished', jobId, final);
         return final;

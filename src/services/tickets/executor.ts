@@ -26,6 +26,7 @@
  * Secret values are read from the catalog in memory when a command is rendered to run; what is
  * stored and shown is the masked rendering and the engine's redacted output.
  */
+import type { RunObserver, RunOutcome } from '../run-observer.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { HostResult } from '../../adapters/exec/types.js';
@@ -63,6 +64,8 @@ export interface ExecutorDeps {
   logger: Logger;
   /** This bot instance, written on the tickets whose tasks it runs (`/jobs` shows it). */
   instanceId: string;
+  /** Told of each run's end (the metrics). */
+  observer?: RunObserver;
 }
 
 export interface ExecutorOptions {
@@ -277,19 +280,28 @@ export class TicketExecutor {
       if (change.action === 'interrupt') await log.append(id, 'system', BOT_STOPPED_LOG).catch(() => undefined);
       const done = await records.transition(id, { state: 'running' }, change);
       if (!done) return null; // marked interrupted meanwhile (another instance thought this one dead)
+      this.observeEnd(done, change.action === 'interrupt' ? 'interrupted' : change.state);
       await this.finish(done);
       return done;
     } catch (err) {
       logger.error({ err: (err as Error).message, ticketId: id }, 'ticket run failed');
       await feed.close(); // no progress update may land after the result
       const failed = await records.transition(id, { state: 'running' }, { state: 'failed', status: TicketStatus.failed, background: claimed.background ? 'FAILURE' : null, by: 'system:tickets', action: 'fail', note: 'internal error while running; see the bot log' });
-      if (failed) await this.finish(failed);
+      if (failed) {
+        this.observeEnd(failed, 'failed');
+        await this.finish(failed);
+      }
       return failed;
     } finally {
       this.stopping.delete(id);
       this.stoppedForShutdown.delete(id);
       this.runs.delete(id);
     }
+  }
+
+  private observeEnd(t: Ticket, outcome: RunOutcome): void {
+    const start = t.startedAt ?? t.finishedAt;
+    this.deps.observer?.runEnded('ticket', outcome, start && t.finishedAt ? (t.finishedAt.getTime() - start.getTime()) / 1000 : 0);
   }
 
   /** A pre-task this instance stopped for shutdown (the submit path ends it as interrupted). */
