@@ -317,8 +317,9 @@ export class ProvisioningWorker {
       if (!(await this.finish(task, true, null))) return 'granted';
       await this.deps.audit.record({ actor: 'system:provisioning', action: 'access.granted', target: `host:${grant.host}`, from: null, to: { grantId: grant.grantId, personId: grant.personId, role: grant.role, expiresAt } });
       const holder = await this.deps.directory.byPersonId(grant.personId);
-      // A grant carried over from the old bastion is access the holder already had: no "granted" notice for each.
-      if (holder && !grant.importedFrom) this.notify(`grant:${grant.grantId}`, () => this.deps.notifier.granted({ ...grant, grantedAt, expiresAt }, holder));
+      // A grant carried over from the old bastion with its start is access the holder already
+      // had: no "granted" notice for each. One the old bastion never set up is news.
+      if (holder && !(grant.importedFrom && grant.grantedAt)) this.notify(`grant:${grant.grantId}`, () => this.deps.notifier.granted({ ...grant, grantedAt, expiresAt }, holder));
       return 'granted';
     }
     await this.finish(task, false, result.message);
