@@ -1,4 +1,5 @@
 /** `npm run bench`: every benchmark, one after the other, printing figures. */
+import { benchBastionImport } from './bastion-import.bench.js';
 import { benchExpiryStorm } from './expiry-storm.bench.js';
 import { benchFleet } from './fleet.bench.js';
 import { benchOutbox } from './outbox.bench.js';
@@ -16,3 +17,4 @@ await benchTicketLog();
 await benchTickets();
 await benchWriteAck();
 await benchOutbox();
+await benchBastionImport();

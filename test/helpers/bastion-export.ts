@@ -5,7 +5,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type mongoose from 'mongoose';
 import { stringify } from 'csv-stringify/sync';
+import { inventoryModels } from '../../src/models/inventory.js';
+import { personModel } from '../../src/models/person.js';
 
 export type ExportRow = Record<string, string | number | null>;
 export type ExportTables = Partial<Record<'host_bastion_apply' | 'host_bastion_tasks' | 'user_host' | 'user_keys' | 'uid_map' | 'host_map', ExportRow[]>>;
@@ -73,4 +76,10 @@ export function generateExport(v: Volumes, now: Date): ExportTables {
     uid_map: Array.from({ length: v.people }, (_, i) => ({ uid: i + 1, person_id: `p${i + 1}` })),
     host_map: Array.from({ length: v.hosts }, (_, i) => ({ host_id: i + 1, host: `h${i + 1}` })),
   };
+}
+
+/** The directory's people and the inventory's hosts the export's mapping files name. */
+export async function seedDirectoryAndInventory(conn: mongoose.Connection, v: Volumes): Promise<void> {
+  await personModel(conn).insertMany(Array.from({ length: v.people }, (_, i) => ({ personId: `p${i + 1}`, name: `Person ${i + 1}`, email: `p${i + 1}@example.com`, level: 'P6', sshKeys: [`ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${String(i).padStart(43, 'A')}`] })));
+  await inventoryModels(conn).Host.insertMany(Array.from({ length: v.hosts }, (_, i) => ({ name: `h${i + 1}`, address: '127.0.0.1', hostKey: 'SHA256:bench' })));
 }

@@ -40,23 +40,31 @@ interface WriteErrorLike {
   err?: { code?: number };
 }
 
-/** Inserts what is not there yet; a duplicate on `key` means "already imported". */
+/**
+ * Inserts what is not there yet. Each batch first looks up which of its keys exist (a second
+ * run is then reads only); a duplicate on `key` at insert (written meanwhile) also counts as
+ * there, while one on another unique index is a real conflict.
+ */
 async function insertOnce(coll: Collection, docs: Document[], key: string): Promise<Written> {
   const out: Written = { inserted: 0, existing: 0, conflicts: [] };
+  const present = async (keys: unknown[]) => new Set((await coll.find({ [key]: { $in: keys } }, { projection: { [key]: 1 } }).toArray()).map((d) => String(d[key])));
   for (let i = 0; i < docs.length; i += BATCH) {
     const batch = docs.slice(i, i + BATCH);
+    const there = await present(batch.map((d) => d[key]));
+    const missing = batch.filter((d) => !there.has(String(d[key])));
+    out.existing += batch.length - missing.length;
+    if (missing.length === 0) continue;
     try {
-      out.inserted += (await coll.insertMany(batch, { ordered: false })).insertedCount;
+      out.inserted += (await coll.insertMany(missing, { ordered: false })).insertedCount;
     } catch (err) {
       const list = (err as { writeErrors?: WriteErrorLike[] | WriteErrorLike }).writeErrors;
       const errors = Array.isArray(list) ? list : list ? [list] : [];
       if (errors.length === 0 || errors.some((e) => (e.code ?? e.err?.code) !== 11000)) throw err;
-      out.inserted += batch.length - errors.length;
-      // A duplicate of our own key was written before; one on another index is a real conflict.
-      const dupKeys = errors.map((e) => batch[e.index]![key]);
-      const there = new Set((await coll.find({ [key]: { $in: dupKeys } }, { projection: { [key]: 1 } }).toArray()).map((d) => String(d[key])));
+      out.inserted += missing.length - errors.length;
+      const dupKeys = errors.map((e) => missing[e.index]![key]);
+      const nowThere = await present(dupKeys);
       for (const k of dupKeys) {
-        if (there.has(String(k))) out.existing++;
+        if (nowThere.has(String(k))) out.existing++;
         else out.conflicts.push(String(k));
       }
     }
