@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Types } from 'mongoose';
-import { ApplicationStatus, GrantStatus, TaskStatus, type AccessRole, type ApplicationStatusValue } from '../../models/access.js';
+import { ApplicationStatus, GrantStatus, TaskStatus, type AccessRole, type ApplicationStatusValue, type Grant } from '../../models/access.js';
 import { accountsForRole } from '../access/authorized-keys.js';
 import { ROLE_BY_CODE, type ApplyRow, type ImportProblem, type RowRef, type Tables, type TaskRow, type UserHostRow } from './tables.js';
 
@@ -45,25 +45,8 @@ export interface ImportedFrom {
   id: number;
 }
 
-export interface PlannedGrant {
-  grantId: string;
-  requestId: string;
-  personId: string;
-  host: string;
-  role: AccessRole;
-  status: 1 | 2;
-  days: number;
-  publicKey: string;
-  grantedAt: Date | null;
-  expiresAt: Date | null;
-  endedAt: Date | null;
-  endedBy: string | null;
-  endReason: string | null;
-  reminded: number[];
-  importedFrom: ImportedFrom;
-  createdAt: Date;
-  updatedAt: Date;
-}
+/** A grant as access_grants holds it, naming the old row it came from. */
+export type PlannedGrant = Omit<Grant, 'importedFrom'> & { importedFrom: ImportedFrom };
 
 export interface Skip {
   ref: RowRef;
