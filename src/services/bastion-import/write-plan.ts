@@ -5,6 +5,7 @@
  * written, then expired). Order matters for a cut-off run: requests and applications before
  * the grants they lead to, grants before the tasks that write them.
  */
+import os from 'node:os';
 import type { Collection, Document } from 'mongodb';
 import type { Connection } from 'mongoose';
 import { accessModels } from '../../models/access.js';
@@ -107,7 +108,7 @@ export async function writePlan(conn: Connection, plan: Plan): Promise<WriteResu
       action: 'migration.import',
       target: 'migration:old-bastion',
       from: null,
-      to: { read: plan.read, inserted: Object.fromEntries(Object.entries(result).map(([k, v]) => [k, typeof v === 'number' ? v : v.inserted])), linesToWrite: linesToWrite(plan), skipped: plan.skipped.length },
+      to: { ranBy: `${os.userInfo().username}@${os.hostname()}`, read: plan.read, inserted: Object.fromEntries(Object.entries(result).map(([k, v]) => [k, typeof v === 'number' ? v : v.inserted])), linesToWrite: linesToWrite(plan), skipped: plan.skipped.length },
     });
   }
   return result;
