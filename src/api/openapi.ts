@@ -21,7 +21,6 @@ const WRITE_ERRORS: Record<number, string> = { 413: 'the request body is too lar
 
 export function openApiDocument(routes: ApiRoute[], version: string): Record<string, unknown> {
   const registry = new OpenAPIRegistry();
-  registry.register('Error', ErrorBody);
   const bearer = registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'a personal API token: /opsgate token create <name> [expires:30d] [scope:read|write]' });
   const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
   for (const r of routes) {

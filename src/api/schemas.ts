@@ -34,10 +34,13 @@ export const ErrorBody = z
 const page = <T extends z.ZodType>(item: T, id: string) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last page' }) }).meta({ id });
 
-export const PageQuery = z.object({
-  cursor: z.string().max(400).optional().meta({ description: 'from the previous page' }),
-  limit: z.coerce.number().int().min(1).max(PAGE_MAX).optional().meta({ description: `items per page (default ${PAGE_DEFAULT}, at most ${PAGE_MAX})` }),
-});
+/** Query strings take only the parameters they name: any other is refused (1100), never ignored. */
+export const PageQuery = z
+  .object({
+    cursor: z.string().max(400).optional().meta({ description: 'from the previous page' }),
+    limit: z.coerce.number().int().min(1).max(PAGE_MAX).optional().meta({ description: `items per page (default ${PAGE_DEFAULT}, at most ${PAGE_MAX})` }),
+  })
+  .strict();
 
 // ---- inventory
 
@@ -74,7 +77,7 @@ export const HostPage = page(HostView, 'HostPage');
 export const ProductPage = page(ProductView, 'ProductPage');
 
 export const ProjectParams = z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/).meta({ description: 'the project name' }) });
-export const HostsQuery = PageQuery.extend({ filter: queryText(1000).optional().meta({ description: 'the inventory filter, as `/opsgate hosts` takes it: name words, env:, project:, app:, label:value' }) });
+export const HostsQuery = PageQuery.extend({ filter: queryText(1000).optional().meta({ description: 'the inventory filter, as `/opsgate hosts` takes it: name words, env:, project:, app:, label:value' }) }).strict();
 
 // ---- grants
 
@@ -99,7 +102,7 @@ export const GrantsQuery = PageQuery.extend({
   host: queryText(100).optional(),
   person: queryText(100).optional().meta({ description: "a person id; only admins may name someone else" }),
   state: z.enum(['valid', 'expired']).optional(),
-});
+}).strict();
 
 // ---- audit
 
@@ -113,7 +116,7 @@ export const AuditQuery = PageQuery.extend({
   target: queryText(200).optional().meta({ description: 'targets starting with this, e.g. host:web-01' }),
   since: time.optional(),
   until: time.optional(),
-});
+}).strict();
 
 // ---- tickets
 
