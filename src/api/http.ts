@@ -93,7 +93,26 @@ function pathPattern(path: string): { re: RegExp; names: string[] } {
 export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHandler {
   const limiter = new RateLimiter(opts.ratePerMinute, opts.now);
   const compiled = ROUTES.map((r) => ({ route: r, ...pathPattern(r.path) }));
+  /** Open progress streams and long polls: each ends (answers) when the API closes. */
   const streams = new Set<() => void>();
+  let closing = false;
+  /** A long poll's wait between two reads; resolves false at once when the API is closing. */
+  const pause = (maxMs: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (closing) return resolve(false);
+      const wake = () => {
+        clearTimeout(timer);
+        streams.delete(wake);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        streams.delete(wake);
+        resolve(true);
+      }, Math.min(opts.progressPollMs, maxMs));
+      streams.add(wake);
+    });
+  // Failed authentications per client address: past the token rate they are 429, not another look-up.
+  const failures = new RateLimiter(opts.ratePerMinute, opts.now);
   let document: string | undefined;
 
   const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -217,7 +236,11 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
     if (!hit) throw new HttpError(405, new AppError(ErrorCode.BadParameter, `${req.method} is not served on ${sub}; use ${onPath.map((c) => c.route.method.toUpperCase()).join(' or ')}`), { allow: onPath.map((c) => c.route.method.toUpperCase()).join(', ') });
     const route: ApiRoute = hit.route;
 
-    const caller: Caller = await services.tokens.authenticate(req.headers.authorization);
+    const caller: Caller = await services.tokens.authenticate(req.headers.authorization).catch((err: unknown) => {
+      const wait = err instanceof AppError && isUnauthenticated(err) ? failures.take(`addr:${req.socket.remoteAddress ?? '?'}`) : 0;
+      if (wait > 0) throw new HttpError(429, new AppError(ErrorCode.NeedPermission, `too many requests without a valid token from this address; try again in ${wait} s`), { 'retry-after': String(wait) });
+      throw err;
+    });
     const wait = limiter.take(caller.token.tokenId);
     if (wait > 0) throw new HttpError(429, new AppError(ErrorCode.BadParameter, `token ${caller.token.tokenId} made more than ${opts.ratePerMinute} requests in a minute; try again in ${wait} s`), { 'retry-after': String(wait) });
     if (route.scope === 'write') ApiTokenService.requireWrite(caller);
@@ -245,7 +268,7 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new HttpError(400, new AppError(ErrorCode.ExpectedObject, 'the request body must be a JSON object'));
       body = route.body ? parseWith(route.body, parsed, 'body') : {};
     }
-    const ctx = { actor: caller.person.slackId, caller, params, query, body, services } as RouteContext<unknown, never, never>;
+    const ctx = { actor: caller.person.slackId, caller, params, query, body, services, pause } as RouteContext<unknown, never, never>;
     if (route.kind === 'events') return stream(route, ctx as never, req, res, await route.snapshot(ctx as never));
     const result = await route.handle(ctx as never);
     const out = route.response.parse(result);
@@ -267,6 +290,7 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
       return true;
     },
     close() {
+      closing = true;
       for (const end of [...streams]) end();
     },
   };

@@ -34,6 +34,8 @@ export interface RouteContext<P, Q, B> {
   query: Q;
   body: B;
   services: ApiServices;
+  /** Waits one progress interval (long polls); false when the API is closing and the answer should go now. */
+  pause(maxMs: number): Promise<boolean>;
 }
 
 type Schema = z.ZodType;
@@ -119,6 +121,17 @@ async function ticketOf(s: ApiServices, actor: string, id: string) {
 async function jobOf(s: ApiServices, actor: string, id: string) {
   const found = await s.jobs.find(actor, id);
   return found.kind === 'module' ? moduleJobView(found.job) : ticketJobView(found.job);
+}
+
+/** A long poll over `view`: the view once it is final or no longer in `changedFrom`, or when the time is up. */
+async function waitFor<V extends { state: string; final: boolean }>(ctx: { pause(maxMs: number): Promise<boolean> }, q: { timeout?: number; changedFrom?: string }, view: () => Promise<V>): Promise<V> {
+  const deadline = Date.now() + (q.timeout ?? 30) * 1000;
+  for (;;) {
+    const v = await view();
+    const done = q.changedFrom !== undefined ? v.state !== q.changedFrom || v.final : v.final;
+    const left = deadline - Date.now();
+    if (done || left <= 0 || !(await ctx.pause(left))) return v;
+  }
 }
 
 export const ROUTES: ApiRoute[] = [
@@ -226,6 +239,17 @@ export const ROUTES: ApiRoute[] = [
     },
   }),
   json({
+    method: 'get',
+    path: '/tickets/{id}/wait',
+    summary: 'A long poll: the ticket once it is final (or its state is no longer `changedFrom`), or after `timeout` seconds',
+    scope: 'read',
+    params: S.TicketParams,
+    query: S.WaitQuery,
+    status: 200,
+    response: S.TicketView,
+    handle: (ctx) => waitFor(ctx, ctx.query, () => ticketOf(ctx.services, ctx.actor, ctx.params.id)),
+  }),
+  json({
     method: 'post',
     path: '/tickets',
     summary: 'Submit a ticket (approvers are asked in Slack as usual)',
@@ -284,6 +308,17 @@ export const ROUTES: ApiRoute[] = [
       const view = await jobOf(services, actor, params.id);
       return { view, final: view.final };
     },
+  }),
+  json({
+    method: 'get',
+    path: '/jobs/{id}/wait',
+    summary: 'A long poll: the job once it is final (or its state is no longer `changedFrom`), or after `timeout` seconds',
+    scope: 'read',
+    params: S.JobParams,
+    query: S.WaitQuery,
+    status: 200,
+    response: S.JobView,
+    handle: (ctx) => waitFor(ctx, ctx.query, () => jobOf(ctx.services, ctx.actor, ctx.params.id)),
   }),
   json({
     method: 'post',

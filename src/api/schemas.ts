@@ -171,6 +171,14 @@ export const TicketView = z
 
 export const TicketParams = z.object({ id: ticketId });
 
+/** A long poll: answers once the state is final (or differs from `changedFrom`), or when `timeout` has passed. */
+export const WaitQuery = z
+  .object({
+    timeout: z.coerce.number().int().min(1).max(60).optional().meta({ description: 'seconds to wait at most (default 30, at most 60)' }),
+    changedFrom: z.string().min(1).max(40).optional().meta({ description: 'answer as soon as the state is no longer this one (else: once it is final)' }),
+  })
+  .strict();
+
 export const SubmitTicket = z
   .object({
     template: z.string().min(1).max(100).meta({ description: 'the ticket template name' }),

@@ -400,6 +400,9 @@ describe('a pipeline', () => {
 
     const shown = await get(`/tickets/${ticketId}`, tok.carolRead!.token);
     expect(shown.json.logTail).toContain('deployed-v1.4.2');
+    // The long poll of an ended ticket answers at once with the same final view.
+    const polled = await get(`/tickets/${ticketId}/wait?timeout=60`, tok.carolRead!.token);
+    expect(polled.json).toMatchObject({ state: 'succeeded', final: true, logTail: final.logTail });
     const asJob = await get(`/jobs/${ticketId}`, tok.carolRead!.token);
     expect(asJob.json).toMatchObject({ kind: 'ticket', id: ticketId, state: 'succeeded', running: false });
   });
@@ -420,7 +423,15 @@ describe('a pipeline', () => {
     const submitted = await post('/tickets', { template: 'api-hold', env: 'PROD' }, tok.carol!.token);
     expect(submitted.status).toBe(201);
     const id = submitted.json.id;
-    await streamUntil(`/tickets/${id}/events`, tok.carol!.token, (v) => v.state === 'waiting');
+    // The long poll: answers once the state has left `pre` (the pre-task stage) ...
+    const waiting = await get(`/tickets/${id}/wait?changedFrom=pre&timeout=30`, tok.carol!.token);
+    expect(waiting.status).toBe(200);
+    expect(waiting.json).toMatchObject({ state: 'waiting', final: false });
+    // ... and, waiting for the end of a ticket nobody approves, when its time is up.
+    const t0 = Date.now();
+    const timedOut = await get(`/tickets/${id}/wait?timeout=1`, tok.carol!.token);
+    expect(timedOut.json).toMatchObject({ state: 'waiting', final: false });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     const revoked = await post(`/tickets/${id}/revoke`, {}, tok.carol!.token);
     expect(revoked.status, revoked.text).toBe(200);
     expect(revoked.json).toMatchObject({ state: 'revoked', final: true, status: 9 });
@@ -444,6 +455,7 @@ describe('module jobs', () => {
     expect(final.data.host_ok[0].stdout).toContain('api-echo pipeline');
     const shown = await get(`/jobs/${id}`);
     expect(shown.json.host_ok).toHaveLength(1);
+    expect((await get(`/jobs/${id}/wait`)).json).toMatchObject({ state: 'done', final: true });
     expect((await t.app.services.audit.query({ action: 'api.job.run', target: `job:${id}` }))[0]).toMatchObject({ actor: 'erin' });
     // bob (in a team, without use on inventory:prod) may not see it; an unknown job is 404.
     expect((await get(`/jobs/${id}`, tok.bobRead!.token)).json.code).toBe(1201);

@@ -44,6 +44,17 @@ describe('limits', () => {
     expect((await apiRequest(t.app.port, 'GET', '/products', { token: b.token })).status).toBe(200);
   });
 
+  it(`requests without a valid token: past ${RATE} a minute from one address they are 429, not another look-up`, async () => {
+    for (let i = 0; i < RATE; i++) expect((await apiRequest(t.app.port, 'GET', '/products', { token: `ogt_${String(i).padStart(43, 'x')}` })).status).toBe(401);
+    const refused = await apiRequest(t.app.port, 'GET', '/products', { token: 'nope' });
+    expect(refused.status).toBe(429);
+    expect(refused.json).toMatchObject({ code: 1201 });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // A good token from the same address is not held up by them.
+    const good = await createToken(t, USERS.erin, 'after-failures');
+    expect((await apiRequest(t.app.port, 'GET', '/products', { token: good.token })).status).toBe(200);
+  });
+
   it(`a body over ${MAX_BODY} bytes is 413, with or without a content-length; nothing is stored`, async () => {
     const big = { template: 'deploy-static', env: 'STAGE', values: { Ref: 'x'.repeat(MAX_BODY) } };
     const before = await ticketModel(t.app.store.connection).countDocuments();

@@ -98,7 +98,7 @@ describe('the OpenAPI document', () => {
     expect(jobEnded.events.at(-1)?.data.host_unreachable[0]).toMatchObject({ host: 'web-01' });
 
     const ids: Record<string, string> = { '/projects/{name}': 'storefront', '/tickets/{id}': ticketId, '/jobs/{id}': jobId };
-    const idFor = (p: string) => ids[p.replace(/\/(run|revoke|signal|events)$/, '')] ?? '';
+    const idFor = (p: string) => ids[p.replace(/\/(run|revoke|signal|events|wait)$/, '')] ?? '';
     const bodies: Record<string, unknown> = { 'post /jobs/{id}/signal': { signal: 'TERM' }, 'post /tickets/{id}/run': {}, 'post /tickets/{id}/revoke': {} };
     for (const r of ROUTES) {
       const concrete = r.path.replace(/\{\w+\}/, idFor(r.path));
