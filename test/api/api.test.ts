@@ -20,7 +20,8 @@ import { apiTokenModel } from '../../src/models/api-token.js';
 import { ticketModel } from '../../src/models/tickets.js';
 import { jobModel } from '../../src/models/jobs.js';
 import { hashToken } from '../../src/services/api-tokens.js';
-import { apiRequest, createToken, readEvents, TOKEN_RE } from '../helpers/api.js';
+import { apiRequest, apiTaps, createToken, readEvents, TOKEN_RE } from '../helpers/api.js';
+import { accessModels } from '../../src/models/access.js';
 import { copyExampleCatalog } from '../helpers/catalog-copy.js';
 import type { RecordedCall } from '../helpers/fake-slack.js';
 import { runCommand, startOpsgate, USERS, type TestOpsgate } from '../helpers/opsgate.js';
@@ -30,6 +31,11 @@ import { tempDir } from '../helpers/store.js';
 import { buttonValue, dm, text } from '../helpers/ticket-slack.js';
 
 const SLEEP = 120_000 + randomInt(0, 50_000);
+/** The deploy template's secret: used for real on the host, it must be in no API answer. */
+const SECRET = 'api-S3cret_value-7d1e';
+/** Every API answer and stream chunk of this file. */
+const answers: string[] = [];
+apiTaps.add((text) => answers.push(text));
 let fleet: SshdFleet;
 let t: TestOpsgate;
 let ps: RemotePs;
@@ -55,7 +61,8 @@ beforeAll(async () => {
         submitGroups: ['ops', 'dev'],
         configCenter: 'center-1',
         options: [{ name: 'Tag', label: 'Git tag', text: { pattern: '^v[0-9.]+$', maxLength: 20 } }],
-        main: 'echo "deploying {Tag} conn=$SSH_CONNECTION"; echo "deployed-{Tag}"',
+        secrets: { Token: { env: 'OPSGATE_API_TEST_SECRET' } },
+        main: 'echo "deploying {Tag} conn=$SSH_CONNECTION token={Token}"; echo "deployed-{Tag}"',
         approval: [{ label: 'lead', approvers: { people: ['alice'] } }],
         lock: true,
         timeoutMinutes: 5,
@@ -81,7 +88,7 @@ beforeAll(async () => {
       { id: 2002, name: 'api-sleep', description: 'sleep', command: 'sleep {secs}', params: [{ name: 'secs', type: 'int', min: 1, max: 1000000 }], timeoutSeconds: 600, channel: '#ops-runs', envs: ['prod'] },
     ),
   );
-  t = await startOpsgate({ catalogDir, env: { SSH_PRIVATE_KEY_PATH: fleet.clientKey.path, SSH_USER: 'root', API_PROGRESS_POLL_MS: '100', API_RATE_LIMIT_PER_MINUTE: '100000', JOB_HEARTBEAT_MS: '200' } });
+  t = await startOpsgate({ catalogDir, env: { OPSGATE_API_TEST_SECRET: SECRET, SSH_PRIVATE_KEY_PATH: fleet.clientKey.path, SSH_USER: 'root', API_PROGRESS_POLL_MS: '100', API_RATE_LIMIT_PER_MINUTE: '100000', JOB_HEARTBEAT_MS: '200' } });
   await t.ready();
   port = t.app.port;
   ps = remotePs(fleet);
@@ -295,10 +302,22 @@ describe('reads, with a good token', () => {
   });
 
   it('GET /grants and /audit: admins see everyone’s, others only their own (1201 for someone else’s)', async () => {
-    expect((await get('/grants?person=bob', tok.erin!.token)).status).toBe(200);
-    const own = await get('/grants?state=valid', tok.carolRead!.token);
+    // Grants as provisioning leaves them (the access flow itself is test/access/'s).
+    const now = Date.now();
+    const grant = (grantId: string, personId: string, host: string, status: 1 | 2) => ({ grantId, requestId: 'AR-API0001', personId, host, role: 'readonly', status, days: 1, publicKey: 'ssh-ed25519 AAAA test', grantedAt: new Date(now - 3_600_000), expiresAt: new Date(now + (status === 1 ? 1 : -1) * 3_600_000) });
+    await accessModels(t.app.store.connection).Grant.insertMany([grant('gr_api_0001', 'carol', 'web-01', 1), grant('gr_api_0002', 'bob', 'web-01', 1), grant('gr_api_0003', 'carol', 'db-01', 2)]);
+    const ids = (r: { json: { items: Array<{ id: string }> } }) => r.json.items.map((g) => g.id);
+    expect(ids(await get('/grants?host=web-01'))).toEqual(['gr_api_0001', 'gr_api_0002']);
+    expect(ids(await get('/grants?person=carol'))).toEqual(['gr_api_0001', 'gr_api_0003']);
+    expect(ids(await get('/grants?state=expired'))).toEqual(['gr_api_0003']);
+    const first = await get('/grants?limit=2');
+    expect(ids(first)).toEqual(['gr_api_0001', 'gr_api_0002']);
+    expect(ids(await get(`/grants?limit=2&cursor=${first.json.nextCursor}`))).toEqual(['gr_api_0003']);
+    expect((await get('/grants?state=valid&host=web-01')).json.items[0]).toMatchObject({ id: 'gr_api_0001', request: 'AR-API0001', person: 'carol', role: 'readonly', state: 'valid', expiresAt: new Date(now + 3_600_000).toISOString() });
+    const own = await get('/grants', tok.carolRead!.token);
     expect(own.status).toBe(200);
-    expect(Array.isArray(own.json.items)).toBe(true);
+    expect(ids(own)).toEqual(['gr_api_0001', 'gr_api_0003']);
+    expect(ids(await get('/grants?person=carol', tok.carolRead!.token))).toEqual(['gr_api_0001', 'gr_api_0003']);
     const other = await get('/grants?person=bob', tok.carolRead!.token);
     expect(other.status).toBe(403);
     expect(other.json).toMatchObject({ code: 1201, field: 'person' });
@@ -309,8 +328,8 @@ describe('reads, with a good token', () => {
     expect(audit.json.items[0].at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const next = await get(`/audit?action=token.create&limit=2&cursor=${audit.json.nextCursor}`, tok.erin!.token);
     expect(next.status).toBe(200);
-    const ids = [...audit.json.items, ...next.json.items].map((e: { id: string }) => e.id);
-    expect(new Set(ids).size).toBe(ids.length);
+    const entries = [...audit.json.items, ...next.json.items].map((e: { id: string }) => e.id);
+    expect(new Set(entries).size).toBe(entries.length);
     expect((await get('/audit', tok.carolRead!.token)).json).toMatchObject({ code: 1201 });
   });
 
@@ -405,6 +424,14 @@ describe('a pipeline', () => {
     expect(polled.json).toMatchObject({ state: 'succeeded', final: true, logTail: final.logTail });
     const asJob = await get(`/jobs/${ticketId}`, tok.carolRead!.token);
     expect(asJob.json).toMatchObject({ kind: 'ticket', id: ticketId, state: 'succeeded', running: false });
+  });
+
+  it('no answer carries the template’s secret or a token’s hash (the log shows the secret masked)', async () => {
+    const all = answers.join('\n');
+    expect(all).toContain('deployed-v1.4.2');
+    expect(all).toContain('token=');
+    expect(all.includes(SECRET)).toBe(false);
+    for (const h of (await apiTokenModel(t.app.store.connection).find({}).lean()).map((x) => x.hash)) expect(all.includes(h)).toBe(false);
   });
 
   it('every write is audited with the token owner as actor and the token named', async () => {

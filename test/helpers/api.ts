@@ -7,6 +7,12 @@
 import http from 'node:http';
 import { runCommand, type TestOpsgate } from './opsgate.js';
 
+/** Told every API answer's text and every stream chunk, for looking for what must never leave. */
+export const apiTaps = new Set<(text: string) => void>();
+const tap = (text: string) => {
+  for (const f of apiTaps) f(text);
+};
+
 export interface ApiResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -39,6 +45,7 @@ export function apiRequest(port: number, method: string, path: string, r: ApiReq
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
+        tap(text);
         let json: unknown;
         try {
           json = JSON.parse(text);
@@ -76,6 +83,7 @@ export function readEvents(port: number, path: string, token: string, opts: { un
       const events: SseEvent[] = [];
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
+        tap(c);
         buf += c;
         for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
           const block = buf.slice(0, i);
