@@ -97,7 +97,7 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
   const streams = new Set<() => void>();
   let closing = false;
   /** A long poll's wait between two reads; resolves false at once when the API is closing. */
-  const pause = (maxMs: number): Promise<boolean> =>
+  const sleep = (maxMs: number): Promise<boolean> =>
     new Promise((resolve) => {
       if (closing) return resolve(false);
       const wake = () => {
@@ -171,7 +171,7 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
     });
   }
 
-  function stream(route: EventsRoute, ctx: RouteContext<unknown, Record<string, never>, Record<string, never>>, req: http.IncomingMessage, res: http.ServerResponse, first: { view: unknown; final: boolean }): void {
+  function stream(route: EventsRoute, ctx: RouteContext<unknown, Record<string, never>, Record<string, never>>, req: http.IncomingMessage, res: http.ServerResponse, first: { view: unknown; final: boolean }, stillValid: () => Promise<unknown>): void {
     const name = route.path.startsWith('/tickets') ? 'ticket' : 'job';
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     let last = '';
@@ -200,8 +200,8 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
     };
     const poll = () => {
       if (closed) return;
-      route
-        .snapshot(ctx as never)
+      stillValid()
+        .then(() => route.snapshot(ctx as never))
         .then((snap) => {
           if (closed) return;
           emit(snap);
@@ -268,8 +268,12 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new HttpError(400, new AppError(ErrorCode.ExpectedObject, 'the request body must be a JSON object'));
       body = route.body ? parseWith(route.body, parsed, 'body') : {};
     }
+    // A long poll or a stream outlives its first look: the token is checked again before each
+    // later read, so one revoked (or whose owner left) meanwhile stops being answered.
+    const stillValid = () => services.tokens.authenticate(req.headers.authorization);
+    const pause = async (maxMs: number): Promise<boolean> => (await sleep(maxMs)) && (await stillValid(), true);
     const ctx = { actor: caller.person.slackId, caller, params, query, body, services, pause } as RouteContext<unknown, never, never>;
-    if (route.kind === 'events') return stream(route, ctx as never, req, res, await route.snapshot(ctx as never));
+    if (route.kind === 'events') return stream(route, ctx as never, req, res, await route.snapshot(ctx as never), stillValid);
     const result = await route.handle(ctx as never);
     const out = route.response.parse(result);
     await audited(route, out, ctx, req);
@@ -280,6 +284,13 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
     handle(req, res) {
       const path = (req.url ?? '').split('?')[0]!;
       if (path !== API_BASE && !path.startsWith(`${API_BASE}/`)) return false;
+      // One line per request (writes at info): method, path, status, never a header or a body.
+      const started = performance.now();
+      res.once('finish', () => {
+        const line = { method: req.method, path: path.slice(0, 200), status: res.statusCode, ms: Math.round(performance.now() - started) };
+        if (req.method === 'POST') opts.logger.info(line, 'API request');
+        else opts.logger.debug(line, 'API request');
+      });
       serve(req, res).catch((err: unknown) => {
         if (err instanceof HttpError) return send(res, err.status, errorBody(err.appError), { ...err.headers, ...(err.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });
         const e = asAppError(err);

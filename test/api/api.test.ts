@@ -459,6 +459,21 @@ describe('a pipeline', () => {
     const timedOut = await get(`/tickets/${id}/wait?timeout=1`, tok.carol!.token);
     expect(timedOut.json).toMatchObject({ state: 'waiting', final: false });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    // A token revoked while its stream is open, or while its long poll waits, is refused from then on.
+    const short = await createToken(t, USERS.carol, 'carol-short-lived');
+    let opened!: () => void;
+    const firstEvent = new Promise<void>((r) => (opened = r));
+    const streaming = readEvents(port, `/tickets/${id}/events`, short.token, { onEvent: () => opened() });
+    await firstEvent;
+    const polling = get(`/tickets/${id}/wait?timeout=60`, short.token);
+    expect((await runCommand(t, '/opsgate', `token revoke ${short.id}`, USERS.carol)).text).toContain('revoked');
+    const cut = await streaming;
+    expect(cut.events[0]).toMatchObject({ event: 'ticket', data: { id, state: 'waiting' } });
+    expect(cut.events.at(-1)).toMatchObject({ event: 'error', data: { code: 1201 } });
+    const polled = await polling;
+    expect(polled.status).toBe(401);
+    expect(polled.json.message).toContain('revoked');
+
     const revoked = await post(`/tickets/${id}/revoke`, {}, tok.carol!.token);
     expect(revoked.status, revoked.text).toBe(200);
     expect(revoked.json).toMatchObject({ state: 'revoked', final: true, status: 9 });
@@ -509,5 +524,25 @@ describe('module jobs', () => {
     expect(final.state).toBe('done');
     expect(final.host_ok).toEqual([]);
     expect((await t.app.services.audit.query({ action: 'api.job.signal', target: `job:${id}` }))[0]).toMatchObject({ actor: 'erin', to: { signal: 'TERM' } });
+  });
+});
+
+describe('shutdown', () => {
+  it('a bot stopping ends its open streams, then stops (long polls: test/api/http.test.ts)', async () => {
+    const submitted = await post('/tickets', { template: 'api-hold', env: 'PROD' }, tok.carol!.token);
+    const id = submitted.json.id;
+    let opened!: () => void;
+    const firstEvent = new Promise<void>((r) => (opened = r));
+    const streaming = readEvents(port, `/tickets/${id}/events`, tok.carol!.token, { onEvent: () => opened() });
+    await firstEvent;
+    const t0 = Date.now();
+    await t.restart();
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    const ended = await streaming;
+    expect(ended.events.length).toBeGreaterThan(0);
+    expect(ended.events.every((e) => e.event === 'ticket')).toBe(true);
+    port = t.app.port;
+    // The new instance serves the same tokens.
+    expect((await get(`/tickets/${id}`, tok.carol!.token)).json.id).toBe(id);
   });
 });

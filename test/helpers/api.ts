@@ -74,7 +74,7 @@ export interface SseEvent {
  * Reads a progress stream until the server ends it, or until an event's data satisfies `until`
  * (the stream is then closed by the reader); rejects after `timeoutMs`.
  */
-export function readEvents(port: number, path: string, token: string, opts: { until?: (data: any) => boolean; timeoutMs?: number } = {}): Promise<{ status: number; contentType: string; events: SseEvent[] }> {
+export function readEvents(port: number, path: string, token: string, opts: { until?: (data: any) => boolean; onEvent?: (e: SseEvent) => void; timeoutMs?: number } = {}): Promise<{ status: number; contentType: string; events: SseEvent[] }> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
     let done = false;
@@ -93,6 +93,7 @@ export function readEvents(port: number, path: string, token: string, opts: { un
           const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
           if (!event) continue;
           events.push({ event, data: data ? JSON.parse(data) : null });
+          opts.onEvent?.(events.at(-1)!);
           if (opts.until?.(events.at(-1)!.data)) return finish();
         }
       });
