@@ -188,7 +188,8 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
       res.end();
     };
     streams.add(end);
-    req.on('close', end);
+    // The client went away (or the answer ended): stop reading for it.
+    res.on('close', end);
     const emit = (snap: { view: unknown; final: boolean }) => {
       const data = JSON.stringify(route.response.parse(snap.view));
       if (data !== last) res.write(`event: ${name}\nid: ${++n}\ndata: ${data}\n\n`);
@@ -276,7 +277,9 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
     if (route.kind === 'events') return stream(route, ctx as never, req, res, await route.snapshot(ctx as never), stillValid);
     const result = await route.handle(ctx as never);
     const out = route.response.parse(result);
-    await audited(route, out, ctx, req);
+    // The write happened (and the service audited it): a failure of the API's own entry is
+    // logged, never answered as a failure a pipeline would retry into a second write.
+    await audited(route, out, ctx, req).catch((err: unknown) => opts.logger.error({ err, path: route.path }, 'API audit entry not written'));
     send(res, route.status, out);
   }
 
