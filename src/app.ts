@@ -328,7 +328,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   // The HTTP API on the bot's port in every mode (Bolt's receiver, the bare server, the local workspace).
   const api = createApiHandler(
     { console: consoleService, tickets: ticketing.tickets, moduleRuns: modules.runs, jobs: jobControl, grants, tokens, audit },
-    { ratePerMinute: config.API_RATE_LIMIT_PER_MINUTE, maxBodyBytes: config.API_MAX_BODY_BYTES, progressPollMs: config.API_PROGRESS_POLL_MS, version: '1.0.0', logger },
+    { ratePerMinute: config.API_RATE_LIMIT_PER_MINUTE, maxBodyBytes: config.API_MAX_BODY_BYTES, progressPollMs: config.API_PROGRESS_POLL_MS, version: '1.0.0', logger, observe: (route, status) => metrics.apiRequest(route, status) },
   );
 
   // The catalog is local files: load it before serving, so the first request sees hosts.

@@ -26,6 +26,7 @@ export class Metrics {
   private readonly ack: Histogram<'status'>;
   private readonly audit: Counter<'action'>;
   private readonly store: Histogram<'command'>;
+  private readonly api: Counter<'route' | 'status'>;
   private readonly seen = new Map<string, Set<string>>();
 
   /** When set, a scrape must send `Authorization: Bearer <token>` (METRICS_TOKEN). */
@@ -39,6 +40,7 @@ export class Metrics {
     this.ack = new Histogram({ name: 'opsgate_slack_ack_seconds', help: "Time from a Slack request's arrival to the bot's HTTP answer (the ack), by status class.", labelNames: ['status'], buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5], registers });
     this.audit = new Counter({ name: 'opsgate_audit_events_total', help: 'Audited events by action: approvals (access.approve, access.reject, …), grants, revocations, runs, provisioning failures.', labelNames: ['action'], registers });
     this.store = new Histogram({ name: 'opsgate_store_operation_seconds', help: 'Store (MongoDB) command latency as the driver saw it, by command.', labelNames: ['command'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    this.api = new Counter({ name: 'opsgate_api_requests_total', help: 'HTTP API requests by route (method and path template, e.g. "POST /tickets") and status class.', labelNames: ['route', 'status'], registers });
     new Gauge({ name: 'opsgate_access_open_requests', help: 'Access applications waiting for approval or being provisioned.', registers, collect: async function () { this.set(await sources.openRequests()); } });
     new Gauge({ name: 'opsgate_access_active_grants', help: 'Grants in force (a key line on a host).', registers, collect: async function () { this.set(await sources.activeGrants()); } });
     new Gauge({
@@ -71,6 +73,11 @@ export class Metrics {
 
   acked(status: number, seconds: number): void {
     this.ack.observe({ status: `${Math.floor(status / 100)}xx` }, seconds);
+  }
+
+  /** `route`: the route's method and path template (a fixed list), or `other`. */
+  apiRequest(route: string, status: number): void {
+    this.api.inc({ route, status: `${Math.floor(status / 100)}xx` });
   }
 
   audited(action: string): void {

@@ -30,6 +30,8 @@ export interface ApiOptions {
   logger: Logger;
   /** The rate limiter's clock (tests). */
   now?: () => number;
+  /** Told each answered request: its route (`GET /tickets/{id}`, or `other`) and status (the metrics). */
+  observe?: (route: string, status: number) => void;
 }
 
 export interface ApiHandler {
@@ -293,6 +295,9 @@ export function createApiHandler(services: ApiServices, opts: ApiOptions): ApiHa
         const line = { method: req.method, path: path.slice(0, 200), status: res.statusCode, ms: Math.round(performance.now() - started) };
         if (req.method === 'POST') opts.logger.info(line, 'API request');
         else opts.logger.debug(line, 'API request');
+        const sub = path.slice(API_BASE.length);
+        const hit = compiled.find((c) => c.route.method === (req.method ?? '').toLowerCase() && c.re.test(sub));
+        opts.observe?.(hit ? `${hit.route.method.toUpperCase()} ${hit.route.path}` : sub === '/openapi.json' ? 'GET /openapi.json' : 'other', res.statusCode);
       });
       serve(req, res).catch((err: unknown) => {
         if (err instanceof HttpError) return send(res, err.status, errorBody(err.appError), { ...err.headers, ...(err.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });

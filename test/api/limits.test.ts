@@ -42,6 +42,11 @@ describe('limits', () => {
     expect(wait).toBeGreaterThanOrEqual(1);
     expect(wait).toBeLessThanOrEqual(Math.ceil(60 / RATE));
     expect((await apiRequest(t.app.port, 'GET', '/products', { token: b.token })).status).toBe(200);
+    // Counted by route template and status class (bounded labels, never a token or an id).
+    const metrics = await (await fetch(`http://127.0.0.1:${t.app.port}/metrics`)).text();
+    expect(metrics).toMatch(/opsgate_api_requests_total\{route="GET \/products",status="2xx"\} (\d+)/);
+    expect(Number(/opsgate_api_requests_total\{route="GET \/products",status="4xx"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(metrics).not.toContain(a.id);
   });
 
   it(`requests without a valid token: past ${RATE} a minute from one address they are 429, not another look-up`, async () => {
