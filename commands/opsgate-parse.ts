@@ -11,6 +11,8 @@ import { badParameter, missingField } from '../src/errors.js';
 import type { Resource } from '../src/services/rbac.js';
 import type { RoleName } from '../src/models/rbac.js';
 import type { Who } from '../src/services/console.js';
+import type { TokenScope } from '../src/models/api-token.js';
+import { TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS } from '../src/services/api-tokens.js';
 
 export const TEXT_LIMIT = 4_000;
 export const WORD_LIMIT = 200;
@@ -36,7 +38,10 @@ export type OpsgateRequest =
   | { sub: 'grant' | 'revoke'; role: RoleName; resource: Resource; who: Who }
   | { sub: 'team-create'; name: string; organization: string | null }
   | { sub: 'team-add' | 'team-remove'; team: string; who: Who }
-  | { sub: 'org-create'; name: string };
+  | { sub: 'org-create'; name: string }
+  | { sub: 'token-create'; name: string; days: number; scope: TokenScope }
+  | { sub: 'token-list'; all: boolean }
+  | { sub: 'token-revoke'; id: string };
 
 /** The whole text: within Slack's limit and free of control characters (tab and newline are fine). */
 export function checkText(text: string, limit = TEXT_LIMIT): string {
@@ -175,6 +180,45 @@ function parseHosts(args: string[]): OpsgateRequest {
   return { sub: 'hosts', filter: args.join(' ') };
 }
 
+const TOKEN_USAGE = '/opsgate token create <name> [expires:30d] [scope:read|write] | token list [all] | token revoke <AT-id>';
+
+/** `token create <name> [expires:<n>d] [scope:read|write]`, `token list [all]`, `token revoke <id>`. */
+function parseToken(args: string[]): OpsgateRequest {
+  const [action, ...rest] = args;
+  if (action === 'create') {
+    const [tokenName, ...opts] = rest;
+    if (!tokenName) throw missingField('token name');
+    const words = keyedWords(
+      opts,
+      {
+        expires: (v) => {
+          const m = /^(\d{1,3})d$/.exec(v);
+          if (!m || Number(m[1]) < 1 || Number(m[1]) > TOKEN_MAX_DAYS) throw badParameter(`expires: must be 1d to ${TOKEN_MAX_DAYS}d (got "${echo(v, 20)}")`, { field: 'expires' });
+          return Number(m[1]);
+        },
+        scope: (v) => {
+          if (v !== 'read' && v !== 'write') throw badParameter(`scope: must be read or write (got "${echo(v, 20)}")`, { field: 'scope' });
+          return v as TokenScope;
+        },
+      },
+      `usage: ${TOKEN_USAGE}`,
+    );
+    return { sub: 'token-create', name: name('a token name', tokenName), days: words.expires ?? TOKEN_DEFAULT_DAYS, scope: words.scope ?? 'read' };
+  }
+  if (action === 'list') {
+    if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== 'all')) throw badParameter(`usage: ${TOKEN_USAGE}`);
+    return { sub: 'token-list', all: rest[0] === 'all' };
+  }
+  if (action === 'revoke') {
+    const [id, ...extra] = rest;
+    if (!id) throw missingField('token id (AT-…, see /opsgate token list)');
+    noExtra('/opsgate token revoke <AT-id>', extra);
+    if (!/^AT-[0-9a-f]{10}$/.test(id)) throw badParameter(`a token id is AT- and 10 hex digits (got "${echo(id, 30)}")`, { field: 'id' });
+    return { sub: 'token-revoke', id };
+  }
+  throw badParameter(`usage: ${TOKEN_USAGE}`);
+}
+
 export function parseOpsgate(text: string): OpsgateRequest {
   const [sub = 'help', ...args] = tokenize(text.trim());
   const verb = sub.toLowerCase();
@@ -214,6 +258,8 @@ export function parseOpsgate(text: string): OpsgateRequest {
       }
       throw badParameter('usage: /opsgate team create|add|remove ...');
     }
+    case 'token':
+      return parseToken(args);
     case 'org': {
       const [action, orgName, ...extra] = args;
       if (action !== 'create' || !orgName) throw badParameter('usage: /opsgate org create <name>');

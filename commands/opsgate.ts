@@ -1,6 +1,7 @@
 /** `/opsgate`: parse, ack within Slack's 3 seconds, call the console service, render. */
 import type { App } from '@slack/bolt';
 import { auditExportMessage, auditMessage } from '../blocks/audit.js';
+import { tokenCreatedMessage, tokenListMessage, tokenRevokedMessage } from '../blocks/api-tokens.js';
 import { errorMessage, infoMessage } from '../blocks/errors.js';
 import { helpMessage } from '../blocks/help.js';
 import { hostsMessage, productsMessage, projectsMessage, reloadMessage } from '../blocks/inventory.js';
@@ -62,6 +63,12 @@ async function answer(req: OpsgateRequest, user: string, responseUrl: string | u
     case 'org-create':
       await c.createOrganization(user, req.name);
       return infoMessage(`:white_check_mark: Organization ${req.name} created.`);
+    case 'token-create':
+      return tokenCreatedMessage(await c.createToken(user, { name: req.name, days: req.days, scope: req.scope }));
+    case 'token-list':
+      return tokenListMessage(await c.listTokens(user, req.all), req.all, Date.now());
+    case 'token-revoke':
+      return tokenRevokedMessage(await c.revokeToken(user, req.id));
   }
 }
 

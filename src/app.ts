@@ -73,6 +73,9 @@ import { runNotifier } from '../notify/run-notifier.js';
 import { ticketSlackNotifier, wireTicketsSlack } from './wire-tickets-slack.js';
 import type { Loaded, StartupFacts } from './startup-summary.js';
 import { startLocalWorkspace, workspaceWanted, type RunningWorkspace } from './workspace/start.js';
+import { apiTokenModel } from './models/api-token.js';
+import { ApiTokenService } from './services/api-tokens.js';
+import { createApiHandler } from './api/http.js';
 
 export interface OpsgateOptions {
   logger: Logger;
@@ -97,6 +100,7 @@ export interface Services {
   engine: ExecutionEngine;
   tickets: TicketService;
   moduleRuns: ModuleRuns;
+  tokens: ApiTokenService;
 }
 
 export interface Opsgate {
@@ -168,6 +172,7 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
         health,
         retries: opts.slackRetries,
         metrics,
+        api: (req, res) => api.handle(req, res),
       })
     : undefined;
   const client = slack?.app.client ?? new WebClient(undefined, config.SLACK_API_URL ? { slackApiUrl: config.SLACK_API_URL } : {});
@@ -176,13 +181,18 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
   // Access ends for people who leave the directory; the grant service is built further down.
   let endAccessFor: (ids: string[]) => Promise<unknown> = async () => undefined;
   let endGrantsOfUnlistedKeys: (changes: Array<{ personId: string; sshKeys: string[] }>) => Promise<unknown> = async () => undefined;
+  // And so do their API tokens (built once the directory and RBAC are).
+  let endTokensFor: (ids: string[]) => Promise<unknown> = async () => undefined;
   const directory = new DirectoryService({
     model: personModel(conn),
     audit,
     clock,
     slack: slackEnabled ? slackPeople(client) : noSlackPeople,
     source: config.DIRECTORY_SOURCE,
-    onDeactivated: (ids) => endAccessFor(ids),
+    onDeactivated: async (ids) => {
+      await endTokensFor(ids);
+      await endAccessFor(ids);
+    },
     onKeysChanged: (changes) => endGrantsOfUnlistedKeys(changes),
   });
   // Ticket templates hold secret values: kept in memory, filled by every catalog load.
@@ -205,12 +215,15 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     },
   });
 
+  const tokens = new ApiTokenService({ model: apiTokenModel(conn), directory, rbac, audit, clock });
+  endTokensFor = (ids) => tokens.endAllFor(ids);
+
   const agenda = createScheduler({ db: conn.db!, logger, processEveryMs: opts.processEveryMs });
   const poster = responseUrlPoster(config.SLACK_API_URL);
   const directoryJobs = defineDirectoryJobs(agenda, { directory, poster, logger });
   // Files into a person's DM (full logs, host output, audit exports): Slack only.
   const files = slackFileUploader(client, config.SLACK_API_URL);
-  const consoleService = new ConsoleService({ directory, rbac, inventory, audit, enqueueSync: directoryJobs.enqueue, files: slackEnabled ? files : undefined });
+  const consoleService = new ConsoleService({ directory, rbac, inventory, audit, enqueueSync: directoryJobs.enqueue, files: slackEnabled ? files : undefined, tokens });
   const mailTransport = createMailTransport({ smtpUrl: config.SMTP_URL, dataDir: config.DATA_DIR });
   const mail = new MailService(
     { model: mailModel(conn), transport: mailTransport, audit, clock, logger, kick: mailDrainKick(agenda) },
@@ -294,7 +307,14 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
       observer: metrics,
     },
   );
-  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets, moduleRuns: modules.runs };
+  const services: Services = { audit, directory, rbac, inventory, console: consoleService, mail, access, grants, provisioning, hostCheck, engine, tickets: ticketing.tickets, moduleRuns: modules.runs, tokens };
+  // `/jobs` and the API's jobs routes: module runs and ticket runs alike.
+  const jobControl = new JobControl({ modules: modules.runs, tickets: ticketing.ticketJobs });
+  // The HTTP API on the bot's port in every mode (Bolt's receiver, the bare server, the local workspace).
+  const api = createApiHandler(
+    { console: consoleService, tickets: ticketing.tickets, moduleRuns: modules.runs, jobs: jobControl, grants, tokens, audit },
+    { ratePerMinute: config.API_RATE_LIMIT_PER_MINUTE, maxBodyBytes: config.API_MAX_BODY_BYTES, progressPollMs: config.API_PROGRESS_POLL_MS, version: '1.0.0', logger, observe: (route, status) => metrics.apiRequest(route, status) },
+  );
 
   // The catalog is local files: load it before serving, so the first request sees hosts.
   const catalogLoaded = await loaded(inventory.reload('system:start'));
@@ -352,13 +372,12 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     registerHome(slack.app, { directory, sections: homeSections, logger });
     registerAccess(slack.app, { access, grants, inventory, directory, messenger, logger });
     const output = new JobOutputFile({ runs: modules.runs, logs: modules.logReader, files });
-    const jobControl = new JobControl({ modules: modules.runs, tickets: ticketing.ticketJobs });
     registerRuns(slack.app, { runs: modules.runs, jobs: jobControl, form: modules.form, output, catalog: moduleCatalog, logger });
   }
   let http: RunningHttp;
   try {
-    http = slack ? await slack.start() : await startHealthServer(config.PORT, health, metrics);
-    await workspace?.serve(http.port, health);
+    http = slack ? await slack.start() : await startHealthServer(config.PORT, health, metrics, (req, res) => api.handle(req, res));
+    await workspace?.serve(http.port, health, (req, res) => api.handle(req, res));
   } catch (err) {
     await workspace?.stop();
     await agenda.stop();
@@ -392,6 +411,8 @@ export async function createOpsgate(config: Config, opts: OpsgateOptions): Promi
     workspace,
     async stop() {
       unregisterStoreProbe();
+      // Open progress streams would hold the servers open.
+      api.close();
       await workspace?.stop();
       await http.close();
       // Runs of this instance are stopped and ended (interrupted) while the scheduler can

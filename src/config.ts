@@ -93,6 +93,10 @@ const schema = z.object({
   SSH_POOL_MAX_CONNECTIONS: positiveInt(256, 1, 100_000),
   SSH_POOL_KEEPALIVE_INTERVAL_MS: positiveInt(15_000, 1000, 3_600_000),
   SSH_POOL_CHANNELS_PER_CONNECTION: positiveInt(10, 1, 1000),
+  // The HTTP API (src/api/): requests per token per minute, request body cap, progress streams' read interval.
+  API_RATE_LIMIT_PER_MINUTE: positiveInt(120, 1, 1_000_000),
+  API_MAX_BODY_BYTES: positiveInt(65_536, 1024, 16 * 1024 * 1024),
+  API_PROGRESS_POLL_MS: positiveInt(1000, 50, 60_000),
   // A running ticket's channel message is updated at most this often (Slack rate-limits chat.update).
   TICKET_PROGRESS_EVERY_MS: positiveInt(3_000, 100, 600_000),
   // Root-owned key files the role accounts cannot replace (issue 13); never in their homes.

@@ -30,6 +30,7 @@ export class Metrics implements RunObserver, ProvisioningObserver {
   private readonly runs: Histogram<'kind' | 'outcome'>;
   private readonly expiryLateness: Histogram;
   private readonly taskFailures: Counter<'type'>;
+  private readonly api: Counter<'route' | 'status'>;
   private readonly seen = new Map<string, Set<string>>();
 
   /** When set, a scrape must send `Authorization: Bearer <token>` (METRICS_TOKEN). */
@@ -49,6 +50,7 @@ export class Metrics implements RunObserver, ProvisioningObserver {
     // Every series exists from the start (at 0), so dashboards and alerts see it before the first run.
     for (const kind of ['ticket', 'module'] as const) for (const outcome of ['succeeded', 'failed', 'revoked', 'interrupted'] as const) this.runs.zero({ kind, outcome });
     for (const type of ['add', 'delete'] as const) this.taskFailures.inc({ type }, 0);
+    this.api = new Counter({ name: 'opsgate_api_requests_total', help: 'HTTP API requests by route (method and path template, e.g. "POST /tickets") and status class.', labelNames: ['route', 'status'], registers });
     new Gauge({ name: 'opsgate_access_open_requests', help: 'Access applications waiting for approval or being provisioned.', registers, collect: async function () { this.set(await sources.openRequests()); } });
     new Gauge({ name: 'opsgate_access_active_grants', help: 'Grants in force (a key line on a host).', registers, collect: async function () { this.set(await sources.activeGrants()); } });
     new Gauge({
@@ -81,6 +83,11 @@ export class Metrics implements RunObserver, ProvisioningObserver {
 
   acked(status: number, seconds: number): void {
     this.ack.observe({ status: `${Math.floor(status / 100)}xx` }, seconds);
+  }
+
+  /** `route`: the route's method and path template (a fixed list), or `other`. */
+  apiRequest(route: string, status: number): void {
+    this.api.inc({ route, status: `${Math.floor(status / 100)}xx` });
   }
 
   audited(action: string): void {

@@ -1,6 +1,7 @@
 /** Writes and queries the audit log; every service that changes state records it here. */
 import type { Clock } from '../clock.js';
 import type { AuditEntry, AuditModel } from '../models/audit.js';
+import { Types } from 'mongoose';
 import { badParameter } from '../errors.js';
 
 /** A filter value's longest form; the target becomes a (escaped) regular expression. */
@@ -24,6 +25,8 @@ export interface AuditQuery {
   /** Entries before this instant. */
   until?: Date;
   limit?: number;
+  /** Entries after this one in the newest-first order (a page's cursor: its last entry's time and id). */
+  after?: { at: Date; id: string };
 }
 
 export class AuditLog {
@@ -55,6 +58,11 @@ export class AuditLog {
     if (q.action) filter.action = q.action;
     if (q.target) filter.target = { $regex: '^' + q.target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') };
     if (q.since || q.until) filter.at = { ...(q.since ? { $gte: q.since } : {}), ...(q.until ? { $lt: q.until } : {}) };
+    if (q.after) {
+      if (!/^[0-9a-f]{24}$/.test(q.after.id) || Number.isNaN(q.after.at.getTime())) throw badParameter('cursor: not a cursor this API gave', { field: 'cursor' });
+      const id = new Types.ObjectId(q.after.id);
+      filter.$or = [{ at: { $lt: q.after.at } }, { at: q.after.at, _id: { $lt: id } }];
+    }
     return this.deps.model
       .find(filter)
       .sort({ at: -1, _id: -1 })

@@ -14,6 +14,7 @@ import type { FileToUser } from './tickets/full-log.js';
 import type { DirectoryService } from './directory/directory.js';
 import type { InventoryService, ReloadResult } from './inventory.js';
 import type { RbacService, Resource, Subject } from './rbac.js';
+import type { ApiTokenService, NewToken, TokenInfo } from './api-tokens.js';
 
 export type Who = { kind: 'slack'; slackUserId: string } | Subject;
 
@@ -34,6 +35,8 @@ export interface ConsoleDeps {
   enqueueSync: (req: { actor: string; responseUrl?: string }) => Promise<void>;
   /** Files into a person's DM (audit export); none without Slack. */
   files?: FileToUser;
+  /** Personal API tokens (`/opsgate token`). */
+  tokens: ApiTokenService;
 }
 
 export interface AuditExportResult {
@@ -44,6 +47,14 @@ export interface AuditExportResult {
 }
 
 export const HOST_LIST_LIMIT = 100;
+
+export interface ProjectDetails {
+  project: Project;
+  /** The project's hosts still in the inventory, in the project's order. */
+  hosts: Host[];
+  /** The people the project lists who are in the directory. */
+  people: Person[];
+}
 
 /**
  * The caller's Slack user id goes into directory queries: it must be a plain string of Slack's
@@ -83,6 +94,22 @@ export class ConsoleService {
   async hosts(slackUserId: string, filter: string): Promise<Host[]> {
     await this.member(slackUserId);
     return this.deps.inventory.hosts(filter, HOST_LIST_LIMIT);
+  }
+
+  /** One page of hosts for the API: by name, after `after`, at most `limit`. Members only. */
+  async hostsPage(slackUserId: string, filter: string, after: string | undefined, limit: number): Promise<Host[]> {
+    await this.member(slackUserId);
+    return this.deps.inventory.hostsPage(filter, after, limit);
+  }
+
+  /** Seed 000's project record: its hosts (with their labels), its people and its contacts. Members only. */
+  async project(slackUserId: string, name: string): Promise<ProjectDetails> {
+    await this.member(slackUserId);
+    const project = await this.deps.inventory.project(name);
+    if (!project) throw badParameter(`no project ${name}`, { field: 'name' });
+    const hosts = (await Promise.all(project.hosts.map((h) => this.deps.inventory.hostByName(h)))).filter((h): h is Host => h !== null);
+    const people = await this.deps.directory.byPersonIds(project.people);
+    return { project, hosts, people };
   }
 
   async projects(slackUserId: string): Promise<Project[]> {
@@ -164,6 +191,20 @@ export class ConsoleService {
     const subject = await this.subject(who);
     if (subject.kind !== 'person') throw badParameter('only people can be team members');
     return op === 'add' ? this.deps.rbac.addMember(actor, team, subject.id) : this.deps.rbac.removeMember(actor, team, subject.id);
+  }
+
+  /** A new API token for the caller: its text is in the answer once (an ephemeral message) and stored only as a hash. */
+  createToken(slackUserId: string, req: NewToken): Promise<{ token: string; info: TokenInfo }> {
+    return this.deps.tokens.create(slackUser(slackUserId), req);
+  }
+
+  /** The caller's tokens, or everyone's (`all`, global admins). */
+  listTokens(slackUserId: string, all: boolean): Promise<TokenInfo[]> {
+    return this.deps.tokens.list(slackUser(slackUserId), all);
+  }
+
+  revokeToken(slackUserId: string, tokenId: string): Promise<{ info: TokenInfo; changed: boolean }> {
+    return this.deps.tokens.revoke(slackUser(slackUserId), tokenId);
   }
 
   async createOrganization(slackUserId: string, name: string): Promise<void> {

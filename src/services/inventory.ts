@@ -134,6 +134,18 @@ export class InventoryService {
     return this.deps.models.Host.find(parseHostFilter(filterText)).sort({ name: 1 }).limit(limit).lean<Host[]>();
   }
 
+  /** One page of the hosts the filter matches, by name, after the host named `after` (the API's cursor). */
+  async hostsPage(filterText: string, after: string | undefined, limit: number): Promise<Host[]> {
+    const filter = parseHostFilter(filterText);
+    if (after !== undefined) filter.name = { $gt: after };
+    return this.deps.models.Host.find(filter).sort({ name: 1 }).limit(limit).lean<Host[]>();
+  }
+
+  /** A project that is not archived, by name; null when there is none. */
+  async project(name: string): Promise<Project | null> {
+    return this.deps.models.Project.findOne({ name, archived: false }).lean<Project>();
+  }
+
   /** Hosts the filter matches, among `names` when some are given (the run form's picked hosts). */
   async hostsMatching(filterText: string, names: readonly string[], limit = 200): Promise<Host[]> {
     return this.deps.models.Host.find(namedFilter(filterText, names)).sort({ name: 1 }).limit(limit).lean<Host[]>();

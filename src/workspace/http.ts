@@ -116,7 +116,7 @@ export interface WorkspaceServer {
   close(): Promise<void>;
 }
 
-export async function startWorkspaceServer(ws: Workspace, opts: { port: number; host: string; logger: Logger; health: () => Promise<{ ok: boolean }> }): Promise<WorkspaceServer> {
+export async function startWorkspaceServer(ws: Workspace, opts: { port: number; host: string; logger: Logger; health: () => Promise<{ ok: boolean }>; api?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean }): Promise<WorkspaceServer> {
   const loopbackOnly = LOOPBACK_HOST.test(opts.host) || opts.host === '::1';
   const assets = await buildPageAssets();
   const streams = new Set<http.ServerResponse>();
@@ -242,6 +242,8 @@ export async function startWorkspaceServer(ws: Workspace, opts: { port: number; 
       const url = new URL(req.url ?? '/', 'http://workspace');
       try {
         if (loopbackOnly && !LOOPBACK_HOST.test(String(req.headers.host ?? ''))) throw new HttpError(403, badParameter('Host: the local workspace answers only to loopback names'));
+        // The bot's HTTP API (/api/v1/, bearer tokens) is served here too: this is the port people reach.
+        if (opts.api?.(req, res)) return;
         if (req.method === 'GET' && url.pathname === '/healthz') {
           const h = await opts.health().catch(() => ({ ok: false }));
           return sendJson(res, h.ok ? 200 : 503, h);

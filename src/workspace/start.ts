@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { ApiListener } from '../adapters/slack/bolt-app.js';
 import { startWorkspaceServer, type WorkspaceServer } from './http.js';
 import { Workspace } from './workspace.js';
 
@@ -24,7 +25,8 @@ export interface RunningWorkspace {
   url?: string;
   port?: number;
   address?: string;
-  serve(botPort: number, health: () => Promise<{ ok: boolean }>): Promise<void>;
+  /** `api`: the bot's HTTP API, answered on the workspace's port too (the port people reach). */
+  serve(botPort: number, health: () => Promise<{ ok: boolean }>, api?: ApiListener): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -35,10 +37,10 @@ export async function startLocalWorkspace(config: Config, logger: Logger): Promi
   const running: RunningWorkspace = {
     workspace,
     config: { ...config, SLACK_BOT_TOKEN: workspace.botToken, SLACK_SIGNING_SECRET: workspace.signingSecret, SLACK_API_URL: workspace.api.url, ADMIN_CHANNEL: adminChannel },
-    async serve(botPort, health) {
+    async serve(botPort, health, api) {
       workspace.connectBot(`http://127.0.0.1:${botPort}/slack/events`);
       const host = config.WORKSPACE_HOST ?? '127.0.0.1';
-      server = await startWorkspaceServer(workspace, { port: config.PORT, host, logger, health });
+      server = await startWorkspaceServer(workspace, { port: config.PORT, host, logger, health, api });
       const shown = host.includes(':') ? `[${host}]` : host;
       running.url = `http://${shown === '0.0.0.0' || shown === '[::]' ? '127.0.0.1' : shown}:${server.port}/`;
       running.port = server.port;

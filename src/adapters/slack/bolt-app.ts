@@ -44,7 +44,12 @@ export interface SlackAppOptions {
   replayCacheSize?: number;
   /** `GET /metrics` and the ack timing (src/adapters/metrics.ts); none: no /metrics. */
   metrics?: MetricsEndpoint;
+  /** The HTTP API (src/api/http.ts): answers its own paths (`/api/v1/…`) and returns true for them. */
+  api?: ApiListener;
 }
+
+/** A handler that takes the requests it answers (returning true) and leaves the rest. */
+export type ApiListener = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 
 export interface MetricsEndpoint {
   text(): Promise<{ contentType: string; body: string }>;
@@ -86,9 +91,10 @@ function answerMetrics(req: http.IncomingMessage, res: http.ServerResponse, metr
     .catch((err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err instanceof Error ? err.message.slice(0, 200) : 'unknown'}\n`));
 }
 
-/** A bare HTTP server with only /healthz (and /metrics), for Socket Mode and for running without Slack. */
-export async function startHealthServer(port: number, health: () => Promise<Health>, metrics?: MetricsEndpoint): Promise<RunningHttp> {
+/** A bare HTTP server with only /healthz (and /metrics, and the API), for Socket Mode and for running without Slack. */
+export async function startHealthServer(port: number, health: () => Promise<Health>, metrics?: MetricsEndpoint, api?: ApiListener): Promise<RunningHttp> {
   const server = http.createServer((req, res) => {
+    if (api?.(req, res)) return;
     if (req.method === 'GET' && req.url === '/healthz') answerHealth(res, health);
     else if (req.method === 'GET' && req.url === '/metrics' && metrics) answerMetrics(req, res, metrics);
     else res.writeHead(404).end();
@@ -132,7 +138,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
       app,
       async start() {
         await app.start();
-        const h = await startHealthServer(opts.port, opts.health, opts.metrics);
+        const h = await startHealthServer(opts.port, opts.health, opts.metrics, opts.api);
         return {
           port: h.port,
           close: async () => {
@@ -155,7 +161,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
     customPropertiesExtractor: requestIdProps,
     ...httpReceiverHandlers(opts.logger),
   });
-  receiver.requestListener = timedAcks(
+  const slackListener = timedAcks(
     guardSlackRequests(receiver.requestListener, {
       signingSecret: opts.signingSecret,
       endpoints: [ENDPOINT],
@@ -164,6 +170,9 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; start(): Prom
     }),
     opts.metrics,
   );
+  // The API's paths never reach Bolt (they carry a bearer token, not Slack's signature).
+  const api = opts.api;
+  receiver.requestListener = api ? (req, res) => void (api(req, res) || slackListener(req, res)) : slackListener;
   const app = new App({ token: opts.botToken, receiver, logger, clientOptions });
   installAppErrorHandler(app, opts.logger);
   return {

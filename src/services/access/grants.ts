@@ -131,6 +131,23 @@ export class GrantService {
     return { host: hostName, holders, events: events.slice(0, limit), moreEvents: events.length > limit };
   }
 
+  /**
+   * Who holds what, for audits (the API's `GET /grants`): grants by host, person and state
+   * (`valid` in force, `expired` ended), by grant id after the cursor `after`. Global admins
+   * see everyone's; anyone else only their own (asking for another person is refused, 1201).
+   */
+  async holdings(slackUserId: string, filter: { host?: string; person?: string; state?: 'valid' | 'expired' }, after: string | undefined, limit: number): Promise<Grant[]> {
+    const me = await this.deps.directory.requireBySlackUser(slackUserId);
+    const admin = await this.isAdmin(me);
+    if (!admin && filter.person !== undefined && filter.person !== me.personId) throw new AppError(ErrorCode.NeedPermission, "only admins may list other people's grants", { field: 'person' });
+    const q: Record<string, unknown> = { personId: admin ? filter.person : me.personId };
+    if (q.personId === undefined) delete q.personId;
+    if (filter.host !== undefined) q.host = filter.host;
+    if (filter.state !== undefined) q.status = GrantStatus[filter.state];
+    if (after !== undefined) q.grantId = { $gt: after };
+    return this.deps.models.Grant.find(q).sort({ grantId: 1 }).limit(limit).lean<Grant[]>();
+  }
+
   /** Ends a grant now: its holder or an admin. The line is removed by the provisioning worker. */
   async revoke(slackUserId: string, grantId: string): Promise<Grant> {
     const me = await this.deps.directory.requireBySlackUser(slackUserId);
