@@ -7,7 +7,7 @@ import type { Connection } from 'mongoose';
 import { accessModels, GrantStatus, OPEN_APPLICATION_STATUSES } from '../../models/access.js';
 import { inventoryModels } from '../../models/inventory.js';
 import { personModel } from '../../models/person.js';
-import { planImport, type Plan, type PersonFacts } from './plan.js';
+import { accessKey, planImport, type Plan, type PersonFacts } from './plan.js';
 import { readTables } from './read-tables.js';
 import type { ReadOptions } from './tables.js';
 import { writePlan, type WriteResult } from './write-plan.js';
@@ -25,7 +25,6 @@ export interface ImportOutcome {
   files: Partial<Record<string, string>>;
 }
 
-const keyOf = (d: { requester?: string; personId?: string; host: string; role: string }) => `${d.requester ?? d.personId} ${d.host} ${d.role}`;
 
 export async function importOldBastion(conn: Connection, folder: string, opts: ImportOptions): Promise<ImportOutcome> {
   const { tables, files, problems } = readTables(folder, opts);
@@ -35,8 +34,8 @@ export async function importOldBastion(conn: Connection, folder: string, opts: I
   );
   const hosts = new Map((await inventoryModels(conn).Host.find({}, { name: 1, archived: 1 }).lean()).map((h) => [h.name, { archived: h.archived }]));
   const mine = { importedFrom: null };
-  const openInOpsgate = new Map((await m.Application.find({ ...mine, status: { $in: OPEN_APPLICATION_STATUSES } }).lean()).map((a) => [keyOf(a), a.requestId]));
-  const heldInOpsgate = new Map((await m.Grant.find({ ...mine, status: GrantStatus.valid }).lean()).map((g) => [keyOf(g), g.grantId]));
+  const openInOpsgate = new Map((await m.Application.find({ ...mine, status: { $in: OPEN_APPLICATION_STATUSES } }).lean()).map((a) => [accessKey(a.requester, a.host, a.role), a.requestId]));
+  const heldInOpsgate = new Map((await m.Grant.find({ ...mine, status: GrantStatus.valid }).lean()).map((g) => [accessKey(g.personId, g.host, g.role), g.grantId]));
   const plan = planImport({ tables, readProblems: problems, people, hosts, openInOpsgate, heldInOpsgate, now: opts.now ?? new Date(), dayMs: opts.dayMs });
   if (plan.problems.length > 0 || opts.dryRun) return { plan, files };
   return { plan, files, written: await writePlan(conn, plan) };

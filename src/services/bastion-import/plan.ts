@@ -89,7 +89,9 @@ export function importedObjectId(kind: string, id: number): Types.ObjectId {
 }
 
 const STATUS_NAMES: Record<number, string> = { 1: 'waiting', 2: 'rejected', 3: 'being set up', 4: 'granted', 5: 'failed' };
-const keyOf = (personId: string, host: string, role: string) => `${personId} ${host} ${role}`;
+/** How the plan and its inputs (openInOpsgate, heldInOpsgate) name one person's access to a host and role. */
+export const accessKey = (personId: string, host: string, role: string) => `${personId} ${host} ${role}`;
+const keyOf = accessKey;
 
 function checkUnique<T extends { ref: RowRef }>(rows: T[], column: keyof T & string, problems: ImportProblem[]): Map<unknown, T> {
   const seen = new Map<unknown, T>();
